@@ -1,0 +1,1 @@
+"""pytest wiring: options, markers and hooks (filled in below)."""
