@@ -1,0 +1,129 @@
+"""The results model: every check's pytest outcome and verdicts, fed from test reports.
+
+On the controller it is built from ``pytest_runtest_logreport`` (which xdist replays
+there for every worker report) and from each worker's ``workeroutput``. Report writers
+read it; they never recompute statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from secondconf.verdict import Outcome, Verdict
+
+REPORT_MARKS = "secondconf_marks"  # attribute set on TestReports by the plugin
+REPORT_VERDICTS = "secondconf_verdicts"
+REPORT_DELIBERATE_SKIP = "secondconf_deliberate_skip"
+
+
+@dataclass
+class CheckRecord:
+    """One check (a pytest item with harness markers) and what its run established."""
+
+    nodeid: str
+    marks: Mapping[str, Any] | None  # None: the report lost them (a crashed worker)
+    outcome: str = "passed"  # passed | failed | error | skipped | crashed
+    deliberate_skip: bool = False  # skipped by the harness's own policy (HITL, prod_observe)
+    skip_reason: str | None = None
+    failure: str | None = None
+    duration_s: float = 0.0
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def gate_passed(self) -> bool:
+        if self.outcome == "skipped":
+            return self.deliberate_skip
+        return self.outcome == "passed" and all(v.outcome is Outcome.PASS for v in self.verdicts)
+
+    def problems(self) -> list[str]:
+        """Why this check does not pass the gate, with figures where there are any."""
+        if self.gate_passed:
+            return []
+        lines = [v.summary() for v in self.verdicts if v.outcome is not Outcome.PASS]
+        if self.outcome == "skipped":
+            lines.insert(0, f"not run (skipped: {self.skip_reason})")
+        elif not lines:
+            lines.append(f"{self.outcome}: {self.failure or 'no detail'}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "marks": dict(self.marks) if self.marks is not None else None,
+            "outcome": self.outcome,
+            "gate_passed": self.gate_passed,
+            "deliberate_skip": self.deliberate_skip,
+            "skip_reason": self.skip_reason,
+            "failure": self.failure,
+            "duration_s": round(self.duration_s, 6),
+            "verdicts": [v.to_dict() for v in self.verdicts],
+        }
+
+
+@dataclass
+class ResultsModel:
+    checks: dict[str, CheckRecord] = field(default_factory=dict)
+    workers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    lost_workers: list[str] = field(default_factory=list)
+
+    def add_report(self, report: pytest.TestReport) -> None:
+        marks = getattr(report, REPORT_MARKS, None)
+        crashed = marks is None and report.failed and not report.keywords
+        if marks is None and not crashed and report.nodeid not in self.checks:
+            return  # not a check: the plugin's own tests, or a user's unrelated test
+        record = self.checks.setdefault(report.nodeid, CheckRecord(report.nodeid, marks))
+        record.duration_s += report.duration
+        record.verdicts.extend(Verdict.from_dict(v) for v in getattr(report, REPORT_VERDICTS, []))
+        if report.skipped:
+            record.outcome = "skipped"
+            record.deliberate_skip = bool(getattr(report, REPORT_DELIBERATE_SKIP, False))
+            record.skip_reason = _skip_reason(report)
+        elif crashed:
+            record.outcome = "crashed"
+            record.failure = _first_line(report.longreprtext)
+        elif report.failed:
+            record.outcome = "failed" if report.when == "call" else "error"
+            record.failure = _first_line(report.longreprtext)
+
+    def add_worker_output(self, worker_id: str, payload: Mapping[str, Any] | None) -> None:
+        if payload is None:
+            self.lost_workers.append(worker_id)
+        else:
+            self.workers[worker_id] = payload
+
+    @property
+    def has_checks(self) -> bool:
+        return bool(self.checks)
+
+    def failing(self) -> list[CheckRecord]:
+        return [c for c in self.checks.values() if not c.gate_passed]
+
+    @property
+    def gate_passed(self) -> bool:
+        return self.has_checks and not self.failing() and not self.lost_workers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gate_passed": self.gate_passed,
+            "checks": [c.to_dict() for c in self.checks.values()],
+            "workers": dict(self.workers),
+            "lost_workers": list(self.lost_workers),
+        }
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return _first_line(report.longreprtext)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    # pytest puts the exception line ("E   ...") last; it says more than the source line.
+    errors = [line for line in lines if line.startswith("E ")]
+    return (errors[0][1:].strip() if errors else lines[-1].strip()) if lines else ""

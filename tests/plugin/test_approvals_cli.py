@@ -1,0 +1,303 @@
+"""``secondconf-hitl``: approve, list, verify, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from secondconf.approvals import ApprovalLog, record_escalation, record_use
+from secondconf.approvals_cli import main, parse_duration, parse_instant
+from secondconf.clock import ManualClock
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SCRIPT = Path(sys.executable).parent / "secondconf-hitl"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "reports" / "hitl_approvals.log"
+
+
+def approve_args(
+    log: Path, *extra: str, gate: str = "prod_write", env: str = "staging"
+) -> list[str]:
+    return [
+        "approve",
+        "--who",
+        "alice",
+        "--gate",
+        gate,
+        "--env",
+        env,
+        "--reason",
+        "release 1.2 smoke",
+        "--log",
+        str(log),
+        *extra,
+    ]
+
+
+def assert_one_error_line(err: str, out: str = "") -> str:
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("secondconf-hitl: error: ")
+    return lines[0]
+
+
+# --- approve -----------------------------------------------------------------------------
+
+
+def test_approve_prints_one_line_and_logs_it(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(approve_args(log, "--expires-in", "2h"), clock=clock) == 0
+
+    out, err = capsys.readouterr()
+    (approval,) = ApprovalLog.load(log).approvals
+    assert err == ""
+    assert out == (
+        f"approved {approval.id[:12]}: gate prod_write, env staging, "
+        f"expires 2026-01-01T02:00:00Z (log {log})\n"
+    )
+    assert (approval.who, approval.reason) == ("alice", "release 1.2 smoke")
+    assert approval.expires_at == START + timedelta(hours=2)
+
+
+def test_approve_with_expires_at(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = approve_args(log, "--expires-at", "2026-01-01T03:30:00+01:00")
+    assert main(args, clock=clock) == 0
+
+    assert "expires 2026-01-01T02:30:00Z" in capsys.readouterr().out
+    assert ApprovalLog.load(log).approvals[0].expires_at == START + timedelta(hours=2.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (" 5m ", 300)],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "2x", "h", "0m", "-1h", "1m2h", "1.5h", "2 h"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_parse_instant_needs_a_timezone() -> None:
+    assert parse_instant("2026-01-02T15:00:00Z") == datetime(2026, 1, 2, 15, tzinfo=UTC)
+    with pytest.raises(ValueError, match="needs a timezone"):
+        parse_instant("2026-01-02T15:00:00")
+    with pytest.raises(ValueError, match="bad time"):
+        parse_instant("tomorrow")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gate", "root", "--expires-in", "1h"], "argument --gate: invalid choice: 'root'"),
+        (["--env", "dev", "--expires-in", "1h"], "argument --env: invalid choice: 'dev'"),
+        (["--expires-in", "2 weeks"], "bad duration '2 weeks'"),
+        (["--expires-in", "0s"], "must be longer than zero"),
+        (["--expires-at", "2026-01-02T00:00:00"], "needs a timezone"),
+        (["--expires-at", "2025-12-31T00:00:00Z"], "is not after now"),
+        (["--expires-in", "1h", "--expires-at", "2026-01-02T00:00:00Z"], "not allowed with"),
+        ([], "one of the arguments --expires-in --expires-at is required"),
+        (["--expires-in", "1h", "--who", ""], "who must be a non-empty string"),
+        (["--expires-in", "1h", "--reason", "a\nb"], "reason must be one line"),
+    ],
+)
+def test_approve_bad_input_is_one_line_and_exit_2(
+    log: Path,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    # Later options win in argparse, so these override the defaults in approve_args.
+    assert main([*approve_args(log), *args], clock=clock) == 2
+
+    out, err = capsys.readouterr()
+    assert message in assert_one_error_line(err, out)
+    assert not log.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["revoke"], "invalid choice: 'revoke'"),
+        (["list", "--bogus"], "unrecognized arguments: --bogus"),
+        (["approve", "--gate", "prod_write"], "the following arguments are required: --who"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert message in assert_one_error_line(err, out)
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["approve", "--help"]) == 0
+    assert "--expires-in DURATION" in capsys.readouterr().out
+
+
+# --- list ----------------------------------------------------------------------------------
+
+
+def test_list_shows_active_approvals_escalations_and_uses(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(approve_args(log, "--expires-in", "30m"), clock=clock)
+    main(approve_args(log, "--expires-in", "1d", gate="inject_503", env="embedded"), clock=clock)
+    long_lived = ApprovalLog.load(log).approvals[1]
+    record_use(log, long_lived, test_id="suites/test_chaos.py::test_503", clock=clock)
+    record_use(log, long_lived, test_id="suites/test_chaos.py::test_503_again", clock=clock)
+    record_escalation(log, kind="stripe_live_failure", detail="500 on\x1b[2J charge", clock=clock)
+    capsys.readouterr()
+    clock.advance(3600)  # the 30 m approval has expired
+
+    assert main(["list", "--log", str(log)], clock=clock) == 0
+
+    out = capsys.readouterr().out
+    assert "5 entries" in out
+    assert "approvals: 1 active of 2" in out
+    assert re.search(
+        rf"{long_lived.short_id}\s+inject_503\s+embedded\s+alice\s+2026-01-02T00:00:00Z"
+        r"\s+active\s+2\s+release 1\.2 smoke",
+        out,
+    )
+    assert "prod_write" not in out
+    assert "escalations: 1" in out
+    assert re.search(r"stripe_live_failure\s+500 on\\x1b\[2J charge", out)  # escaped, not raw
+    assert "\x1b" not in out
+    assert out.rstrip().endswith("uses: 2")
+
+
+def test_list_all_includes_expired(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(approve_args(log, "--expires-in", "30m"), clock=clock)
+    clock.advance(3600)
+    capsys.readouterr()
+
+    assert main(["list", "--log", str(log)], clock=clock) == 0
+    assert "none active; --all shows expired ones" in capsys.readouterr().out
+
+    assert main(["list", "--log", str(log), "--all"], clock=clock) == 0
+    assert re.search(r"prod_write\s+staging\s+alice\s+\S+\s+expired\s+0", capsys.readouterr().out)
+
+
+def test_list_on_a_corrupt_log_is_exit_2(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(approve_args(log, "--expires-in", "1h"), clock=clock)
+    log.write_text(log.read_text().replace("alice", "mallory"))
+    capsys.readouterr()
+
+    assert main(["list", "--log", str(log)], clock=clock) == 2
+    out, err = capsys.readouterr()
+    assert "line 1: hash does not match" in assert_one_error_line(err, out)
+
+
+def test_approve_on_a_corrupt_log_is_exit_2_and_changes_nothing(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log.parent.mkdir(parents=True)
+    log.write_bytes(b'{"seq": 0, "kind": "appro')
+    capsys.readouterr()
+
+    assert main(approve_args(log, "--expires-in", "1h"), clock=clock) == 2
+
+    out, err = capsys.readouterr()
+    assert f"{log}: line 1: not valid JSON" in assert_one_error_line(err, out)
+    assert log.read_bytes() == b'{"seq": 0, "kind": "appro'
+
+
+# --- verify --------------------------------------------------------------------------------
+
+
+def test_verify_ok(log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]) -> None:
+    main(approve_args(log, "--expires-in", "1h"), clock=clock)
+    record_escalation(log, kind="oidc_regression", detail="x", clock=clock)
+    capsys.readouterr()
+
+    assert main(["verify", "--log", str(log)]) == 0
+
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == f"OK: 2 entries, head {ApprovalLog.load(log).head[:12]}\n"
+
+
+def test_verify_missing_log_is_ok_and_says_so(
+    log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", "--log", str(log)]) == 0
+    assert (
+        capsys.readouterr().out == f"OK: 0 entries, head 000000000000 (no log file at {log} yet)\n"
+    )
+
+
+def test_verify_broken_chain_is_exit_1_with_the_line(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for hours in ("1h", "2h", "3h"):
+        main(approve_args(log, "--expires-in", hours), clock=clock)
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0] + lines[2])  # line 2 deleted
+    capsys.readouterr()
+
+    assert main(["verify", "--log", str(log)]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"FAIL: HITL approvals log {log}: line 2: seq is 2, expected 1 " + (
+        "(line removed, inserted or reordered?)\n"
+    )
+
+
+# --- the installed script ------------------------------------------------------------------
+
+
+def test_installed_script_end_to_end(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
+
+    approved = run(
+        "approve", "--who", "alice", "--gate", "load_over_60_vus", "--env", "staging",
+        "--reason", "ramp to 80 VUs", "--expires-in", "90s",
+    )  # fmt: skip
+    verified = run("verify")
+    bad = run("approve", "--who", "a", "--gate", "nope", "--env", "staging", "--reason", "r")
+
+    assert approved.returncode == 0, approved.stderr
+    assert re.fullmatch(
+        r"approved [0-9a-f]{12}: gate load_over_60_vus, env staging, expires \S+Z "
+        r"\(log tests/perf/reports/hitl_approvals\.log\)\n",
+        approved.stdout,
+    )
+    assert (tmp_path / "tests/perf/reports/hitl_approvals.log").is_file()  # default path
+    assert verified.returncode == 0
+    assert re.fullmatch(r"OK: 1 entries, head [0-9a-f]{12}\n", verified.stdout)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert_one_error_line(bad.stderr)
+    assert "invalid choice: 'nope'" in bad.stderr
