@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from secondconf.atomicfile import write_atomic
 from secondconf.clock import Clock, utc_iso
 
 __all__ = [
@@ -309,7 +309,7 @@ def _append(
         if old and not old.endswith(b"\n"):
             old += b"\n"
         new = old + line
-        _atomic_write(path, new)
+        write_atomic(path, new)
     return _parse(new, path)
 
 
@@ -322,32 +322,6 @@ def _exclusive_lock(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    # Make the rename itself durable; not every filesystem allows fsync on a directory.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # --- reading and verifying -------------------------------------------------------------
