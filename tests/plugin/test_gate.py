@@ -147,8 +147,8 @@ def test_crash():
     data = read_results(pytester)
     outcomes = {c["nodeid"].split("::")[1]: c["outcome"] for c in data["checks"]}
     assert outcomes == {"test_ok": "passed", "test_crash": "crashed"}
-    assert data["lost_workers"] == ["gw0"]
+    assert len(data["lost_workers"]) == 1  # whichever worker ran test_crash
     assert data["gate_passed"] is False
     result.stdout.fnmatch_lines(
-        ["GATE FAILED: *", "*crashed*", "  worker gw0 was lost before handing over its output"]
+        ["GATE FAILED: *", "*crashed*", "  worker gw? was lost before handing over its output"]
     )
