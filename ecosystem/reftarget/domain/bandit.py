@@ -1,0 +1,326 @@
+"""A7's CTA bandit: Thompson sampling over Beta posteriors, and the impression reward.
+
+Why Thompson sampling: it explores in proportion to how plausible each arm still is, so it
+needs no tuning and converges to the better CTA. The contract (§8) fixes the reward and the
+``GET /v1/bandit/config`` shape; this module is the policy behind both.
+
+Update rule (pinned, because the harness and the logged propensities depend on it): the
+reward is clipped to [0, 1] and counted as a *fractional* success, ``α += r, β += 1 − r``.
+Every update therefore adds exactly one pseudo-observation. Clipping maps every reward
+≤ 0 (a complaint without a checkout) to a plain failure.
+
+Config semantics: ``arm_weights[a]`` is P(a is the best arm) under the current posteriors,
+which is also the probability that ``choose()`` returns ``a`` (Thompson sampling picks the
+argmax of one draw per arm), i.e. the propensity of every decision made now. It is estimated
+by a Monte Carlo with a fixed seed, so it is a pure function of the posteriors: asking twice
+gives the same answer and the config changes only when an update changes it.
+``exploration_rate = 1 − max(arm_weights)``: the probability that the next choice is not
+the arm currently believed best.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+
+from .clock import Clock, SystemClock, parse_instant, rfc3339, utc_now
+from .records import Emitted
+from .storage import Database, DbLike, as_database
+
+__all__ = [
+    "REWARD_MAX",
+    "REWARD_MIN",
+    "BanditStore",
+    "BanditUpdate",
+    "Posterior",
+    "PublishedConfig",
+    "SqliteBanditStore",
+    "ThompsonBandit",
+    "reward",
+]
+
+_PAGE_VIEW = Decimal("0.05")
+_LEAD = Decimal("0.3")
+_CHECKOUT = Decimal("0.65")
+_COMPLAINT = Decimal("-0.4")
+
+REWARD_MIN = -0.4
+"""The lowest reward an impression can earn (a complaint and nothing else)."""
+REWARD_MAX = 1.0
+"""The highest (page view, lead and checkout, no complaint)."""
+
+
+def _indicator(name: str, value: bool | int) -> int:
+    # An impression either had the outcome or not; a count of 2 would break the bounds.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    raise ValueError(f"{name} must be a bool or 0/1, got {value!r}")
+
+
+def reward(
+    page_view: bool | int, lead: bool | int, checkout: bool | int, complaint: bool | int
+) -> float:
+    """The reward of one impression: ``0.05·pv + 0.3·lead + 0.65·checkout − 0.4·complaint``.
+
+    Summed in Decimal so that e.g. lead + checkout is exactly 0.95, not 0.9500000000000001.
+    """
+    total = (
+        _PAGE_VIEW * _indicator("page_view", page_view)
+        + _LEAD * _indicator("lead", lead)
+        + _CHECKOUT * _indicator("checkout", checkout)
+        + _COMPLAINT * _indicator("complaint", complaint)
+    )
+    return float(total)
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Beta(alpha, beta) belief about an arm's success rate; starts at the uniform (1, 1)."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+
+@dataclass(frozen=True)
+class PublishedConfig:
+    """The config last published: weights and when they last changed."""
+
+    arm_weights: dict[str, float]
+    exploration_rate: float
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``GET /v1/bandit/config`` body and the ``bandit_config`` event details."""
+        return {
+            "arm_weights": dict(self.arm_weights),
+            "exploration_rate": self.exploration_rate,
+            "updated_at": rfc3339(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class BanditUpdate:
+    """What one update did. ``emitted`` holds ``bandit_config`` iff the config changed."""
+
+    arm: str
+    reward: float
+    applied: float
+    posterior: Posterior
+    config_changed: bool
+    config: dict[str, Any]
+    emitted: tuple[Emitted, ...]
+
+
+class BanditStore(Protocol):
+    """Where posteriors and the published config live between restarts."""
+
+    def load(self) -> tuple[dict[str, Posterior], PublishedConfig | None]:
+        """Stored posteriors (any arms) and the last published config, if any."""
+        ...
+
+    def save(self, arm: str | None, posterior: Posterior | None, config: PublishedConfig) -> None:
+        """Atomically store one arm's posterior (if given) and the published config."""
+        ...
+
+
+class SqliteBanditStore:
+    """Posteriors in ``a7_bandit_arms``, the published config in ``a7_bandit_config``.
+
+    ``name`` separates bandits sharing a database (one per page family, say).
+    """
+
+    def __init__(self, db: DbLike, name: str = "cta") -> None:
+        self._db: Database = as_database(db)
+        self._name = name
+        self._db.ensure_schema(
+            [
+                "CREATE TABLE IF NOT EXISTS a7_bandit_arms ("
+                " bandit TEXT NOT NULL, arm TEXT NOT NULL, alpha REAL NOT NULL,"
+                " beta REAL NOT NULL, PRIMARY KEY (bandit, arm))",
+                "CREATE TABLE IF NOT EXISTS a7_bandit_config ("
+                " bandit TEXT PRIMARY KEY, arm_weights TEXT NOT NULL,"
+                " exploration_rate REAL NOT NULL, updated_at TEXT NOT NULL)",
+            ]
+        )
+
+    def load(self) -> tuple[dict[str, Posterior], PublishedConfig | None]:
+        rows = self._db.query(
+            "SELECT arm, alpha, beta FROM a7_bandit_arms WHERE bandit = ?", (self._name,)
+        )
+        posteriors = {str(arm): Posterior(float(a), float(b)) for arm, a, b in rows}
+        row = self._db.query_one(
+            "SELECT arm_weights, exploration_rate, updated_at FROM a7_bandit_config"
+            " WHERE bandit = ?",
+            (self._name,),
+        )
+        config = None
+        if row is not None:
+            weights = {str(k): float(v) for k, v in json.loads(row[0]).items()}
+            config = PublishedConfig(weights, float(row[1]), parse_instant(row[2]))
+        return posteriors, config
+
+    def save(self, arm: str | None, posterior: Posterior | None, config: PublishedConfig) -> None:
+        with self._db.transaction() as conn:
+            if arm is not None and posterior is not None:
+                conn.execute(
+                    "INSERT INTO a7_bandit_arms (bandit, arm, alpha, beta) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (bandit, arm) DO UPDATE SET alpha = excluded.alpha,"
+                    " beta = excluded.beta",
+                    (self._name, arm, posterior.alpha, posterior.beta),
+                )
+            conn.execute(
+                "INSERT INTO a7_bandit_config (bandit, arm_weights, exploration_rate, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (bandit) DO UPDATE SET"
+                " arm_weights = excluded.arm_weights,"
+                " exploration_rate = excluded.exploration_rate, updated_at = excluded.updated_at",
+                (
+                    self._name,
+                    json.dumps(config.arm_weights, sort_keys=True),
+                    config.exploration_rate,
+                    rfc3339(config.updated_at),
+                ),
+            )
+
+
+class ThompsonBandit:
+    """Beta–Bernoulli Thompson sampling over named arms (see the module docstring).
+
+    ``rng`` drives ``choose()`` (inject a seeded one in tests). ``store`` is a
+    :class:`BanditStore`, or a database (connection/path) for a ``SqliteBanditStore("cta")``;
+    ``None`` keeps everything in memory. ``clock`` stamps ``updated_at``.
+    """
+
+    def __init__(
+        self,
+        arms: Sequence[str],
+        rng: random.Random,
+        store: BanditStore | DbLike | None = None,
+        *,
+        clock: Clock | None = None,
+        mc_draws: int = 2000,
+        mc_seed: int = 0,
+    ) -> None:
+        arm_list = list(arms)
+        if not arm_list:
+            raise ValueError("a bandit needs at least one arm")
+        if len(set(arm_list)) != len(arm_list):
+            raise ValueError(f"arm names must be unique, got {arm_list}")
+        if any(not isinstance(a, str) or not a for a in arm_list):
+            raise ValueError("arm names must be non-empty strings")
+        if mc_draws < 1:
+            raise ValueError("mc_draws must be positive")
+        self._arms = arm_list
+        self._rng = rng
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._mc_draws = mc_draws
+        self._mc_seed = mc_seed
+        self._lock = threading.Lock()
+        self._store: BanditStore | None
+        if store is None:
+            self._store = None
+        elif isinstance(store, Database | sqlite3.Connection | str | os.PathLike):
+            self._store = SqliteBanditStore(store)
+        else:
+            self._store = store
+        stored: dict[str, Posterior] = {}
+        published: PublishedConfig | None = None
+        if self._store is not None:
+            stored, published = self._store.load()
+        # Stored arms no longer offered are ignored (kept on disk); new arms start at (1, 1).
+        self._posteriors = {arm: stored.get(arm, Posterior()) for arm in arm_list}
+        weights, exploration = self._estimate()
+        if published is not None and published.arm_weights == weights:
+            self._config = published
+        else:
+            self._config = PublishedConfig(weights, exploration, utc_now(self._clock))
+            if self._store is not None:
+                self._store.save(None, None, self._config)
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self._arms)
+
+    def posteriors(self) -> dict[str, Posterior]:
+        """A snapshot of every arm's posterior."""
+        with self._lock:
+            return dict(self._posteriors)
+
+    def choose(self) -> str:
+        """Draw once from each arm's posterior and return the arm with the highest draw."""
+        with self._lock:
+            best_arm = self._arms[0]
+            best_draw = -1.0
+            for arm in self._arms:
+                post = self._posteriors[arm]
+                draw = self._rng.betavariate(post.alpha, post.beta)
+                if draw > best_draw:
+                    best_arm, best_draw = arm, draw
+            return best_arm
+
+    def update(self, arm: str, reward: float) -> BanditUpdate:
+        """Count ``reward`` (clipped to [0, 1]) as a fractional success of ``arm``.
+
+        Raises ValueError for an unknown arm or a non-finite reward. Persists before the
+        in-memory state changes, so a failed write leaves both as they were.
+        """
+        if arm not in self._posteriors:
+            raise ValueError(f"unknown arm {arm!r}; arms are {self._arms}")
+        value = float(reward)
+        if not math.isfinite(value):
+            raise ValueError(f"reward must be finite, got {reward!r}")
+        applied = min(1.0, max(0.0, value))
+        with self._lock:
+            old = self._posteriors[arm]
+            new = Posterior(old.alpha + applied, old.beta + (1.0 - applied))
+            candidate = {**self._posteriors, arm: new}
+            weights, exploration = self._estimate(candidate)
+            changed = weights != self._config.arm_weights
+            config = (
+                PublishedConfig(weights, exploration, utc_now(self._clock))
+                if changed
+                else self._config
+            )
+            if self._store is not None:
+                self._store.save(arm, new, config)
+            self._posteriors = candidate
+            self._config = config
+        body = config.as_json()
+        emitted = (Emitted("bandit_config", dict(body), config.updated_at),) if changed else ()
+        return BanditUpdate(arm, value, applied, new, changed, body, emitted)
+
+    def config(self) -> dict[str, Any]:
+        """``{"arm_weights", "exploration_rate", "updated_at"}``; unchanged until an update."""
+        with self._lock:
+            return self._config.as_json()
+
+    def _estimate(
+        self, posteriors: Mapping[str, Posterior] | None = None
+    ) -> tuple[dict[str, float], float]:
+        """P(arm is best) by a fixed-seed Monte Carlo, and the exploration rate."""
+        source = self._posteriors if posteriors is None else posteriors
+        alphas = np.array([source[a].alpha for a in self._arms], dtype=float)
+        betas = np.array([source[a].beta for a in self._arms], dtype=float)
+        generator = np.random.default_rng(self._mc_seed)
+        draws = generator.beta(alphas, betas, size=(self._mc_draws, len(self._arms)))
+        counts = np.bincount(np.argmax(draws, axis=1), minlength=len(self._arms))
+        n = self._mc_draws
+        weights = {arm: int(c) / n for arm, c in zip(self._arms, counts, strict=True)}
+        exploration = (n - int(counts.max())) / n
+        return weights, exploration
