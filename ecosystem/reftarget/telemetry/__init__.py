@@ -1,0 +1,57 @@
+"""Telemetry for the reference target: the §6 event schema, trace-id sampling, the emitter
+every app uses to reach A8, and A8's own store and routes.
+
+Modules: ``schema`` (fields, event names, ``make_event``/``validate_event``), ``sampling``
+(``sample_rate_for``/``is_sampled_in``, the drop-fault selector), ``emitter``
+(``TelemetryEmitter``), ``a8store`` (``TelemetryStore``), ``a8routes`` (``a8_routes``),
+``dashboards`` and ``slo`` (pure query arithmetic), ``clock`` (the clock protocol).
+"""
+
+from .a8routes import a8_routes
+from .a8store import IngestResult, ItemResult, TelemetryStore, UnknownDashboard
+from .clock import Clock, SystemClock, format_timestamp, parse_timestamp
+from .emitter import TelemetryEmitter, new_trace_id
+from .sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
+from .schema import (
+    ALLOWED_EVENTS,
+    EVENT_FIELDS,
+    EXTRA_EVENTS,
+    FINANCE_EVENTS,
+    HIGH_VOLUME_EVENTS,
+    MONEY_EVENTS,
+    REQUIRED_EVENTS,
+    Event,
+    EventError,
+    make_event,
+    make_tags,
+    validate_event,
+)
+
+__all__ = [
+    "ALLOWED_EVENTS",
+    "EVENT_FIELDS",
+    "EXTRA_EVENTS",
+    "FINANCE_EVENTS",
+    "HIGH_VOLUME_EVENTS",
+    "MONEY_EVENTS",
+    "REQUIRED_EVENTS",
+    "Clock",
+    "Event",
+    "EventError",
+    "IngestResult",
+    "ItemResult",
+    "SystemClock",
+    "TelemetryEmitter",
+    "TelemetryStore",
+    "UnknownDashboard",
+    "a8_routes",
+    "format_timestamp",
+    "is_dropped_by_fault",
+    "is_sampled_in",
+    "make_event",
+    "make_tags",
+    "new_trace_id",
+    "parse_timestamp",
+    "sample_rate_for",
+    "validate_event",
+]
