@@ -1,0 +1,464 @@
+"""The system map: loading and validating it, refusing secrets, and building it by discovery."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+import uvicorn
+from secondconf.clock import ManualClock
+from secondconf.systemmap import (
+    APP_IDS,
+    AppEntry,
+    DiscoveryError,
+    SystemMapError,
+    base_urls_from_env,
+    discover,
+    dump_system_map,
+    load_system_map,
+    load_targets_file,
+    write_system_map,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+SECRET_ADVICE = "secrets never belong in the system map; name the environment variable instead"
+
+
+def valid_map_data() -> dict[str, Any]:
+    apps = {
+        app_id: {
+            "base_url": f"https://127.0.0.1:81{index:02d}",
+            "role": "some-role",
+            "health": "/health",
+            "ready": "/ready",
+            "version": "1.0.0",
+            "routes": ["GET /health", "GET /ready"],
+        }
+        for index, app_id in enumerate(APP_IDS, start=1)
+    }
+    return {
+        "env": "staging",
+        "generated_at": "2026-11-26T03:00:00Z",
+        "apps": apps,
+        "telemetry": {"app_id": "A8", "base_url": "https://127.0.0.1:8108"},
+        "identity": {"app_id": "A1", "qa_client_id": "qa-harness"},
+        "stripe": {"api_base": "http://127.0.0.1:8420"},
+        "ca_bundle": "certs/ca.pem",
+    }
+
+
+@pytest.fixture
+def map_dir(tmp_path: Path) -> Path:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("not parsed by the loader\n")
+    return tmp_path
+
+
+def write_map(folder: Path, data: Any) -> Path:
+    path = folder / "system_map.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data, indent=2))
+    return path
+
+
+def test_a_valid_map_loads_with_every_field(map_dir: Path) -> None:
+    loaded = load_system_map(write_map(map_dir, valid_map_data()), environ={})
+    assert loaded.env == "staging"
+    assert loaded.generated_at == "2026-11-26T03:00:00Z"
+    assert list(loaded.apps) == list(APP_IDS)
+    assert loaded.apps["A2"] == AppEntry(
+        "A2", "https://127.0.0.1:8102", "some-role", "/health", "/ready", "1.0.0",
+        ("GET /health", "GET /ready"),
+    )  # fmt: skip
+    assert loaded.apps["A2"].health_url == "https://127.0.0.1:8102/health"
+    assert loaded.telemetry_base_url == "https://127.0.0.1:8108"
+    assert loaded.identity_base_url == "https://127.0.0.1:8101"
+    assert loaded.qa_client_id == "qa-harness"
+    assert loaded.stripe_api_base == "http://127.0.0.1:8420"
+    assert loaded.ca_bundle == (map_dir / "certs" / "ca.pem").resolve()
+
+
+def test_optional_sections_may_be_left_out(map_dir: Path) -> None:
+    data = valid_map_data()
+    del data["stripe"], data["ca_bundle"]
+    loaded = load_system_map(write_map(map_dir, data), environ={})
+    assert (loaded.stripe_api_base, loaded.ca_bundle) == (None, None)
+
+
+def without(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        del target[keys[-1]]
+
+    return mutate
+
+
+def setting(value: Any, *keys: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return mutate
+
+
+MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "missing app": (without("apps", "A4"), "apps.A4: missing"),
+    "unknown app": (setting({"base_url": "https://x"}, "apps", "A9"), "apps.A9: unknown app id"),
+    "ftp url": (setting("ftp://127.0.0.1/x", "apps", "A2", "base_url"), "apps.A2.base_url:"),
+    "url without scheme": (setting("127.0.0.1:8101", "apps", "A1", "base_url"), "apps.A1.base_url"),
+    "url of wrong type": (
+        setting(8101, "apps", "A1", "base_url"),
+        "apps.A1.base_url: must be a string",
+    ),
+    "routes of wrong type": (setting("GET /health", "apps", "A3", "routes"), "apps.A3.routes"),
+    "version of wrong type": (setting(1, "apps", "A3", "version"), "apps.A3.version"),
+    "health not a path": (setting("health", "apps", "A5", "health"), "apps.A5.health"),
+    "app not an object": (setting([], "apps", "A6"), "apps.A6: must be a JSON object"),
+    "unknown env": (setting("production", "env"), "env: unknown environment 'production'"),
+    "env missing": (without("env"), "env: missing"),
+    "bad timestamp": (setting("yesterday", "generated_at"), "generated_at"),
+    "missing telemetry": (without("telemetry"), "telemetry: missing"),
+    "telemetry url not http": (
+        setting("file:///a8", "telemetry", "base_url"),
+        "telemetry.base_url",
+    ),
+    "telemetry app unknown": (setting("A0", "telemetry", "app_id"), "telemetry.app_id"),
+    "missing identity": (without("identity"), "identity: missing"),
+    "missing qa client": (without("identity", "qa_client_id"), "identity.qa_client_id: missing"),
+    "stripe api base not http": (setting("ws://x", "stripe", "api_base"), "stripe.api_base"),
+    "missing ca bundle": (setting("certs/absent.pem", "ca_bundle"), "ca_bundle:"),
+    "url with query": (setting("https://h/?a=1", "apps", "A7", "base_url"), "apps.A7.base_url"),
+}
+
+
+@pytest.mark.parametrize(("mutate", "field"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_map_is_one_line_naming_the_file_and_field(
+    map_dir: Path, mutate: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    data = valid_map_data()
+    mutate(data)
+    path = write_map(map_dir, data)
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"system map {path}: ")
+    assert field in message
+    assert "\n" not in message
+
+
+def test_invalid_json_names_the_line_and_column(map_dir: Path) -> None:
+    path = write_map(map_dir, '{\n  "env": "staging",\n  "apps": {,}\n}\n')
+    with pytest.raises(SystemMapError, match=r"not valid JSON at line 3 column 12"):
+        load_system_map(path, environ={})
+
+
+def test_a_map_that_is_not_an_object_is_refused(map_dir: Path) -> None:
+    with pytest.raises(SystemMapError, match=r"\(top level\): must be a JSON object, got an array"):
+        load_system_map(write_map(map_dir, "[]"), environ={})
+
+
+def test_a_missing_file_is_a_system_map_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemMapError, match="cannot be read"):
+        load_system_map(tmp_path / "absent.json")
+
+
+SECRETS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "secret key by name": (setting("abc123def456", "stripe", "secret_key"), "stripe.secret_key"),
+    "env var name as key": (setting("xyz-987-xyz", "A8_TELEMETRY_KEY"), "A8_TELEMETRY_KEY"),
+    "client secret": (
+        setting("s3cr3t-value", "identity", "client_secret"),
+        "identity.client_secret",
+    ),
+    "stripe key shape": (setting("sk_test_51abc", "apps", "A2", "note"), "apps.A2.note"),
+    "webhook secret shape": (setting(["whsec_abc"], "stripe", "hooks"), "stripe.hooks[0]"),
+    "credentials in url": (
+        setting("https://qa:pw@127.0.0.1:8101", "apps", "A1", "base_url"),
+        "apps.A1.base_url",
+    ),
+}
+
+
+@pytest.mark.parametrize(("mutate", "field"), SECRETS.values(), ids=SECRETS.keys())
+def test_secrets_in_the_map_are_refused_without_echoing_them(
+    map_dir: Path, mutate: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    data = valid_map_data()
+    mutate(data)
+    with pytest.raises(SystemMapError, match=SECRET_ADVICE) as caught:
+        load_system_map(write_map(map_dir, data), environ={})
+    message = str(caught.value)
+    assert field in message
+    for secret in ("abc123def456", "xyz-987-xyz", "s3cr3t-value", "sk_test_51abc", "whsec_abc"):
+        assert secret not in message
+    assert ":pw@" not in message
+
+
+def test_a_value_equal_to_a_secret_environment_variable_is_refused(map_dir: Path) -> None:
+    data = valid_map_data()
+    data["apps"]["A8"]["version"] = "the-telemetry-key-value"
+    environ = {"A8_TELEMETRY_KEY": "the-telemetry-key-value"}
+    with pytest.raises(SystemMapError, match=f"apps.A8.version: {SECRET_ADVICE}"):
+        load_system_map(write_map(map_dir, data), environ=environ)
+
+
+def test_naming_the_environment_variable_is_allowed(map_dir: Path) -> None:
+    data = valid_map_data()
+    data["stripe"]["secret_key"] = "STRIPE_SECRET_KEY"
+    data["identity"]["client_secret_env"] = "OIDC_CLIENT_SECRET"
+    data["telemetry"]["token_ttl_s"] = 900
+    assert load_system_map(write_map(map_dir, data), environ={}).env == "staging"
+
+
+def test_dump_and_load_round_trip(map_dir: Path) -> None:
+    loaded = load_system_map(write_map(map_dir, valid_map_data()), environ={})
+    copy_path = map_dir / "elsewhere" / "copy.json"
+    write_system_map(loaded, copy_path)
+    assert load_system_map(copy_path, environ={}) == loaded
+    assert dump_system_map(loaded)["ca_bundle"] == str((map_dir / "certs" / "ca.pem").resolve())
+
+
+def test_a_map_without_optional_sections_dumps_without_them(map_dir: Path) -> None:
+    data = copy.deepcopy(valid_map_data())
+    del data["stripe"], data["ca_bundle"]
+    dumped = dump_system_map(load_system_map(write_map(map_dir, data), environ={}))
+    assert "stripe" not in dumped
+    assert "ca_bundle" not in dumped
+
+
+def test_base_urls_come_from_secondconf_an_url_variables() -> None:
+    environ = {
+        "SECONDCONF_A1_URL": "https://a1.example/",
+        "SECONDCONF_A8_URL": "http://127.0.0.1:8108",
+        "SECONDCONF_A3_URL": "",
+        "OTHER": "x",
+    }
+    assert base_urls_from_env(environ) == {
+        "A1": "https://a1.example",
+        "A8": "http://127.0.0.1:8108",
+    }
+
+
+def test_a_bad_url_in_the_environment_names_the_variable() -> None:
+    with pytest.raises(SystemMapError, match="environment: SECONDCONF_A2_URL: 'ftp://x'"):
+        base_urls_from_env({"SECONDCONF_A2_URL": "ftp://x"})
+
+
+def test_a_targets_file_maps_app_ids_to_urls(tmp_path: Path) -> None:
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps({"A1": "https://a1.example", "A2": "https://a2.example/"}))
+    assert load_targets_file(path) == {"A1": "https://a1.example", "A2": "https://a2.example"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"A1": "https://a1"', "not valid JSON at line 1"),
+        ('{"A9": "https://a9"}', "A9: unknown app id"),
+        ('{"A1": "mailto:x@y"}', "A1: 'mailto:x@y' is not an http(s) URL"),
+        ('["https://a1"]', "must be a JSON object"),
+    ],
+)
+def test_a_bad_targets_file_names_the_file_and_entry(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "targets.json"
+    path.write_text(content)
+    with pytest.raises(SystemMapError, match=f"^targets file {path}: .*") as caught:
+        load_targets_file(path)
+    assert message in str(caught.value)
+
+
+# --- discovery against real HTTPS servers on loopback ------------------------------------
+
+
+@contextlib.contextmanager
+def serve_on_loopback(app: ASGIApp, cert_file: Path | None = None) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread on 127.0.0.1; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        ssl_certfile=cert_file,
+        ssl_keyfile=cert_file,
+        http="h11",
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the loopback server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"{'https' if cert_file else 'http'}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def fake_apps() -> Starlette:
+    """Eight apps under /a1 … /a8 of one server; A5 has no /openapi.json, A2 is not ready."""
+
+    async def health(request: Request) -> Response:
+        app = request.path_params["app"]
+        return JSONResponse({"status": "ok", "app_id": app.upper(), "version": f"{app}-1.2.3"})
+
+    async def ready(request: Request) -> Response:
+        if request.path_params["app"] == "a2":
+            return JSONResponse({"status": "not_ready", "checks": {}}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": {}})
+
+    async def openapi(request: Request) -> Response:
+        if request.path_params["app"] == "a5":
+            return JSONResponse({"title": "Not Found"}, status_code=404)
+        paths = {
+            "/health": {"get": {}},
+            "/v1/things": {"get": {}, "post": {}, "parameters": []},
+        }
+        return JSONResponse({"openapi": "3.1.0", "paths": paths})
+
+    return Starlette(
+        routes=[
+            Route("/{app}/health", health),
+            Route("/{app}/ready", ready),
+            Route("/{app}/openapi.json", openapi),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    ca_file, cert_file = folder / "ca.pem", folder / "server.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    return ca_file, cert_file
+
+
+@pytest.fixture(scope="module")
+def apps_url(tls_files: tuple[Path, Path]) -> Iterator[str]:
+    with serve_on_loopback(fake_apps(), tls_files[1]) as url:
+        yield url
+
+
+def app_urls(apps_url: str) -> dict[str, str]:
+    return {app_id: f"{apps_url}/{app_id.lower()}" for app_id in APP_IDS}
+
+
+@pytest.mark.asyncio
+async def test_discovery_describes_every_app_from_what_it_serves(
+    apps_url: str, tls_files: tuple[Path, Path]
+) -> None:
+    clock = ManualClock()
+    system_map, _ = await discover(
+        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5, clock=clock
+    )
+    a3 = system_map.apps["A3"]
+    assert (a3.base_url, a3.role, a3.version) == (f"{apps_url}/a3", "orchestration", "a3-1.2.3")
+    assert a3.routes == ("GET /health", "GET /v1/things", "POST /v1/things")
+    assert system_map.telemetry_base_url == f"{apps_url}/a8"
+    assert system_map.identity_base_url == f"{apps_url}/a1"
+    assert system_map.ca_bundle == tls_files[0].resolve()
+    assert system_map.generated_at == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.asyncio
+async def test_an_app_without_openapi_gets_a_note_and_no_routes(
+    apps_url: str, tls_files: tuple[Path, Path]
+) -> None:
+    system_map, notes = await discover(
+        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5
+    )
+    assert system_map.apps["A5"].routes == ()
+    assert [str(n) for n in notes if n.app_id == "A5"] == [
+        f"A5 {apps_url}/a5/openapi.json: absent (answered 404); routes left empty"
+    ]
+    assert any(n.app_id == "A2" and "503" in n.message and not n.fatal for n in notes)
+
+
+@pytest.mark.asyncio
+async def test_a_discovered_map_loads_back_identically(
+    apps_url: str, tls_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    system_map, _ = await discover(
+        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5
+    )
+    write_system_map(system_map, tmp_path / "system_map.json")
+    assert load_system_map(tmp_path / "system_map.json", environ={}) == system_map
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_app_is_a_one_line_error_naming_app_and_url(
+    apps_url: str, tls_files: tuple[Path, Path]
+) -> None:
+    urls = app_urls(apps_url)
+    urls["A3"] = f"https://127.0.0.1:{closed_port()}"
+    with pytest.raises(DiscoveryError) as caught:
+        await discover(urls, env="staging", verify=tls_files[0], timeout_s=5)
+    message = str(caught.value)
+    assert f"A3 {urls['A3']}/health: unreachable (connect error" in message
+    assert "\n" not in message
+    assert [n.app_id for n in caught.value.notes if n.fatal] == ["A3"]
+
+
+@pytest.mark.asyncio
+async def test_an_app_that_answers_as_another_is_refused(
+    apps_url: str, tls_files: tuple[Path, Path]
+) -> None:
+    urls = app_urls(apps_url)
+    urls["A6"] = f"{apps_url}/a7"
+    with pytest.raises(DiscoveryError, match=r"A6 .*/a7/health: answers as 'A7', not A6"):
+        await discover(urls, env="staging", verify=tls_files[0], timeout_s=5)
+
+
+@pytest.mark.asyncio
+async def test_discovery_without_every_app_names_the_variables_to_set(apps_url: str) -> None:
+    urls = app_urls(apps_url)
+    del urls["A4"]
+    with pytest.raises(DiscoveryError, match="no base URL for A4; set SECONDCONF_A4_URL"):
+        await discover(urls, env="staging", timeout_s=5)
+
+
+@pytest.mark.asyncio
+async def test_discovery_without_the_ca_fails_as_unreachable(apps_url: str) -> None:
+    with pytest.raises(DiscoveryError, match=r"A1 .*unreachable"):
+        await discover(app_urls(apps_url), env="staging", verify=True, timeout_s=5)
+
+
+@pytest.mark.asyncio
+async def test_discovery_refuses_a_url_that_is_not_http() -> None:
+    urls = {app_id: f"https://{app_id.lower()}.test" for app_id in APP_IDS}
+    urls["A2"] = "ftp://a2.test"
+    with pytest.raises(DiscoveryError, match=r"^discovery: A2: 'ftp://a2.test' is not an http"):
+        await discover(urls, env="staging", timeout_s=1)
