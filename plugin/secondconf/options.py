@@ -38,7 +38,7 @@ class WindowProfile:
 # The seed asks for 15 minutes of each against real deployments. The embedded default
 # is short, but long enough that a clean app reaches the n a PASS needs at the probe rate.
 PROFILES: dict[TargetEnv, WindowProfile] = {
-    TargetEnv.EMBEDDED: WindowProfile("embedded-short", burn_in_s=5.0, window_s=45.0),
+    TargetEnv.EMBEDDED: WindowProfile("embedded-short", burn_in_s=5.0, window_s=60.0),
     TargetEnv.STAGING: WindowProfile("seed-15m", burn_in_s=900.0, window_s=900.0),
     TargetEnv.PROD_OBSERVE: WindowProfile("seed-15m", burn_in_s=900.0, window_s=900.0),
 }
@@ -55,6 +55,7 @@ class HarnessSettings:
     method: DecisionMethod
     gating_mode: GatingMode
     probe_rate: float
+    telemetry_deadline_s: float
     hitl_log: Path
     evidence_dir: Path
     reports_dir: Path
@@ -140,7 +141,16 @@ OPTIONS: tuple[_Option, ...] = (
         _choice(DECISION_METHODS),
     ),
     _Option("gating-mode", "fixed (one look at the end) or sequential", _choice(tuple(GatingMode))),
-    _Option("probe-rate", "Probes per second per app and endpoint (default 20)", _positive),
+    _Option(
+        "probe-rate",
+        "Probes per second to each app's /health and each /ready (default 4)",
+        _positive,
+    ),
+    _Option(
+        "telemetry-deadline",
+        "How long after a probe A8 must hold its event, e.g. 60s (default)",
+        parse_duration,
+    ),
     _Option("hitl-log", "HITL approvals log (JSON Lines, hash-chained)", Path),
     _Option("evidence-dir", "Folder for evidence files", Path),
     _Option("reports-dir", "Folder for report files", Path),
@@ -210,7 +220,8 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
         confidence=_value(config, "confidence") or 0.95,
         method=_value(config, "decision-method") or "wilson",
         gating_mode=GatingMode(_value(config, "gating-mode") or GatingMode.FIXED),
-        probe_rate=_value(config, "probe-rate") or 20.0,
+        probe_rate=_value(config, "probe-rate") or 4.0,
+        telemetry_deadline_s=_value(config, "telemetry-deadline") or 60.0,
         hitl_log=path("hitl-log", "tests/perf/reports/hitl_approvals.log"),
         evidence_dir=path("evidence-dir", "tests/perf/evidence"),
         reports_dir=path("reports-dir", "tests/perf/reports"),

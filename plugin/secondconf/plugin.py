@@ -14,7 +14,9 @@ import pytest
 
 from secondconf import markers
 from secondconf.approvals import ApprovalLog, ApprovalLogError, record_use
-from secondconf.clock import Clock, SystemClock, utc_iso
+from secondconf.clock import SystemClock, utc_iso
+from secondconf.fixtures import liveness_run, target  # noqa: F401  (fixtures of the plugin)
+from secondconf.liveness_reports import write_liveness_reports
 from secondconf.options import HarnessSettings, TargetEnv, add_options, resolve_settings
 from secondconf.reports import library_versions, write_run_results
 from secondconf.results import (
@@ -23,16 +25,19 @@ from secondconf.results import (
     REPORT_VERDICTS,
     ResultsModel,
 )
+from secondconf.stashkeys import (
+    APPROVALS_KEY,
+    CLOCK_KEY,
+    DELIBERATE_SKIP_KEY,
+    HITL_USES_KEY,
+    MARKS_KEY,
+    RESULTS_KEY,
+    RUN_INFO_KEY,
+    SETTINGS_KEY,
+    VERDICTS_KEY,
+)
+from secondconf.target import TargetError, load_named_target
 from secondconf.verdict import Outcome, Verdict
-
-SETTINGS_KEY = pytest.StashKey[HarnessSettings]()
-APPROVALS_KEY = pytest.StashKey[ApprovalLog]()
-CLOCK_KEY = pytest.StashKey[Clock]()
-RESULTS_KEY = pytest.StashKey[ResultsModel]()
-HITL_USES_KEY = pytest.StashKey[list[dict[str, str]]]()
-MARKS_KEY = pytest.StashKey["markers.CheckMarks | markers.MarkerError"]()
-VERDICTS_KEY = pytest.StashKey[list[Verdict]]()
-DELIBERATE_SKIP_KEY = pytest.StashKey[bool]()
 
 WORKERINPUT_APPROVALS = "secondconf_approvals"
 WORKEROUTPUT_KEY = "secondconf.v1"
@@ -51,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CLOCK_KEY] = SystemClock()
     config.stash[RESULTS_KEY] = ResultsModel()
     config.stash[HITL_USES_KEY] = []
+    config.stash[RUN_INFO_KEY] = {}
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     try:
         if workerinput is not None and WORKERINPUT_APPROVALS in workerinput:
@@ -60,6 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except ApprovalLogError as error:
         raise pytest.UsageError(f"{error}; restricted checks never run on it") from None
     config.stash[APPROVALS_KEY] = approvals
+    if settings.system_map is not None and workerinput is None:
+        try:  # once, on the controller: a bad map or a dead target stops the run here
+            load_named_target(settings.system_map)
+        except TargetError as error:
+            raise pytest.UsageError(str(error)) from None
     if _is_worker(config):
         config.pluginmanager.register(_Worker(config), "secondconf-worker")
     else:
@@ -194,7 +205,12 @@ class _Controller:
         if not self.model.has_checks:
             return  # no side effects when no check ran
         settings = self.config.stash[SETTINGS_KEY]
+        run_info: dict[str, Any] = self.config.stash[RUN_INFO_KEY]
+        uses: list[dict[str, str]] = self.config.stash[HITL_USES_KEY]
+        self.model.run_info.update(run_info)
+        self.model.hitl_uses.extend(uses)
         write_run_results(self.model, settings, settings.reports_dir / RESULTS_FILE)
+        write_liveness_reports(self.model, settings)
         if not self.model.gate_passed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -230,5 +246,6 @@ class _Worker:
         workeroutput: dict[str, Any] = getattr(self.config, "workeroutput")  # noqa: B009
         workeroutput[WORKEROUTPUT_KEY] = {
             "hitl_uses": self.config.stash[HITL_USES_KEY],
+            "run_info": self.config.stash[RUN_INFO_KEY],
             "library_versions": library_versions(),
         }

@@ -123,6 +123,7 @@ async def run_probes(
     on_sample: Callable[[ProbeSample], None] | None = None,
     timeout_s: float = 2.0,
     stop: Callable[[], bool] | None = None,
+    trace_ids: Callable[[], str] = new_trace_id,
 ) -> list[ProbeSample]:
     """Probe every target at ``rate_per_target`` per second for ``duration_s``, open loop.
 
@@ -134,6 +135,7 @@ async def run_probes(
     ``clock`` must run at real speed (:class:`~secondconf.clock.SystemClock`, or a test
     clock that follows it): waits are ``asyncio.sleep`` until each scheduled time on it.
     Give the window evaluator the same clock, so ``scheduled_at`` falls in its window.
+    ``trace_ids`` makes each probe's trace id (e.g. ones the telemetry sampler keeps).
     """
     for name, value in (("rate_per_target", rate_per_target), ("timeout_s", timeout_s)):
         if not (math.isfinite(value) and value > 0):
@@ -159,7 +161,9 @@ async def run_probes(
                 if stop is not None and stop():
                     break
                 group.create_task(
-                    _probe(client, targets[index], scheduled_at, clock, timeout_s, record)
+                    _probe(
+                        client, targets[index], scheduled_at, clock, timeout_s, record, trace_ids()
+                    )
                 )
     except ExceptionGroup as failure:
         # Probe failures are samples, never exceptions: this is a bug or a raising
@@ -176,8 +180,8 @@ async def _probe(
     clock: Clock,
     timeout_s: float,
     record: Callable[[ProbeSample], None],
+    trace_id: str,
 ) -> None:
-    trace_id = new_trace_id()
     headers = {**SYNTHETIC_HEADERS, TRACE_ID_HEADER: trace_id}
     sent_at = clock.monotonic()
     wall_time = utc_iso(clock.now())
@@ -188,8 +192,9 @@ async def _probe(
     try:
         if budget <= 0:
             raise TimeoutError
-        async with asyncio.timeout(budget):
-            response = await client.get(target.url, headers=headers, timeout=budget)
+        # httpx's own timeout, not a cancellation: cancelling a request mid-handshake
+        # leaks its socket. httpx's timeout is per phase, so the total is checked below.
+        response = await client.get(target.url, headers=headers, timeout=budget)
         status = response.status_code
         error = judge_response(target, response)
     except httpx.PoolTimeout:
@@ -201,6 +206,8 @@ async def _probe(
     except httpx.RequestError:
         error = "transport"
     finished = clock.monotonic()
+    if error is None and finished - scheduled_at > timeout_s:
+        error = "timeout"  # answered, but later than the probe's whole budget
     record(
         ProbeSample(
             app_id=target.app_id,

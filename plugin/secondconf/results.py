@@ -69,6 +69,8 @@ class ResultsModel:
     checks: dict[str, CheckRecord] = field(default_factory=dict)
     workers: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     lost_workers: list[str] = field(default_factory=list)
+    run_info: dict[str, Any] = field(default_factory=dict)  # what was run, against what
+    hitl_uses: list[Mapping[str, Any]] = field(default_factory=list)
 
     def add_report(self, report: pytest.TestReport) -> None:
         marks = getattr(report, REPORT_MARKS, None)
@@ -92,8 +94,10 @@ class ResultsModel:
     def add_worker_output(self, worker_id: str, payload: Mapping[str, Any] | None) -> None:
         if payload is None:
             self.lost_workers.append(worker_id)
-        else:
-            self.workers[worker_id] = payload
+            return
+        self.workers[worker_id] = {"library_versions": payload.get("library_versions", {})}
+        self.run_info.update(payload.get("run_info", {}))
+        self.hitl_uses.extend(payload.get("hitl_uses", []))
 
     @property
     def has_checks(self) -> bool:
@@ -110,6 +114,8 @@ class ResultsModel:
         return {
             "gate_passed": self.gate_passed,
             "checks": [c.to_dict() for c in self.checks.values()],
+            "run_info": dict(self.run_info),
+            "hitl_uses": list(self.hitl_uses),
             "workers": dict(self.workers),
             "lost_workers": list(self.lost_workers),
         }

@@ -73,6 +73,24 @@ def sampling_threshold(rate: float) -> int:
     return math.ceil(exact)
 
 
+def new_sampled_in_trace_id(rate: float, rng: random.Random | None = None) -> str:
+    """A fresh trace id that the contract's sampler keeps at ``rate``.
+
+    The high 64 bits stay uniformly random; the low 64 are drawn below the sampling
+    threshold. The harness tags its probes this way so that A8 must hold every one of
+    them: completeness is then checkable probe by probe, and A8's source gets the same n
+    as the probes (the sampling decision depends on the trace id only, never on outcome).
+    """
+    threshold = sampling_threshold(rate)
+    if threshold == 0:
+        raise ValueError("no trace id is sampled in at rate 0")
+    while True:
+        high = rng.getrandbits(64) if rng is not None else secrets.randbits(64)
+        low = rng.randrange(threshold) if rng is not None else secrets.randbelow(threshold)
+        if high or low:
+            return f"{high:016x}{low:016x}"
+
+
 def is_sampled_in(trace_id: str, rate: float) -> bool:
     """Whether A8 keeps the events of this trace at ``rate`` (contract §6).
 

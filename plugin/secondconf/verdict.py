@@ -39,6 +39,7 @@ class Reason(StrEnum):
     BOUND_STRADDLES = "BOUND_STRADDLES"
     SOURCE_CONFLICT = "SOURCE_CONFLICT"
     SOURCE_INCONCLUSIVE = "SOURCE_INCONCLUSIVE"  # combined: a source could not decide
+    TELEMETRY_INCOMPLETE = "TELEMETRY_INCOMPLETE"  # A8 misses probes it must hold
     CHECK_FAILED = "CHECK_FAILED"  # a non-statistical check found a violation
     CHECK_PASSED = "CHECK_PASSED"
 

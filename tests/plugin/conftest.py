@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
+
+from tests.plugin.pytester_helpers import system_map_json
 
 # The plugin is registered through its pytest11 entry point, so every inner run loads it.
 XDIST_MODES = {
@@ -28,3 +35,28 @@ def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
     """Inner runs get the same quiet asyncio setting as the project (no deprecation warning)."""
     pytester.makeini(BASE_INI)
     return pytester
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}')
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def reachable_map(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A valid system map (file name) whose apps answer /health, with A8's key set."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("A8_TELEMETRY_KEY", "not-a-real-key")
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    pytester.makefile(".json", system_map=json.dumps(system_map_json(url)))
+    yield "system_map.json"
+    server.shutdown()
+    server.server_close()

@@ -27,3 +27,15 @@ def unsure(subject="A2"):
     return judge_rate(check="error_rate", source="probe", failures=0, n=100,
                       threshold=0.01, subject=subject)
 """
+
+
+def system_map_json(base_url: str, env: str = "staging") -> dict[str, Any]:
+    """A valid system map whose eight apps all live at ``base_url``."""
+    apps = {f"A{i}": {"base_url": base_url} for i in range(1, 9)}
+    return {
+        "env": env,
+        "generated_at": "2026-11-26T03:00:00Z",
+        "apps": apps,
+        "telemetry": {"app_id": "A8", "base_url": base_url},
+        "identity": {"app_id": "A1", "qa_client_id": "qa-harness"},
+    }

@@ -76,8 +76,9 @@ def test_a_check_that_skips_itself_does_not_pass_the_gate(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["*not run (skipped: target has no OpenAPI document)"])
 
 
-def test_prod_observe_runs_only_prod_safe_checks(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".json", system_map="{}")
+def test_prod_observe_runs_only_prod_safe_checks(
+    pytester: pytest.Pytester, reachable_map: str
+) -> None:
     pytester.makepyfile(
         """
         import pytest

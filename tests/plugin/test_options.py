@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.plugin.conftest import BASE_INI
+from tests.plugin.pytester_helpers import system_map_json
 
 SHOW_SETTINGS = """
 def test_show(pytestconfig):
-    from secondconf.plugin import SETTINGS_KEY
+    from secondconf.stashkeys import SETTINGS_KEY
     s = pytestconfig.stash[SETTINGS_KEY]
     print("SETTINGS", s.env.value, s.profile.name, s.profile.burn_in_s, s.profile.window_s,
           s.method, s.gating_mode.value, s.confidence, s.probe_rate)
@@ -24,12 +27,12 @@ def run_show(pytester: pytest.Pytester, *args: str) -> str:
 
 
 def test_defaults_are_the_embedded_short_profile(pytester: pytest.Pytester) -> None:
-    assert run_show(pytester) == "SETTINGS embedded embedded-short 5.0 45.0 wilson fixed 0.95 20.0"
+    assert run_show(pytester) == "SETTINGS embedded embedded-short 5.0 60.0 wilson fixed 0.95 4.0"
 
 
 def test_ini_sets_a_value(pytester: pytest.Pytester) -> None:
     pytester.makeini(BASE_INI + "secondconf_decision_method = exact\nsecondconf_burn_in = 2m\n")
-    assert run_show(pytester).split()[3:6] == ["120.0", "45.0", "exact"]
+    assert run_show(pytester).split()[3:6] == ["120.0", "60.0", "exact"]
 
 
 def test_cli_beats_ini(pytester: pytest.Pytester) -> None:
@@ -38,9 +41,10 @@ def test_cli_beats_ini(pytester: pytest.Pytester) -> None:
     assert line.split()[5:7] == ["wilson", "sequential"]
 
 
-def test_staging_uses_the_fifteen_minute_profile(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".json", system_map="{}")
-    line = run_show(pytester, "--env", "staging", "--system-map", "system_map.json")
+def test_staging_uses_the_fifteen_minute_profile(
+    pytester: pytest.Pytester, reachable_map: str
+) -> None:
+    line = run_show(pytester, "--env", "staging", "--system-map", reachable_map)
     assert line.split()[1:5] == ["staging", "seed-15m", "900.0", "900.0"]
 
 
@@ -81,3 +85,25 @@ def test_report_header_states_the_settings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("-p", "no:xdist")
     result.stdout.fnmatch_lines(["secondconf: target=embedded default env=embedded profile=*"])
+
+
+def test_malformed_system_map_is_one_usage_error_line(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".json", system_map='{"env": "staging", "apps": ')
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("-p", "no:xdist", "--system-map", "system_map.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: system map *system_map.json*"])
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+
+
+def test_unreachable_target_is_one_usage_error_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("A8_TELEMETRY_KEY", "not-a-real-key")
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens there
+    pytester.makefile(".json", system_map=json.dumps(system_map_json(closed)))
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("-p", "no:xdist", "--system-map", "system_map.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: target unreachable: no app answered /health: A1 *"])
+    assert "Traceback" not in result.stderr.str()

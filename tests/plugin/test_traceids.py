@@ -13,6 +13,7 @@ from secondconf.traceids import (
     is_valid_trace_id,
     low64,
     new_idempotency_key,
+    new_sampled_in_trace_id,
     new_trace_id,
     sample_rate_for,
     sampling_threshold,
@@ -143,3 +144,16 @@ def test_new_idempotency_keys_are_valid_and_distinct() -> None:
 @pytest.mark.parametrize("key", ["", "a,b", "with space", "é", "x" * 256])
 def test_malformed_idempotency_keys_are_invalid(key: str) -> None:
     assert not is_valid_idempotency_key(key)
+
+
+def test_sampled_in_trace_ids_are_valid_and_always_kept_at_their_rate() -> None:
+    rng = random.Random(7)
+    ids = [new_sampled_in_trace_id(0.1, rng) for _ in range(2000)]
+    assert all(is_valid_trace_id(t) and is_sampled_in(t, 0.1) for t in ids)
+    assert len(set(ids)) == len(ids)
+    assert not all(is_sampled_in(t, 0.05) for t in ids)  # low bits spread over the whole range
+
+
+def test_no_trace_id_is_sampled_in_at_rate_zero() -> None:
+    with pytest.raises(ValueError, match="rate 0"):
+        new_sampled_in_trace_id(0.0)

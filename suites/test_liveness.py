@@ -1,0 +1,41 @@
+"""Phase 1: every app is alive by two independent sources (probes and A8's telemetry).
+
+The measurement runs once per session (``liveness_run``), over one burn-in and one stable
+window, for all apps at once; each app's check records that app's verdicts: per route,
+the probe and telemetry verdicts for error rate and p95, their AND, and completeness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import allure
+import pytest
+from secondconf.liveness import LivenessResult
+from secondconf.markers import APP_IDS
+from secondconf.verdict import Verdict
+
+pytestmark = [
+    pytest.mark.second_confirmation,
+    pytest.mark.liveness,
+    pytest.mark.phase(1),
+    pytest.mark.prod_safe,
+    pytest.mark.xdist_group("liveness"),  # one worker measures once for every app
+]
+
+
+@pytest.mark.parametrize("app_id", [pytest.param(a, marks=pytest.mark.app(a)) for a in APP_IDS])
+def test_dual_source_liveness(
+    app_id: str, liveness_run: LivenessResult, record_verdict: Callable[[Verdict], Verdict]
+) -> None:
+    allure.dynamic.label("phase", "1")
+    allure.dynamic.label("app", app_id)
+    allure.dynamic.label("check", "dual_source_liveness")
+    for verdict in liveness_run.for_app(app_id):
+        with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
+            allure.attach(
+                verdict.summary(),
+                name=f"{verdict.check} {verdict.source}",
+                attachment_type=allure.attachment_type.TEXT,
+            )
+        record_verdict(verdict)

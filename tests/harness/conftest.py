@@ -1,0 +1,56 @@
+"""A dedicated reference ecosystem for the harness's end-to-end tests (faults get injected
+here, so it is never the one other tests share)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from reftarget.launcher import Ecosystem
+from secondconf.clock import SystemClock
+from secondconf.liveness import LivenessPlan, LivenessResult, measure_liveness
+from secondconf.safeclient import harness_client
+from secondconf.systemmap import SystemMap, load_system_map
+from secondconf.telemetry_client import A8Client
+
+# Short and fast, but a clean app still reaches the n a PASS needs (8 probes/s per app).
+TEST_PLAN = LivenessPlan(
+    burn_in_s=3.0, window_s=60.0, rate_per_target=4.0, telemetry_deadline_s=10.0
+)
+
+
+class HarnessTarget:
+    """The ecosystem, as the harness sees it, plus the reference target's fault switches."""
+
+    def __init__(self, eco: Ecosystem) -> None:
+        self.eco = eco
+        self.map: SystemMap = load_system_map(eco.system_map_path, environ={})
+        self.secrets = eco.secrets_env
+
+    def set_faults(self, app_id: str, faults: Mapping[str, Any]) -> None:
+        verify = ssl.create_default_context(cafile=str(self.map.ca_bundle))
+        with httpx.Client(verify=verify, trust_env=False) as client:
+            answer = client.post(
+                self.map.apps[app_id].base_url + "/_admin/faults",
+                json=dict(faults),
+                headers={"Authorization": f"Bearer {self.secrets['REFTARGET_ADMIN_TOKEN']}"},
+            )
+            answer.raise_for_status()
+
+    def measure(self, plan: LivenessPlan = TEST_PLAN) -> LivenessResult:
+        async def run() -> LivenessResult:
+            async with harness_client(self.map, env="embedded") as client:
+                a8 = A8Client(client, self.map.telemetry_base_url, self.secrets["A8_TELEMETRY_KEY"])
+                return await measure_liveness(client, self.map, a8, plan, SystemClock())
+
+        return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def harness_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HarnessTarget]:
+    with Ecosystem(state_dir=tmp_path_factory.mktemp("ecosystem")) as eco:
+        yield HarnessTarget(eco)
