@@ -1,0 +1,388 @@
+"""A3, orchestration: autonomous runs in cycles, and attribution of conversions to CTAs.
+
+A run (``POST /v1/runs``) executes its cycles in the background on the ``TargetClock``
+(``domain.cycles``): every cycle reports ``run_progress`` and ends with
+``orchestration_cycle_complete``; a cycle that fails is retried with backoff and, when a
+retry succeeds, counted as auto-healed (``cycle_auto_healed``); one that fails every
+attempt is escalated (``cycle_failed``). ``fail_attempts`` makes the first attempts of
+every cycle fail on purpose, so the harness can watch the auto-heal. Run events carry the
+trace id, tenant and tags of the request that started the run, and an idempotency key
+naming the run, cycle, attempt and step (so A8's dedupe keeps each of them). Besides the requested
+runs, A3 keeps one platform run ticking every ``AUTONOMOUS_INTERVAL_S`` (untagged, no
+tenant), so orchestration telemetry flows even when nobody asks.
+
+Interventions (``pause``, ``resume``, ``abort``, ``note``) are recorded as manual
+(``manual_intervention``). Runs that were running when A3 stopped resume after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.core.app import AppDefinition, AppRuntime
+from reftarget.core.auth import fetch_for_tenant
+from reftarget.core.body import InvalidBody, int_field, json_object, text_field
+from reftarget.core.context import RequestContext, Tags, new_trace_id, request_context
+from reftarget.core.db import app_db_path
+from reftarget.core.openapi import Endpoint
+from reftarget.core.settings import AppSettings
+from reftarget.domain import AttributionLedger, Backoff, CycleContext, CycleRunner, Database
+from reftarget.domain.cycles import CycleResult
+from reftarget.domain.records import Emitted
+
+ROLE = "orchestration"
+RUNS_ROUTE = "/v1/runs"
+AUTONOMOUS_RUN = "a3-autonomous"
+AUTONOMOUS_INTERVAL_S = 15.0
+WORK_STEP_S = 0.05
+INTERVENTIONS = ("pause", "resume", "abort", "note")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS a3_run_requests (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    goal TEXT NOT NULL,
+    cycles INTEGER NOT NULL,
+    cycle_interval_ms INTEGER NOT NULL,
+    fail_attempts INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'completed', 'aborted')),
+    trace_id TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def event_key(emitted: Emitted) -> str:
+    """The idempotency key of a cycle event: A8 keeps one event per (event, key, trace id),
+    and every cycle, attempt and progress step of a run shares the run's trace id."""
+    fields = emitted.fields
+    parts = [fields["run"], fields["cycle"], fields.get("attempt"), fields.get("percent")]
+    return "/".join(str(part) for part in parts if part is not None)
+
+
+class InjectedCycleFailure(RuntimeError):
+    """A cycle attempt that fails because the run asked for it (``fail_attempts``)."""
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """Who started a run: its events carry this trace id, tenant and tags."""
+
+    trace_id: str
+    tenant_id: str | None
+    tags: Tags
+
+
+class OrchestrationService:
+    """The handlers and background cycle drivers of A3."""
+
+    def __init__(self, settings: AppSettings, runtime: AppRuntime) -> None:
+        self.runtime = runtime
+        runtime.db.executescript(SCHEMA)
+        self.store = Database(app_db_path(settings.state_dir, "A3"))
+        self.attribution = AttributionLedger(self.store, runtime.clock)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.runners: dict[str, CycleRunner] = {}
+        self.origins: dict[str, RunOrigin] = {}
+
+    # -- cycles -----------------------------------------------------------------------
+
+    def _emit(self, origin: RunOrigin, event: str, event_key: str) -> None:
+        self.runtime.events.background(
+            event,
+            route=RUNS_ROUTE,
+            trace_id=origin.trace_id,
+            tags=origin.tags,
+            tenant_id=origin.tenant_id,
+            idempotency_key=event_key,
+        )
+
+    def _runner(self, run_id: str, fail_attempts: int) -> CycleRunner:
+        """The one runner of a run (a second one would mark its running cycle abandoned)."""
+        runner = self.runners.get(run_id)
+        if runner is not None:
+            return runner
+
+        async def work(ctx: CycleContext) -> None:
+            await asyncio.sleep(WORK_STEP_S)
+            ctx.progress(50.0)
+            if ctx.attempt <= fail_attempts:
+                raise InjectedCycleFailure(f"attempt {ctx.attempt} failed as requested")
+            await asyncio.sleep(WORK_STEP_S)
+            ctx.progress(100.0)
+
+        def on_event(emitted: Emitted) -> None:
+            self._emit(self.origins[run_id], emitted.event_name, event_key(emitted))
+
+        runner = CycleRunner(
+            self.runtime.clock,
+            self.store,
+            work,
+            on_event,
+            name=run_id,
+            backoff=Backoff(0.05, 0.5),
+        )
+        self.runners[run_id] = runner
+        return runner
+
+    def _run_runner(self, row: Any) -> CycleRunner:
+        self.origins[row["id"]] = RunOrigin(
+            row["trace_id"], row["tenant_id"], Tags(**json.loads(row["tags"]))
+        )
+        return self._runner(row["id"], int(row["fail_attempts"]))
+
+    def _after_cycle(self, run_id: str, origin: RunOrigin, result: CycleResult) -> None:
+        if result.heal is not None:
+            self._emit(origin, "cycle_auto_healed", f"{run_id}/{result.cycle}/healed")
+        if result.escalation is not None:
+            self._emit(origin, "cycle_failed", f"{run_id}/{result.cycle}/failed")
+
+    def _state(self, run_id: str) -> str:
+        row = self.runtime.db.execute(
+            "SELECT state FROM a3_run_requests WHERE id = ?", (run_id,)
+        ).fetchone()
+        return str(row["state"])
+
+    async def _drive(self, row: Any) -> None:
+        run_id = row["id"]
+        runner = self._run_runner(row)
+        interval_s = int(row["cycle_interval_ms"]) / 1000
+        while True:
+            state = self._state(run_id)
+            if state in ("completed", "aborted"):
+                return
+            status = runner.status()
+            if status.cycles_succeeded + status.cycles_failed >= int(row["cycles"]):
+                self.runtime.db.execute(
+                    "UPDATE a3_run_requests SET state = 'completed'"
+                    " WHERE id = ? AND state = 'running'",
+                    (run_id,),
+                )
+                return
+            if state == "running":
+                self._after_cycle(run_id, self.origins[run_id], await runner.arun_cycle())
+            await asyncio.sleep(interval_s)
+
+    async def _drive_autonomous(self) -> None:
+        tags = Tags(test_run=False, source=None, env=self.runtime.env)
+        runner = self._runner(AUTONOMOUS_RUN, 0)
+        while True:
+            origin = self.origins[AUTONOMOUS_RUN] = RunOrigin(new_trace_id(), None, tags)
+            self._after_cycle(AUTONOMOUS_RUN, origin, await runner.arun_cycle())
+            await asyncio.sleep(AUTONOMOUS_INTERVAL_S)
+
+    def _start_driver(self, row: Any) -> None:
+        self.tasks[row["id"]] = asyncio.create_task(self._drive(row))
+
+    async def start(self) -> None:
+        self.tasks[AUTONOMOUS_RUN] = asyncio.create_task(self._drive_autonomous())
+        for row in self.runtime.db.execute(
+            "SELECT * FROM a3_run_requests WHERE state IN ('running', 'paused')"
+        ).fetchall():
+            self._start_driver(row)
+
+    async def stop(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        for task in self.tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- handlers ---------------------------------------------------------------------
+
+    def _run_json(self, row: Any) -> dict[str, Any]:
+        health = self._run_runner(row).status()
+        return {
+            "id": row["id"],
+            "goal": row["goal"],
+            "state": row["state"],
+            "cycles_requested": row["cycles"],
+            "cycles_succeeded": health.cycles_succeeded,
+            "cycles_failed": health.cycles_failed,
+            "heals": health.heals,
+            "escalations": health.escalations,
+            "manual_interventions": health.manual_interventions,
+            "last_success_at": None
+            if health.last_success_at is None
+            else health.last_success_at.isoformat(),
+            "autonomous_minutes": round(health.autonomous_minutes, 3),
+            "stalled": health.stalled,
+            "trace_id": row["trace_id"],
+            "created_at": row["created_at"],
+        }
+
+    def _own_run(self, context: RequestContext, run_id: str) -> Any:
+        return fetch_for_tenant(
+            self.runtime.db,
+            "a3_run_requests",
+            run_id,
+            context.tenant_id,
+            self.runtime.faults,
+            resource="run",
+        )
+
+    async def create_run(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        goal = text_field(body, "goal")
+        cycles = int_field(body, "cycles", default=3, minimum=1, maximum=20)
+        interval_ms = int_field(body, "cycle_interval_ms", default=200, minimum=0, maximum=60_000)
+        fail_attempts = int_field(body, "fail_attempts", default=0, maximum=5)
+        tenant_id, _ = context.principal()
+        run_id = f"run_{uuid.uuid4().hex}"
+        self.runtime.db.execute(
+            "INSERT INTO a3_run_requests (id, tenant_id, goal, cycles, cycle_interval_ms,"
+            " fail_attempts, state, trace_id, tags, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (
+                run_id,
+                tenant_id,
+                goal,
+                cycles,
+                interval_ms,
+                fail_attempts,
+                context.trace_id,
+                json.dumps(context.tags.as_dict()),
+                self.runtime.clock.now().isoformat(),
+            ),
+        )
+        row = self._own_run(context, run_id)
+        self._start_driver(row)
+        return JSONResponse(
+            self._run_json(row), status_code=201, headers={"Location": f"{RUNS_ROUTE}/{run_id}"}
+        )
+
+    async def get_run(self, request: Request) -> Response:
+        row = self._own_run(request_context(request), request.path_params["run_id"])
+        return JSONResponse(self._run_json(row))
+
+    async def intervene(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        action = text_field(body, "action", max_length=16)
+        if action not in INTERVENTIONS:
+            raise InvalidBody(f"action must be one of {list(INTERVENTIONS)}")
+        reason = text_field(body, "reason", default=action)
+        row = self._own_run(context, request.path_params["run_id"])
+        _, subject = context.principal()
+        self._run_runner(row).record_intervention(subject, f"{action}: {reason}")
+        new_state = {"pause": "paused", "resume": "running", "abort": "aborted"}.get(action)
+        if new_state is not None:
+            self.runtime.db.execute(
+                "UPDATE a3_run_requests SET state = ?"
+                " WHERE id = ? AND state IN ('running', 'paused')",
+                (new_state, row["id"]),
+            )
+        self.runtime.events.business(context, "manual_intervention")
+        return JSONResponse(self._run_json(self._own_run(context, row["id"])))
+
+    async def attribute(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        tenant_id, _ = context.principal()
+        attribution = self.attribution.attribute(
+            text_field(body, "conversion_id"),
+            text_field(body, "cta_arm", max_length=64),
+            text_field(body, "page_id", max_length=64),
+            tenant_id=tenant_id,
+        )
+        return JSONResponse(
+            {
+                "conversion_id": attribution.conversion_id,
+                "cta_arm": attribution.cta_arm,
+                "page_id": attribution.page_id,
+                "attributed_at": attribution.attributed_at.isoformat(),
+                "created": attribution.created,
+            },
+            status_code=201 if attribution.created else 200,
+        )
+
+    async def attribution_totals(self, request: Request) -> Response:
+        tenant_id, _ = request_context(request).principal()
+        return JSONResponse({"totals": self.attribution.totals(tenant_id)})
+
+
+def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
+    service = OrchestrationService(settings, runtime)
+    return AppDefinition(
+        role=ROLE,
+        endpoints=[
+            Endpoint(
+                "POST",
+                RUNS_ROUTE,
+                service.create_run,
+                "Start an autonomous run of N cycles",
+                success_status=201,
+                request_example={
+                    "goal": "weekly study plan",
+                    "cycles": 3,
+                    "cycle_interval_ms": 200,
+                },
+                request_schema={
+                    "type": "object",
+                    "required": ["goal"],
+                    "properties": {
+                        "goal": {"type": "string", "maxLength": 200},
+                        "cycles": {"type": "integer", "minimum": 1, "maximum": 20},
+                        "cycle_interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
+                        "fail_attempts": {"type": "integer", "minimum": 0, "maximum": 5},
+                    },
+                },
+                emits=("run_progress", "orchestration_cycle_complete"),
+            ),
+            Endpoint("GET", "/v1/runs/{run_id}", service.get_run, "A run's state and health"),
+            Endpoint(
+                "POST",
+                "/v1/runs/{run_id}/interventions",
+                service.intervene,
+                "Manual intervention on a run (pause, resume, abort, note)",
+                request_example={"action": "pause", "reason": "operator check"},
+                request_schema={
+                    "type": "object",
+                    "required": ["action"],
+                    "properties": {
+                        "action": {"type": "string", "enum": list(INTERVENTIONS)},
+                        "reason": {"type": "string", "maxLength": 200},
+                    },
+                },
+                emits=("manual_intervention",),
+            ),
+            Endpoint(
+                "POST",
+                "/v1/attributions",
+                service.attribute,
+                "Attribute a conversion to the CTA arm and page it came from (once)",
+                success_status=201,
+                request_example={
+                    "conversion_id": "chk_0123",
+                    "cta_arm": "book_a_demo",
+                    "page_id": "pg_0123",
+                },
+                request_schema={
+                    "type": "object",
+                    "required": ["conversion_id", "cta_arm", "page_id"],
+                    "properties": {
+                        "conversion_id": {"type": "string"},
+                        "cta_arm": {"type": "string"},
+                        "page_id": {"type": "string"},
+                    },
+                },
+            ),
+            Endpoint(
+                "GET", "/v1/attributions/totals", service.attribution_totals, "Conversions per arm"
+            ),
+        ],
+        exception_handlers=DOMAIN_ERROR_HANDLERS,
+        on_startup=[service.start],
+        on_shutdown=[service.stop],
+    )

@@ -1,0 +1,275 @@
+"""A5, student app: activation, credits, and spending credits on A4 work (contract §1).
+
+A spend calls A4 service-to-service on the student's behalf (same bearer token, same trace
+id, an idempotency key derived from the request's) through retries with jittered
+exponential backoff and a circuit breaker (§8). The breaker's transitions become
+``circuit_*`` events. One credit is one cent of billed work (cost x 4). The balance is
+checked before A4 is called, so a short balance costs A4 nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.core.app import AppDefinition, AppRuntime
+from reftarget.core.body import int_field, json_object, text_field
+from reftarget.core.context import RequestContext, request_context
+from reftarget.core.db import app_db_path
+from reftarget.core.openapi import Endpoint
+from reftarget.core.problem import problem_response
+from reftarget.core.service_client import downstream_headers
+from reftarget.core.settings import AppSettings
+from reftarget.domain import (
+    Backoff,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    CreditLedger,
+    Database,
+    NotFound,
+    WorkCatalog,
+    retry_call_async,
+)
+from reftarget.domain.records import Emitted
+
+ROLE = "student"
+WELCOME_CREDITS = 500
+WORK_ROUTE = "/v1/work"
+A4_TIMEOUT_S = 3.0
+RETRY_ATTEMPTS = 3
+BREAKER_FAILURES = 5
+BREAKER_RESET_S = 5.0
+
+_TRANSITION_EVENTS = {
+    BreakerState.OPEN: "circuit_opened",
+    BreakerState.HALF_OPEN: "circuit_half_opened",
+    BreakerState.CLOSED: "circuit_closed",
+}
+
+
+class DependencyFailed(Exception):
+    """A4 answered 5xx or not at all (retried; counted by the breaker)."""
+
+
+class StudentService:
+    """The handlers of A5."""
+
+    def __init__(self, settings: AppSettings, runtime: AppRuntime) -> None:
+        self.runtime = runtime
+        self.ledger = CreditLedger(Database(app_db_path(settings.state_dir, "A5")), runtime.clock)
+        self.catalog = WorkCatalog()
+        self.a4_url = settings.topology.base_urls["A4"] + WORK_ROUTE
+        self.backoff = Backoff(0.1, 1.0)
+        self.current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+            "a5_request", default=None
+        )
+        self.breaker = CircuitBreaker(
+            BREAKER_FAILURES,
+            BREAKER_RESET_S,
+            runtime.clock,
+            self._on_transition,
+            name="A5->A4",
+            counted=(DependencyFailed, httpx.HTTPError),
+        )
+
+    def _on_transition(self, old: BreakerState, new: BreakerState, reason: str) -> None:
+        context = self.current.get()
+        if context is not None:
+            self.runtime.events.background(
+                _TRANSITION_EVENTS[new],
+                route=WORK_ROUTE,
+                trace_id=context.trace_id,
+                tags=context.tags,
+                tenant_id=context.tenant_id,
+            )
+
+    def _emit(self, context: RequestContext, emitted: tuple[Emitted, ...], status: int) -> None:
+        for event in emitted:
+            self.runtime.events.business(
+                context,
+                event.event_name,
+                status=status,
+                finance_metrics=event.fields.get("finance_metrics"),
+            )
+
+    def _account_json(self, tenant_id: str, user_id: str) -> dict[str, Any]:
+        account = self.ledger.account(tenant_id, user_id)
+        return {
+            "tenant_id": account.tenant_id,
+            "user_id": account.user_id,
+            "balance": account.balance,
+            "activated_at": None
+            if account.activated_at is None
+            else account.activated_at.isoformat(),
+        }
+
+    async def activate(self, request: Request) -> Response:
+        context = request_context(request)
+        await json_object(request)
+        tenant_id, user_id = context.principal()
+        activation = self.ledger.activate(tenant_id, user_id)
+        if activation.first_use:
+            self.ledger.grant(tenant_id, user_id, WELCOME_CREDITS)
+        status = 201 if activation.first_use else 200
+        self._emit(context, activation.emitted, status)
+        body = self._account_json(tenant_id, user_id) | {"first_use": activation.first_use}
+        return JSONResponse(body, status_code=status)
+
+    async def grant(self, request: Request) -> Response:
+        context = request_context(request)
+        credits = int_field(await json_object(request), "credits", minimum=1, maximum=100_000)
+        tenant_id, user_id = context.principal()
+        self.ledger.grant(tenant_id, user_id, credits)
+        return JSONResponse(self._account_json(tenant_id, user_id), status_code=201)
+
+    async def balance(self, request: Request) -> Response:
+        tenant_id, user_id = request_context(request).principal()
+        return JSONResponse(self._account_json(tenant_id, user_id))
+
+    async def _call_a4(
+        self, request: Request, context: RequestContext, body: dict[str, Any]
+    ) -> Any:
+        headers = downstream_headers(request, context, "a4-work")
+
+        async def attempt() -> httpx.Response:
+            answer = await self.runtime.http.post(
+                self.a4_url, json=body, headers=headers, timeout=A4_TIMEOUT_S
+            )
+            if answer.status_code >= 500 or answer.status_code == 409:
+                raise DependencyFailed(f"A4 answered {answer.status_code}")
+            return answer
+
+        token = self.current.set(context)
+        try:
+            return await self.breaker.call_async(
+                lambda: retry_call_async(
+                    attempt,
+                    attempts=RETRY_ATTEMPTS,
+                    backoff=self.backoff,
+                    retry_on=(DependencyFailed, httpx.TransportError),
+                )
+            )
+        finally:
+            self.current.reset(token)
+
+    async def spend(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        kind = text_field(body, "kind")
+        units = int_field(body, "units", default=1, minimum=1, maximum=1000)
+        tenant_id, user_id = context.principal()
+        expected = self.catalog.perform(kind, units)
+        try:
+            account = self.ledger.account(tenant_id, user_id)
+        except NotFound:
+            return problem_response(409, "not-activated", "Activate first: POST /v1/activations.")
+        if account.balance < expected.billed_cents:
+            return problem_response(
+                402,
+                "insufficient-credits",
+                f"This work costs {expected.billed_cents} credits; the balance is "
+                f"{account.balance}.",
+                balance=account.balance,
+                requested=expected.billed_cents,
+            )
+        try:
+            answer = await self._call_a4(request, context, {"kind": kind, "units": units})
+        except CircuitOpen as exc:
+            return problem_response(
+                503,
+                "dependency-circuit-open",
+                f"A4 is failing; calls are paused for {exc.retry_after_s:.1f} s.",
+                headers={"Retry-After": str(max(1, round(exc.retry_after_s)))},
+            )
+        except (DependencyFailed, httpx.HTTPError) as exc:
+            return problem_response(502, "dependency-failed", f"A4 did not do the work: {exc}")
+        if answer.status_code != 201:
+            return problem_response(
+                502, "dependency-refused", f"A4 refused the work ({answer.status_code})."
+            )
+        work = answer.json()
+        spend = self.ledger.spend(tenant_id, user_id, work["billed_cents"], work["cost_cents"])
+        self._emit(context, spend.emitted, 201)
+        return JSONResponse(
+            {
+                "work_id": work["id"],
+                "credits": spend.credits,
+                "balance": spend.account.balance,
+                "finance_metrics": spend.finance_metrics,
+            },
+            status_code=201,
+        )
+
+    async def sign_in_callback(self, request: Request) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Signed in</title><p>Sign-in complete. "
+            "You can return to the student app.</p>",
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+
+
+def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
+    service = StudentService(settings, runtime)
+
+    work_schema = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {
+            "kind": {"type": "string", "enum": sorted(service.catalog.kinds())},
+            "units": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+    }
+    return AppDefinition(
+        role=ROLE,
+        endpoints=[
+            Endpoint(
+                "POST",
+                "/v1/activations",
+                service.activate,
+                "Activate the student (first use: welcome credits, activation_first_use)",
+                success_status=201,
+                request_example={},
+                request_schema={"type": "object"},
+                emits=("activation_first_use",),
+            ),
+            Endpoint(
+                "POST",
+                "/v1/credits/grants",
+                service.grant,
+                "Add credits to the student's account",
+                success_status=201,
+                request_example={"credits": 200},
+                request_schema={
+                    "type": "object",
+                    "required": ["credits"],
+                    "properties": {"credits": {"type": "integer", "minimum": 1}},
+                },
+            ),
+            Endpoint(
+                "POST",
+                "/v1/credits/spend",
+                service.spend,
+                "Spend credits on A4 work (calls A4 with retries and a circuit breaker)",
+                success_status=201,
+                request_example={"kind": "explain", "units": 1},
+                request_schema=work_schema,
+                emits=("credit_decrement",),
+            ),
+            Endpoint("GET", "/v1/credits", service.balance, "The student's credit balance"),
+            Endpoint(
+                "GET",
+                "/auth/callback",
+                service.sign_in_callback,
+                "Redirect target of A1's authorization code flow (student-web client)",
+                public=True,
+                response_media_type="text/html",
+            ),
+        ],
+        exception_handlers=DOMAIN_ERROR_HANDLERS,
+    )

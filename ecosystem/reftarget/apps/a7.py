@@ -1,0 +1,281 @@
+"""A7, growth: landing pages, and the CTA chosen by a Thompson-sampling bandit (§8).
+
+A page is built (``page_build_requested``), then published (``page_published``, once).
+``GET /p/{slug}`` serves a published page without a token (it is a public landing page);
+each view draws the CTA arm from the bandit and emits ``cta_emitted`` with the page
+owner's tenant and the viewer's trace id. ``POST /v1/impressions`` reports what an
+impression led to; its reward (``0.05·view + 0.3·lead + 0.65·checkout − 0.4·complaint``)
+updates the arm (``cta_impression``, and ``bandit_config`` whenever the weights change);
+any authenticated caller may report on any published page.
+One bandit serves every page (its arms are the platform's CTA set).
+"""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.core.app import AppDefinition, AppRuntime
+from reftarget.core.auth import ResourceNotFound, fetch_for_tenant
+from reftarget.core.body import InvalidBody, int_field, json_object, text_field
+from reftarget.core.context import request_context
+from reftarget.core.db import app_db_path
+from reftarget.core.openapi import Endpoint
+from reftarget.core.problem import problem_response
+from reftarget.core.settings import AppSettings
+from reftarget.domain import Database, ThompsonBandit, reward
+
+ROLE = "growth"
+CTA_TEXT: dict[str, str] = {
+    "start_free_trial": "Start your free trial",
+    "book_a_demo": "Book a demo",
+    "get_started_now": "Get started now",
+}
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS a7_pages (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    slug TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    headline TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('draft', 'published')),
+    created_at TEXT NOT NULL,
+    published_at TEXT
+);
+"""
+_COLUMNS = ("id", "slug", "title", "headline", "status", "created_at", "published_at")
+
+
+def _page_json(row: Any) -> dict[str, Any]:
+    return {name: row[name] for name in _COLUMNS}
+
+
+def landing_html(row: Any, arm: str) -> str:
+    """The landing page: its headline and the chosen CTA (marked for journeys to read)."""
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(row['title'])}</title></head><body>"
+        f"<h1>{html.escape(row['headline'])}</h1>"
+        f'<a id="cta" class="cta" href="/signup" data-page-id="{html.escape(row["id"])}" '
+        f'data-cta-arm="{html.escape(arm)}">{html.escape(CTA_TEXT[arm])}</a>'
+        "</body></html>"
+    )
+
+
+class GrowthService:
+    """The handlers of A7."""
+
+    def __init__(self, settings: AppSettings, runtime: AppRuntime) -> None:
+        self.runtime = runtime
+        runtime.db.executescript(SCHEMA)
+        self.bandit = ThompsonBandit(
+            list(CTA_TEXT),
+            random.Random(),
+            Database(app_db_path(settings.state_dir, "A7")),
+            clock=runtime.clock,
+        )
+
+    def _published_page(self, column: str, value: str) -> Any:
+        """A published page of any tenant (landing pages and their impressions are public)."""
+        row = self.runtime.db.execute(
+            f"SELECT * FROM a7_pages WHERE {column} = ? AND status = 'published'", (value,)
+        ).fetchone()
+        if row is None:
+            raise ResourceNotFound("published page", value)
+        return row
+
+    async def create_page(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        slug = text_field(body, "slug", max_length=64)
+        if _SLUG.fullmatch(slug) is None:
+            raise InvalidBody("slug must be lowercase letters, digits and inner hyphens")
+        title = text_field(body, "title")
+        headline = text_field(body, "headline", default=title)
+        tenant_id, _ = context.principal()
+        page_id = f"pg_{uuid.uuid4().hex}"
+        taken = (
+            self.runtime.db.execute(
+                "INSERT INTO a7_pages (id, tenant_id, slug, title, headline, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'draft', ?) ON CONFLICT (slug) DO NOTHING",
+                (page_id, tenant_id, slug, title, headline, self.runtime.clock.now().isoformat()),
+            ).rowcount
+            == 0
+        )
+        if taken:
+            return problem_response(409, "slug-taken", f"The slug {slug!r} is already in use.")
+        self.runtime.events.business(context, "page_build_requested", status=201)
+        row = fetch_for_tenant(self.runtime.db, "a7_pages", page_id, tenant_id, self.runtime.faults)
+        return JSONResponse(
+            _page_json(row), status_code=201, headers={"Location": f"/v1/pages/{page_id}"}
+        )
+
+    async def publish_page(self, request: Request) -> Response:
+        context = request_context(request)
+        page_id = request.path_params["page_id"]
+        row = fetch_for_tenant(
+            self.runtime.db,
+            "a7_pages",
+            page_id,
+            context.tenant_id,
+            self.runtime.faults,
+            resource="page",
+        )
+        changed = (
+            self.runtime.db.execute(
+                "UPDATE a7_pages SET status = 'published', published_at = ?"
+                " WHERE id = ? AND status = 'draft'",
+                (self.runtime.clock.now().isoformat(), row["id"]),
+            ).rowcount
+            == 1
+        )
+        if changed:
+            self.runtime.events.business(context, "page_published", tenant_id=row["tenant_id"])
+        row = fetch_for_tenant(
+            self.runtime.db,
+            "a7_pages",
+            page_id,
+            context.tenant_id,
+            self.runtime.faults,
+            resource="page",
+        )
+        return JSONResponse(_page_json(row) | {"changed": changed})
+
+    async def get_page(self, request: Request) -> Response:
+        context = request_context(request)
+        row = fetch_for_tenant(
+            self.runtime.db,
+            "a7_pages",
+            request.path_params["page_id"],
+            context.tenant_id,
+            self.runtime.faults,
+            resource="page",
+        )
+        return JSONResponse(_page_json(row))
+
+    async def landing(self, request: Request) -> Response:
+        context = request_context(request)
+        row = self._published_page("slug", request.path_params["slug"])
+        arm = self.bandit.choose()
+        self.runtime.events.business(context, "cta_emitted", tenant_id=row["tenant_id"])
+        return HTMLResponse(
+            landing_html(row, arm),
+            headers={"Cache-Control": "no-store", "X-CTA-Arm": arm, "X-Page-Id": row["id"]},
+        )
+
+    async def impression(self, request: Request) -> Response:
+        context = request_context(request)
+        body = await json_object(request)
+        arm = text_field(body, "arm", max_length=64)
+        if arm not in CTA_TEXT:
+            raise InvalidBody(f"arm must be one of {sorted(CTA_TEXT)}")
+        page_id = text_field(body, "page_id", max_length=64)
+        self._published_page("id", page_id)
+        signals = {
+            name: int_field(body, name, default=0, maximum=1)
+            for name in ("page_view", "lead", "checkout", "complaint")
+        }
+        value = reward(**signals)
+        update = self.bandit.update(arm, value)
+        self.runtime.events.business(context, "cta_impression", status=201)
+        for _ in update.emitted:
+            self.runtime.events.business(context, "bandit_config", status=201)
+        return JSONResponse(
+            {
+                "page_id": page_id,
+                "arm": arm,
+                "reward": value,
+                "applied": update.applied,
+                "config_changed": update.config_changed,
+                "config": update.config,
+            },
+            status_code=201,
+        )
+
+    async def bandit_config(self, request: Request) -> Response:
+        return JSONResponse(self.bandit.config())
+
+
+def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
+    service = GrowthService(settings, runtime)
+    return AppDefinition(
+        role=ROLE,
+        endpoints=[
+            Endpoint(
+                "POST",
+                "/v1/pages",
+                service.create_page,
+                "Build a landing page (draft)",
+                success_status=201,
+                request_example={"slug": "algebra-101", "title": "Algebra 101"},
+                request_schema={
+                    "type": "object",
+                    "required": ["slug", "title"],
+                    "properties": {
+                        "slug": {"type": "string", "pattern": _SLUG.pattern},
+                        "title": {"type": "string", "maxLength": 200},
+                        "headline": {"type": "string", "maxLength": 200},
+                    },
+                },
+                emits=("page_build_requested",),
+            ),
+            Endpoint("GET", "/v1/pages/{page_id}", service.get_page, "One page of the tenant"),
+            Endpoint(
+                "POST",
+                "/v1/pages/{page_id}/publish",
+                service.publish_page,
+                "Publish a page (once)",
+                request_example={},
+                request_schema={"type": "object"},
+                emits=("page_published",),
+            ),
+            Endpoint(
+                "GET",
+                "/p/{slug}",
+                service.landing,
+                "A published landing page with the bandit's CTA",
+                public=True,
+                emits=("cta_emitted",),
+                response_media_type="text/html",
+            ),
+            Endpoint(
+                "POST",
+                "/v1/impressions",
+                service.impression,
+                "Report an impression's outcome (reward updates the CTA bandit)",
+                success_status=201,
+                request_example={
+                    "page_id": "pg_0123",
+                    "arm": "book_a_demo",
+                    "page_view": 1,
+                    "lead": 1,
+                    "checkout": 0,
+                    "complaint": 0,
+                },
+                request_schema={
+                    "type": "object",
+                    "required": ["page_id", "arm"],
+                    "properties": {
+                        "page_id": {"type": "string"},
+                        "arm": {"type": "string", "enum": list(CTA_TEXT)},
+                        **{
+                            name: {"type": "integer", "minimum": 0, "maximum": 1}
+                            for name in ("page_view", "lead", "checkout", "complaint")
+                        },
+                    },
+                },
+                emits=("cta_impression", "bandit_config"),
+            ),
+            Endpoint("GET", "/v1/bandit/config", service.bandit_config, "The CTA bandit's weights"),
+        ],
+        exception_handlers=DOMAIN_ERROR_HANDLERS,
+    )
