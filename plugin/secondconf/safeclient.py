@@ -31,12 +31,12 @@ import base64
 import binascii
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 import httpx
 
@@ -64,6 +64,8 @@ NO_TRACE_ID: Final = "secondconf.no_trace_id"
 PROBE_LIMITS: Final = httpx.Limits(
     max_connections=512, max_keepalive_connections=64, keepalive_expiry=15.0
 )
+
+_ClientT = TypeVar("_ClientT", httpx.AsyncClient, httpx.Client)
 
 
 class SyntheticIdentity(StrEnum):
@@ -234,17 +236,8 @@ def harness_client(
     ``X-Synthetic-Identity`` to every request. Proxy and netrc settings from the
     environment are ignored (``trust_env=False``): probes go straight to the target.
     """
-    base_url, policy, ssl_verify, headers = _client_settings(
-        target, env, verify, synthetic_identity
-    )
-    inner = httpx.AsyncHTTPTransport(verify=ssl_verify, http2=http2, limits=limits, retries=0)
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=ProdObserveGuard(inner, policy),
-        timeout=timeout_s,
-        headers=headers,
-        event_hooks={"request": [_add_trace_id_async]},
-        trust_env=False,
+    return _guarded_client(
+        httpx.AsyncClient, target, env, verify, timeout_s, http2, synthetic_identity, limits
     )
 
 
@@ -259,16 +252,40 @@ def harness_sync_client(
     limits: httpx.Limits = PROBE_LIMITS,
 ) -> httpx.Client:
     """The blocking twin of :func:`harness_client`, with the same rules."""
+    return _guarded_client(
+        httpx.Client, target, env, verify, timeout_s, http2, synthetic_identity, limits
+    )
+
+
+def _guarded_client(
+    client_type: type[_ClientT],
+    target: SystemMap | str,
+    env: str | None,
+    verify: ssl.SSLContext | bool | Path | str | None,
+    timeout_s: float,
+    http2: bool,
+    synthetic_identity: str | SyntheticIdentity | None,
+    limits: httpx.Limits,
+) -> _ClientT:
+    """The client both builders make, async or blocking as ``client_type`` is: the
+    :class:`ProdObserveGuard` around a transport of the same kind, and the trace-id hook."""
     base_url, policy, ssl_verify, headers = _client_settings(
         target, env, verify, synthetic_identity
     )
-    inner = httpx.HTTPTransport(verify=ssl_verify, http2=http2, limits=limits, retries=0)
-    return httpx.Client(
+    inner: httpx.AsyncBaseTransport | httpx.BaseTransport
+    hook: Callable[[httpx.Request], object]
+    if issubclass(client_type, httpx.AsyncClient):
+        inner = httpx.AsyncHTTPTransport(verify=ssl_verify, http2=http2, limits=limits, retries=0)
+        hook = _add_trace_id_async
+    else:
+        inner = httpx.HTTPTransport(verify=ssl_verify, http2=http2, limits=limits, retries=0)
+        hook = add_trace_id
+    return client_type(
         base_url=base_url,
         transport=ProdObserveGuard(inner, policy),
         timeout=timeout_s,
         headers=headers,
-        event_hooks={"request": [add_trace_id]},
+        event_hooks={"request": [hook]},
         trust_env=False,
     )
 

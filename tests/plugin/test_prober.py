@@ -8,17 +8,14 @@ request for 300 ms once armed, the way a GC pause or a blocked worker would.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from secondconf.clock import SystemClock
 from secondconf.prober import (
     ProbeSample,
@@ -36,7 +33,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+
+from tests.loopback import serve
 
 STALL_S = 0.3
 
@@ -94,43 +92,11 @@ def fake_target(stall: Stall, seen: list[dict[str, str]], release: threading.Eve
     )
 
 
-@contextlib.contextmanager
-def serve_on_loopback(app: ASGIApp, cert_file: Path | None = None) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on 127.0.0.1; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=cert_file,
-        ssl_keyfile=cert_file,
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the loopback server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"{'https' if cert_file else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[Fake]:
     stall, seen, release = Stall(), [], threading.Event()
-    with serve_on_loopback(fake_target(stall, seen, release)) as url:
-        yield Fake(url, stall, seen)
+    with serve(fake_target(stall, seen, release)) as served:
+        yield Fake(served.url, stall, seen)
         release.set()  # let hung handlers finish so the server stops promptly
 
 

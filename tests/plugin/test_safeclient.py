@@ -7,11 +7,9 @@ is checked where it matters: the server never saw the request.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-import uvicorn
 from secondconf.safeclient import (
     NO_TRACE_ID,
     SYNTHETIC_HEADERS,
@@ -36,7 +33,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+
+from tests.loopback import serve
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -74,48 +72,11 @@ def recording_app(seen: SeenRequests) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", anything, methods=methods)])
 
 
-@contextlib.contextmanager
-def serve_on_loopback(app: ASGIApp, cert_file: Path | None = None) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on 127.0.0.1; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=cert_file,
-        ssl_keyfile=cert_file,
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the loopback server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"{'https' if cert_file else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    ca_file, cert_file = folder / "ca.pem", folder / "server.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+def target() -> Iterator[Target]:
     seen = SeenRequests()
-    with serve_on_loopback(recording_app(seen), cert_file) as url:
-        yield Target(url, ca_file, seen)
+    with serve(recording_app(seen), tls=trustme.CA()) as served:
+        yield Target(served.url, served.ca_file, seen)
 
 
 def prod_client(target: Target) -> httpx.AsyncClient:

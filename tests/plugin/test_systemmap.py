@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-import uvicorn
 from secondconf.clock import ManualClock
 from secondconf.systemmap import (
     APP_IDS,
@@ -32,7 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+
+from tests.loopback import ServedApp, serve
 
 SECRET_ADVICE = "secrets never belong in the system map; name the environment variable instead"
 
@@ -287,38 +284,6 @@ def test_a_bad_targets_file_names_the_file_and_entry(
 # --- discovery against real HTTPS servers on loopback ------------------------------------
 
 
-@contextlib.contextmanager
-def serve_on_loopback(app: ASGIApp, cert_file: Path | None = None) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on 127.0.0.1; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=cert_file,
-        ssl_keyfile=cert_file,
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the loopback server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"{'https' if cert_file else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -357,19 +322,19 @@ def fake_apps() -> Starlette:
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    ca_file, cert_file = folder / "ca.pem", folder / "server.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    return ca_file, cert_file
+def served_apps() -> Iterator[ServedApp]:
+    with serve(fake_apps(), tls=trustme.CA()) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def apps_url(tls_files: tuple[Path, Path]) -> Iterator[str]:
-    with serve_on_loopback(fake_apps(), tls_files[1]) as url:
-        yield url
+def apps_url(served_apps: ServedApp) -> str:
+    return served_apps.url
+
+
+@pytest.fixture(scope="module")
+def ca_file(served_apps: ServedApp) -> Path:
+    return served_apps.ca_file
 
 
 def app_urls(apps_url: str) -> dict[str, str]:
@@ -378,27 +343,27 @@ def app_urls(apps_url: str) -> dict[str, str]:
 
 @pytest.mark.asyncio
 async def test_discovery_describes_every_app_from_what_it_serves(
-    apps_url: str, tls_files: tuple[Path, Path]
+    apps_url: str, ca_file: Path
 ) -> None:
     clock = ManualClock()
     system_map, _ = await discover(
-        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5, clock=clock
+        app_urls(apps_url), env="staging", verify=ca_file, timeout_s=5, clock=clock
     )
     a3 = system_map.apps["A3"]
     assert (a3.base_url, a3.role, a3.version) == (f"{apps_url}/a3", "orchestration", "a3-1.2.3")
     assert a3.routes == ("GET /health", "GET /v1/things", "POST /v1/things")
     assert system_map.telemetry_base_url == f"{apps_url}/a8"
     assert system_map.identity_base_url == f"{apps_url}/a1"
-    assert system_map.ca_bundle == tls_files[0].resolve()
+    assert system_map.ca_bundle == ca_file.resolve()
     assert system_map.generated_at == "2026-01-01T00:00:00Z"
 
 
 @pytest.mark.asyncio
 async def test_an_app_without_openapi_gets_a_note_and_no_routes(
-    apps_url: str, tls_files: tuple[Path, Path]
+    apps_url: str, ca_file: Path
 ) -> None:
     system_map, notes = await discover(
-        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5
+        app_urls(apps_url), env="staging", verify=ca_file, timeout_s=5
     )
     assert system_map.apps["A5"].routes == ()
     assert [str(n) for n in notes if n.app_id == "A5"] == [
@@ -409,23 +374,21 @@ async def test_an_app_without_openapi_gets_a_note_and_no_routes(
 
 @pytest.mark.asyncio
 async def test_a_discovered_map_loads_back_identically(
-    apps_url: str, tls_files: tuple[Path, Path], tmp_path: Path
+    apps_url: str, ca_file: Path, tmp_path: Path
 ) -> None:
-    system_map, _ = await discover(
-        app_urls(apps_url), env="staging", verify=tls_files[0], timeout_s=5
-    )
+    system_map, _ = await discover(app_urls(apps_url), env="staging", verify=ca_file, timeout_s=5)
     write_system_map(system_map, tmp_path / "system_map.json")
     assert load_system_map(tmp_path / "system_map.json", environ={}) == system_map
 
 
 @pytest.mark.asyncio
 async def test_an_unreachable_app_is_a_one_line_error_naming_app_and_url(
-    apps_url: str, tls_files: tuple[Path, Path]
+    apps_url: str, ca_file: Path
 ) -> None:
     urls = app_urls(apps_url)
     urls["A3"] = f"https://127.0.0.1:{closed_port()}"
     with pytest.raises(DiscoveryError) as caught:
-        await discover(urls, env="staging", verify=tls_files[0], timeout_s=5)
+        await discover(urls, env="staging", verify=ca_file, timeout_s=5)
     message = str(caught.value)
     assert f"A3 {urls['A3']}/health: unreachable (connect error" in message
     assert "\n" not in message
@@ -433,13 +396,11 @@ async def test_an_unreachable_app_is_a_one_line_error_naming_app_and_url(
 
 
 @pytest.mark.asyncio
-async def test_an_app_that_answers_as_another_is_refused(
-    apps_url: str, tls_files: tuple[Path, Path]
-) -> None:
+async def test_an_app_that_answers_as_another_is_refused(apps_url: str, ca_file: Path) -> None:
     urls = app_urls(apps_url)
     urls["A6"] = f"{apps_url}/a7"
     with pytest.raises(DiscoveryError, match=r"A6 .*/a7/health: answers as 'A7', not A6"):
-        await discover(urls, env="staging", verify=tls_files[0], timeout_s=5)
+        await discover(urls, env="staging", verify=ca_file, timeout_s=5)
 
 
 @pytest.mark.asyncio

@@ -30,6 +30,8 @@ from reftarget.identity import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tests.loopback import start
+
 QA_SECRET = "qa-secret-" + "x" * 24
 ADMIN_TOKEN = "admin-token-" + "y" * 24
 PASSWORD = "correct horse battery staple"
@@ -200,23 +202,8 @@ def cheap_hash(password: str) -> str:
 def serve(
     app: Any, sock: socket.socket, cert_file: Path
 ) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=cert_file,
-        ssl_keyfile=cert_file,
-        http="h11",
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("A1 did not start")
-        time.sleep(0.01)
-    return server, thread
+    """Start A1 over HTTPS on ``sock``, bound before A1 was built (its issuer is the URL).
+
+    The caller stops it: ``server.should_exit = True``, then join ``thread``.
+    """
+    return start(app, sock, cert_file)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import stripe
 import trustme
-import uvicorn
 from reftarget.payments import (
     InvalidSignature,
     create_micro_charge,
@@ -24,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.loopback import serve
 
 if TYPE_CHECKING:
     from conftest import MakeClient, StartServer, StripeServer
@@ -43,9 +43,11 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """An HTTPS endpoint on 127.0.0.1 (certificate from the test CA) that keeps every POST."""
+    """An HTTPS endpoint on 127.0.0.1 (certificate from the test CA) that keeps every POST.
 
-    url: str
+    ``url`` is set once the server is up."""
+
+    url: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -67,41 +69,12 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def receiver(
-    webhook_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Receiver]:
-    cert_file = tmp_path_factory.mktemp("receiver") / "receiver.pem"
-    webhook_ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert_file))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    hook = Receiver(f"https://127.0.0.1:{sock.getsockname()[1]}/stripe/webhook")
+def receiver(webhook_ca: trustme.CA) -> Iterator[Receiver]:
+    hook = Receiver()
     app = Starlette(routes=[Route("/stripe/webhook", hook.endpoint, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            ssl_certfile=cert_file,
-            ssl_keyfile=cert_file,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the HTTPS webhook receiver did not start")
-        time.sleep(0.01)
-    try:
+    with serve(app, tls=webhook_ca) as served:
+        hook.url = f"{served.url}/stripe/webhook"
         yield hook
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def _charge(client: stripe.StripeClient, key: str) -> str:
