@@ -1,8 +1,9 @@
 """Phase 1: every app is alive by two independent sources (probes and A8's telemetry).
 
-The measurement runs once per session (``liveness_run``), over one burn-in and one stable
-window, for all apps at once; each app's check records that app's verdicts: per route,
-the probe and telemetry verdicts for error rate and p95, their AND, and completeness.
+The measurement runs once per session (``liveness_run``; under xdist one worker measures
+and the others read its result), over one burn-in and one stable window, for all apps at
+once. Each app's check records that app's verdicts: error rate and p95 from the probes and
+from A8, their AND, and telemetry completeness.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ pytestmark = [
     pytest.mark.liveness,
     pytest.mark.phase(1),
     pytest.mark.prod_safe,
-    pytest.mark.xdist_group("liveness"),  # one worker measures once for every app
 ]
 
 

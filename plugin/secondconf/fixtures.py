@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
+from secondconf.atomicfile import write_atomic
 from secondconf.clock import SystemClock
 from secondconf.liveness import LivenessPlan, LivenessResult, measure_liveness
 from secondconf.options import HarnessSettings
@@ -16,6 +20,32 @@ from secondconf.safeclient import harness_client
 from secondconf.stashkeys import RUN_INFO_KEY, SETTINGS_KEY
 from secondconf.target import EMBEDDED_LOCK_DIR, Target, TargetError, open_target
 from secondconf.telemetry_client import A8Client
+
+T = TypeVar("T")
+
+
+def measure_once(
+    path: Path,
+    measure: Callable[[], T],
+    dump: Callable[[T], Mapping[str, Any]],
+    load: Callable[[Mapping[str, Any]], T],
+) -> T:
+    """Run ``measure`` once per session whatever the number of xdist workers: the first
+    worker measures under an exclusive lock and leaves the result at ``path``; the others
+    wait for the lock and read it. (pytest-xdist's ``loadgroup`` would be the natural tool,
+    but it does not group tests under pytest 9.) One lock for every measurement, so two
+    phases never load the target at the same time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / "measurements.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if path.exists():
+                return load(json.loads(path.read_text()))
+            result = measure()
+            write_atomic(path, json.dumps(dump(result)))
+            return result
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -53,7 +83,9 @@ def liveness_plan(settings: HarnessSettings) -> LivenessPlan:
 
 
 @pytest.fixture(scope="session")
-def liveness_run(pytestconfig: pytest.Config, target: Target) -> LivenessResult:
+def liveness_run(
+    pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory
+) -> LivenessResult:
     """Phase 1, measured once: every app's probes and A8's view of the same window."""
     settings = pytestconfig.stash[SETTINGS_KEY]
     try:
@@ -68,7 +100,12 @@ def liveness_run(pytestconfig: pytest.Config, target: Target) -> LivenessResult:
                 client, target.system_map, a8, liveness_plan(settings), SystemClock()
             )
 
-    result = asyncio.run(run())
+    result = measure_once(
+        _shared_dir(tmp_path_factory) / "liveness.json",
+        lambda: asyncio.run(run()),
+        LivenessResult.to_dict,
+        LivenessResult.from_dict,
+    )
     pytestconfig.stash[RUN_INFO_KEY].update(
         liveness_window={"start": result.window_start, "end": result.window_end},
         probes_sent=result.probes_sent,

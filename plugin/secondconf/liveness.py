@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -68,6 +69,25 @@ class LivenessResult:
 
     def for_app(self, app_id: str) -> tuple[Verdict, ...]:
         return self.verdicts[app_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdicts": {a: [v.to_dict() for v in vs] for a, vs in self.verdicts.items()},
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "probes_sent": self.probes_sent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LivenessResult:
+        return cls(
+            verdicts={
+                a: tuple(Verdict.from_dict(v) for v in vs) for a, vs in data["verdicts"].items()
+            },
+            window_start=data["window_start"],
+            window_end=data["window_end"],
+            probes_sent=data["probes_sent"],
+        )
 
 
 async def measure_liveness(

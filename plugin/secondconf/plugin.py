@@ -16,6 +16,7 @@ from secondconf import markers
 from secondconf.approvals import ApprovalLog, ApprovalLogError, record_use
 from secondconf.clock import SystemClock, utc_iso
 from secondconf.fixtures import liveness_run, target  # noqa: F401  (fixtures of the plugin)
+from secondconf.inventory_report import write_inventory_report
 from secondconf.liveness_reports import write_liveness_reports
 from secondconf.options import HarnessSettings, TargetEnv, add_options, resolve_settings
 from secondconf.reports import library_versions, write_run_results
@@ -210,6 +211,7 @@ class _Controller:
         self.model.run_info.update(run_info)
         self.model.hitl_uses.extend(uses)
         write_run_results(self.model, settings, settings.reports_dir / RESULTS_FILE)
+        write_inventory_report(self.model, settings)
         write_liveness_reports(self.model, settings)
         if not self.model.gate_passed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
