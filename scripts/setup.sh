@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install the project (editable, with dev tools) when pyproject.toml changed.
+# Create .venv-locust (locust only, never importable by pytest) when its pins changed.
 # Idempotent: a second run with nothing changed does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,15 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip check
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+locust_stamp=.venv-locust/.installed-$(sha256sum perf/requirements-locust.txt | cut -c1-16)
+if [ ! -f "$locust_stamp" ]; then
+    [ -x .venv-locust/bin/python ] || "$PYTHON" -m venv .venv-locust
+    .venv-locust/bin/python -m pip install --quiet -r perf/requirements-locust.txt 2>&1 \
+        | grep -v "is ignored" || true
+    .venv-locust/bin/python -m pip check
+    .venv-locust/bin/locust --version >/dev/null
+    echo '*' >.venv-locust/.gitignore
+    rm -f .venv-locust/.installed-*
+    touch "$locust_stamp"
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -24,6 +25,19 @@ from secondconf.telemetry_client import A8Client
 T = TypeVar("T")
 
 
+@contextlib.contextmanager
+def measurement_lock(shared_dir: Path) -> Iterator[None]:
+    """Held while a phase loads the target: two phases never measure at the same time,
+    whatever the number of xdist workers (one lock file for the whole session)."""
+    shared_dir.mkdir(parents=True, exist_ok=True)
+    with open(shared_dir / "measurements.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def measure_once(
     path: Path,
     measure: Callable[[], T],
@@ -31,21 +45,23 @@ def measure_once(
     load: Callable[[Mapping[str, Any]], T],
 ) -> T:
     """Run ``measure`` once per session whatever the number of xdist workers: the first
-    worker measures under an exclusive lock and leaves the result at ``path``; the others
-    wait for the lock and read it. (pytest-xdist's ``loadgroup`` would be the natural tool,
-    but it does not group tests under pytest 9.) One lock for every measurement, so two
-    phases never load the target at the same time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / "measurements.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if path.exists():
-                return load(json.loads(path.read_text()))
-            result = measure()
-            write_atomic(path, json.dumps(dump(result)))
-            return result
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    worker measures under the measurement lock and leaves the result at ``path``; the
+    others wait for the lock and read it. (pytest-xdist's ``loadgroup`` would be the
+    natural tool, but it does not group tests under pytest 9.)"""
+    with measurement_lock(path.parent):
+        if path.exists():
+            return load(json.loads(path.read_text()))
+        result = measure()
+        write_atomic(path, json.dumps(dump(result)))
+        return result
+
+
+@pytest.fixture
+def exclusive_target_load(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """For a check that loads the target itself (baseline load): no other phase's
+    measurement runs while it does."""
+    with measurement_lock(_shared_dir(tmp_path_factory)):
+        yield
 
 
 def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -14,8 +14,13 @@ import pytest
 
 from secondconf import markers
 from secondconf.approvals import ApprovalLog, ApprovalLogError, record_use
+from secondconf.baseline_report import write_baseline_report
 from secondconf.clock import SystemClock, utc_iso
-from secondconf.fixtures import liveness_run, target  # noqa: F401  (fixtures of the plugin)
+from secondconf.fixtures import (  # noqa: F401  (the plugin's fixtures)
+    exclusive_target_load,
+    liveness_run,
+    target,
+)
 from secondconf.inventory_report import write_inventory_report
 from secondconf.liveness_reports import write_liveness_reports
 from secondconf.options import HarnessSettings, TargetEnv, add_options, resolve_settings
@@ -213,6 +218,7 @@ class _Controller:
         write_run_results(self.model, settings, settings.reports_dir / RESULTS_FILE)
         write_inventory_report(self.model, settings)
         write_liveness_reports(self.model, settings)
+        write_baseline_report(self.model, settings)
         if not self.model.gate_passed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

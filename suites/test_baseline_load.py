@@ -1,0 +1,81 @@
+"""Phase 2: baseline load (≤ 20 virtual users) on the read paths of every app.
+
+locust runs in its own process (``.venv-locust``; never imported here) against each app's
+``/health`` and ``/ready`` and A1's discovery document and key set; every endpoint is
+judged on its own: error rate < 1 % by the decision bounds and p95 ≤ 120 ms by order
+statistics on locust's histogram (rounding-safe, see ``secondconf.baseline``).
+
+20 users at 10 requests/s each is 200 requests/s in all, which the embedded default on
+two cores carries without saturating the machine; 40 s gives each of the 18 endpoints
+about 440 requests, above the 381 a clean endpoint needs for an error-rate PASS.
+More than 60 users needs a HITL approval for ``load_over_60_vus``; the marker follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import allure
+import pytest
+from secondconf.baseline import (
+    HITL_GATE,
+    MAX_USERS_WITHOUT_APPROVAL,
+    BaselineError,
+    locust_bin,
+    run_baseline,
+)
+from secondconf.baseline_report import RUN_INFO_KEY as BASELINE_RUN_INFO
+from secondconf.stashkeys import RUN_INFO_KEY, SETTINGS_KEY
+from secondconf.target import Target
+from secondconf.verdict import Verdict
+
+BASELINE_USERS = 20
+BASELINE_SPAWN_RATE = 20.0
+BASELINE_DURATION_S = 40.0
+BASELINE_RATE_PER_USER = 10.0
+
+pytestmark = [
+    pytest.mark.second_confirmation,
+    pytest.mark.load,
+    pytest.mark.phase(2),
+    *([pytest.mark.hitl(gate=HITL_GATE)] if BASELINE_USERS > MAX_USERS_WITHOUT_APPROVAL else []),
+]
+
+
+@pytest.mark.usefixtures("exclusive_target_load")  # never during phase 1's window
+def test_baseline_load(
+    request: pytest.FixtureRequest,
+    target: Target,
+    record_verdict: Callable[[Verdict], Verdict],
+    tmp_path: Path,
+) -> None:
+    allure.dynamic.label("phase", "2")
+    allure.dynamic.label("check", "baseline_load")
+    settings = request.config.stash[SETTINGS_KEY]
+    try:
+        result = run_baseline(
+            target.system_map_path,
+            users=BASELINE_USERS,
+            spawn_rate=BASELINE_SPAWN_RATE,
+            duration_s=BASELINE_DURATION_S,
+            rate_per_user=BASELINE_RATE_PER_USER,
+            locust_bin=locust_bin(),
+            out_dir=tmp_path,
+            # Reached only past the plugin's HITL gate when the marker is there.
+            hitl_approved=request.node.get_closest_marker("hitl") is not None,
+            method=settings.method,
+            confidence=settings.confidence,
+        )
+    except BaselineError as error:
+        pytest.fail(str(error), pytrace=False)
+    request.config.stash[RUN_INFO_KEY][BASELINE_RUN_INFO] = dict(result.run)
+    for name, verdicts in result.verdicts.items():
+        for verdict in verdicts:
+            with allure.step(f"{name} {verdict.check}: {verdict.outcome.value}"):
+                allure.attach(
+                    verdict.summary(),
+                    name=f"{name} {verdict.check}",
+                    attachment_type=allure.attachment_type.TEXT,
+                )
+            record_verdict(verdict)
