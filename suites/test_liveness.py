@@ -8,6 +8,7 @@ from A8, their AND, and telemetry completeness.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import allure
@@ -39,3 +40,8 @@ def test_dual_source_liveness(
                 attachment_type=allure.attachment_type.TEXT,
             )
         record_verdict(verdict)
+    allure.attach(
+        json.dumps([v.to_dict() for v in liveness_run.for_app(app_id)], indent=2),
+        name=f"{app_id} evidence (verdicts)",
+        attachment_type=allure.attachment_type.JSON,
+    )

@@ -108,9 +108,12 @@ class StableWindowEvaluator:
 
     @property
     def decided(self) -> bool:
-        return self.mode is GatingMode.SEQUENTIAL and (
-            self._error_monitor.decision != "CONTINUE" and self._slow_monitor.decision != "CONTINUE"
-        )
+        """Sequential mode may stop: one claim has FAILed (the subject fails whatever the
+        other shows), or every claim has PASSed."""
+        if self.mode is not GatingMode.SEQUENTIAL:
+            return False
+        decisions = {self._error_monitor.decision, self._slow_monitor.decision}
+        return "FAIL" in decisions or decisions == {"PASS"}
 
     def observe(self, observation: Observation) -> None:
         if observation.at < self.window_start:

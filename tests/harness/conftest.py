@@ -19,7 +19,7 @@ from secondconf.telemetry_client import A8Client
 
 # Short and fast, but a clean app still reaches the n a PASS needs (8 probes/s per app).
 TEST_PLAN = LivenessPlan(
-    burn_in_s=3.0, window_s=60.0, rate_per_target=4.0, telemetry_deadline_s=10.0
+    burn_in_s=3.0, window_s=55.0, rate_per_target=4.0, telemetry_deadline_s=10.0
 )
 
 
@@ -41,11 +41,13 @@ class HarnessTarget:
             )
             answer.raise_for_status()
 
-    def measure(self, plan: LivenessPlan = TEST_PLAN) -> LivenessResult:
+    def measure(
+        self, plan: LivenessPlan = TEST_PLAN, app_ids: tuple[str, ...] | None = None
+    ) -> LivenessResult:
         async def run() -> LivenessResult:
             async with harness_client(self.map, env="embedded") as client:
                 a8 = A8Client(client, self.map.telemetry_base_url, self.secrets["A8_TELEMETRY_KEY"])
-                return await measure_liveness(client, self.map, a8, plan, SystemClock())
+                return await measure_liveness(client, self.map, a8, plan, SystemClock(), app_ids)
 
         return asyncio.run(run())
 

@@ -6,11 +6,15 @@ switches), so the apps left clean show that a fault in one app does not fail ano
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import pytest
 from secondconf.liveness import LivenessResult
 from secondconf.verdict import Outcome, Reason, Verdict
+from secondconf.window import GatingMode
 
-from tests.harness.conftest import HarnessTarget
+from tests.harness.conftest import TEST_PLAN, HarnessTarget
 
 pytestmark = pytest.mark.serial  # timing-sensitive: runs alone, not beside other tests
 
@@ -109,3 +113,26 @@ def test_a_clean_ecosystem_passes_every_app(harness_target: HarnessTarget, run: 
     result = harness_target.measure()
     not_passed = [v.summary() for a in result.verdicts for v in result.for_app(a) if not v.passed]
     assert not not_passed
+
+
+def test_sequential_mode_reports_a_clearly_failing_app_early(
+    harness_target: HarnessTarget,
+) -> None:
+    """An anytime-valid test may stop at its first boundary crossing: the two failing
+    apps are FAIL long before the 55 s window would have ended."""
+    harness_target.set_faults("A3", {"added_latency_ms": 150})
+    harness_target.set_faults("A4", {"ready_fails": True})
+    plan = replace(TEST_PLAN, mode=GatingMode.SEQUENTIAL)
+    try:
+        started = time.monotonic()
+        result = harness_target.measure(plan, app_ids=("A3", "A4"))
+        elapsed = time.monotonic() - started
+    finally:
+        harness_target.set_faults("A3", {"added_latency_ms": 0})
+        harness_target.set_faults("A4", {"ready_fails": False})
+    latency = verdict(result, "A3", "p95_latency_ms", "probe")
+    errors = verdict(result, "A4", "error_rate", "probe")
+    for failed in (latency, errors):
+        assert (failed.outcome, failed.method) == (Outcome.FAIL, "sprt"), failed.summary()
+        assert failed.details["decided_at"] < 100
+    assert elapsed < plan.burn_in_s + plan.window_s / 2

@@ -27,12 +27,12 @@ def run_show(pytester: pytest.Pytester, *args: str) -> str:
 
 
 def test_defaults_are_the_embedded_short_profile(pytester: pytest.Pytester) -> None:
-    assert run_show(pytester) == "SETTINGS embedded embedded-short 5.0 60.0 wilson fixed 0.95 4.0"
+    assert run_show(pytester) == "SETTINGS embedded embedded-short 3.0 55.0 wilson fixed 0.95 4.0"
 
 
 def test_ini_sets_a_value(pytester: pytest.Pytester) -> None:
     pytester.makeini(BASE_INI + "secondconf_decision_method = exact\nsecondconf_burn_in = 2m\n")
-    assert run_show(pytester).split()[3:6] == ["120.0", "60.0", "exact"]
+    assert run_show(pytester).split()[3:6] == ["120.0", "55.0", "exact"]
 
 
 def test_cli_beats_ini(pytester: pytest.Pytester) -> None:
@@ -103,7 +103,8 @@ def test_unreachable_target_is_one_usage_error_line(
     closed = "http://127.0.0.1:9"  # discard port: nothing listens there
     pytester.makefile(".json", system_map=json.dumps(system_map_json(closed)))
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest("-p", "no:xdist", "--system-map", "system_map.json")
+    # In a subprocess: in-process runs re-import httpcore, and httpx then cannot map its errors.
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--system-map", "system_map.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: target unreachable: no app answered /health: A1 *"])
     assert "Traceback" not in result.stderr.str()

@@ -112,3 +112,14 @@ def test_window_with_no_probes_is_inconclusive() -> None:
     error, latency = evaluator.verdicts()
     assert error.outcome is Outcome.INCONCLUSIVE
     assert latency.outcome is Outcome.INCONCLUSIVE
+
+
+def test_sequential_mode_stops_as_soon_as_one_claim_fails() -> None:
+    clock = ManualClock()
+    evaluator = make(clock, mode=GatingMode.SEQUENTIAL, window_s=900.0)
+    feed(evaluator, clock, seconds=10, rate=10)
+    feed(evaluator, clock, seconds=10, rate=10, latency_ms=500.0)  # slow, but no errors
+    assert evaluator.decided
+    error, latency = evaluator.verdicts()
+    assert latency.outcome is Outcome.FAIL
+    assert error.outcome is Outcome.INCONCLUSIVE  # not enough data to pass yet: never a PASS
