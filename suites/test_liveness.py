@@ -32,8 +32,11 @@ def test_dual_source_liveness(
     allure.dynamic.label("phase", "1")
     allure.dynamic.label("app", app_id)
     allure.dynamic.label("check", "dual_source_liveness")
+    for source in ("probe", "telemetry"):
+        allure.dynamic.label("source", source)
     for verdict in liveness_run.for_app(app_id):
-        with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
+        step = f"{verdict.source}: {verdict.check} n={verdict.n} k={verdict.k}"
+        with allure.step(f"{step} → {verdict.outcome.value} ({verdict.reason.value})"):
             allure.attach(
                 verdict.summary(),
                 name=f"{verdict.check} {verdict.source}",
