@@ -15,45 +15,12 @@ import trustme
 from _pytest.capture import CaptureResult
 from secondconf.discover_cli import main
 from secondconf.systemmap import APP_IDS, TARGET_URL_ENV_VARS, load_system_map
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tests.loopback import ServedApp, serve
+from tests.plugin.fake_deployment import fake_apps
 
 PREFIX = "secondconf-discover: error: "
 SCRIPT = Path(sys.executable).parent / "secondconf-discover"
-
-
-def fake_apps() -> Starlette:
-    """Eight apps under /a1 … /a8 of one server; A5 has no /openapi.json, A2 is not ready."""
-
-    async def health(request: Request) -> Response:
-        app = request.path_params["app"]
-        return JSONResponse({"status": "ok", "app_id": app.upper(), "version": f"{app}-2.0"})
-
-    async def ready(request: Request) -> Response:
-        if request.path_params["app"] == "a2":
-            return JSONResponse({"status": "not_ready", "checks": {}}, status_code=503)
-        return JSONResponse({"status": "ready", "checks": {}})
-
-    async def openapi(request: Request) -> Response:
-        if request.path_params["app"] == "a5":
-            return JSONResponse({"title": "Not Found"}, status_code=404)
-        paths: dict[str, dict[str, object]] = {
-            "/health": {"get": {}},
-            "/v1/items": {"get": {}, "post": {}},
-        }
-        return JSONResponse({"openapi": "3.1.0", "paths": paths})
-
-    return Starlette(
-        routes=[
-            Route("/{app}/health", health),
-            Route("/{app}/ready", ready),
-            Route("/{app}/openapi.json", openapi),
-        ]
-    )
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +62,20 @@ def test_urls_from_the_environment_make_a_map_that_loads(
     system_map = load_system_map(out, environ={})
     assert system_map.env == "staging"
     assert system_map.ca_bundle == served.ca_file.resolve()
-    assert system_map.apps["A3"].version == "a3-2.0"
-    assert system_map.apps["A3"].routes == ("GET /health", "GET /v1/items", "POST /v1/items")
+    assert system_map.apps["A3"].version == "a3-1.2.3"
+    assert system_map.apps["A3"].routes == ("GET /health", "GET /v1/things", "POST /v1/things")
     assert system_map.apps["A5"].routes == ()
     lines = capsys.readouterr().out.splitlines()
     base = served.url
-    assert lines[0] == (f"A1 {base}/a1: health ok, ready, openapi found, version a1-2.0, 3 routes")
-    assert lines[1] == (
-        f"A2 {base}/a2: health ok, not ready, openapi found, version a2-2.0, 3 routes"
+    assert lines[0] == (
+        f"A1 {base}/a1: health ok, ready, openapi found, version a1-1.2.3, 3 routes"
     )
-    assert lines[4] == (f"A5 {base}/a5: health ok, ready, openapi absent, version a5-2.0, 0 routes")
+    assert lines[1] == (
+        f"A2 {base}/a2: health ok, not ready, openapi found, version a2-1.2.3, 3 routes"
+    )
+    assert lines[4] == (
+        f"A5 {base}/a5: health ok, ready, openapi absent, version a5-1.2.3, 0 routes"
+    )
     notes = [line for line in lines if line.startswith("note: ")]
     assert notes == [
         f"note: A2 {base}/a2/ready: answered 503 (not ready at discovery time)",

@@ -24,12 +24,9 @@ from secondconf.systemmap import (
     load_targets_file,
     write_system_map,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tests.loopback import ServedApp, serve
+from tests.plugin.fake_deployment import fake_apps
 
 SECRET_ADVICE = "secrets never belong in the system map; name the environment variable instead"
 
@@ -289,36 +286,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def fake_apps() -> Starlette:
-    """Eight apps under /a1 … /a8 of one server; A5 has no /openapi.json, A2 is not ready."""
-
-    async def health(request: Request) -> Response:
-        app = request.path_params["app"]
-        return JSONResponse({"status": "ok", "app_id": app.upper(), "version": f"{app}-1.2.3"})
-
-    async def ready(request: Request) -> Response:
-        if request.path_params["app"] == "a2":
-            return JSONResponse({"status": "not_ready", "checks": {}}, status_code=503)
-        return JSONResponse({"status": "ready", "checks": {}})
-
-    async def openapi(request: Request) -> Response:
-        if request.path_params["app"] == "a5":
-            return JSONResponse({"title": "Not Found"}, status_code=404)
-        paths = {
-            "/health": {"get": {}},
-            "/v1/things": {"get": {}, "post": {}, "parameters": []},
-        }
-        return JSONResponse({"openapi": "3.1.0", "paths": paths})
-
-    return Starlette(
-        routes=[
-            Route("/{app}/health", health),
-            Route("/{app}/ready", ready),
-            Route("/{app}/openapi.json", openapi),
-        ]
-    )
 
 
 @pytest.fixture(scope="module")
