@@ -43,7 +43,11 @@ class CheckRecord:
         """Why this check does not pass the gate, with figures where there are any."""
         if self.gate_passed:
             return []
-        lines = [v.summary() for v in self.verdicts if v.outcome is not Outcome.PASS]
+        lines: list[str] = []
+        for verdict in self.verdicts:
+            if verdict.outcome is not Outcome.PASS:
+                lines.append(verdict.summary())
+                lines.extend(f"  - {why}" for why in verdict.details.get("violations", ())[:5])
         if self.outcome == "skipped":
             lines.insert(0, f"not run (skipped: {self.skip_reason})")
         elif not lines:

@@ -19,6 +19,7 @@ import httpx
 
 from secondconf.safeclient import harness_sync_client
 from secondconf.systemmap import SECRET_ENV_VARS, SystemMap, SystemMapError, load_system_map
+from secondconf.target_control import ADMIN_TOKEN_ENV, TargetControl, target_control
 
 EMBEDDED_LOCK_DIR = "secondconf-embedded-target"
 REQUIRED_SECRETS = ("A8_TELEMETRY_KEY",)
@@ -37,6 +38,11 @@ class Target:
     secrets: Mapping[str, str]
     control: Any | None  # embedded only: the reference target's process control
     description: str
+
+    @property
+    def controls(self) -> TargetControl | None:
+        """The target's fault, clock and key controls, if it offers them (never in prod)."""
+        return target_control(self.system_map, self.secrets)
 
     def secret(self, name: str) -> str:
         try:
@@ -79,7 +85,8 @@ def _require_reachable(system_map: SystemMap) -> None:
 def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target]:
     """The named deployment, or the embedded default shared through ``lock_dir``."""
     if system_map_path is not None:
-        secrets = {name: os.environ[name] for name in SECRET_ENV_VARS if os.environ.get(name)}
+        names = (*SECRET_ENV_VARS, ADMIN_TOKEN_ENV)
+        secrets = {name: os.environ[name] for name in names if os.environ.get(name)}
         yield Target(
             system_map=load_system_map(system_map_path),
             system_map_path=system_map_path,

@@ -8,7 +8,7 @@ so a check fails with that reason instead of a traceback.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,9 @@ class StoredEvent:
     received_at: datetime
     sample_rate: float
     tags: Mapping[str, Any]
+    idempotency_key: str | None = None
+    tenant_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)  # every field as A8 answered it
 
 
 class A8Client:
@@ -160,4 +163,12 @@ def _stored_event(item: Any, where: str) -> StoredEvent:
         received_at=_time(item, "received_at", where),
         sample_rate=float(_field(item, "sample_rate", (int, float), where)),
         tags=_field(item, "tags", dict, where),
+        idempotency_key=_optional_text(item, "idempotency_key"),
+        tenant_id=_optional_text(item, "tenant_id"),
+        raw=dict(item),
     )
+
+
+def _optional_text(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value if isinstance(value, str) else None
