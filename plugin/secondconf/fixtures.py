@@ -15,12 +15,14 @@ import pytest
 
 from secondconf.atomicfile import write_atomic
 from secondconf.clock import SystemClock
+from secondconf.hardening import HardeningError, HardeningRun, run_hardening
+from secondconf.hardening_cases import CASES
 from secondconf.liveness import LivenessPlan, LivenessResult, measure_liveness
 from secondconf.options import HarnessSettings
 from secondconf.safeclient import harness_client
 from secondconf.stashkeys import RUN_INFO_KEY, SETTINGS_KEY
 from secondconf.target import EMBEDDED_LOCK_DIR, Target, TargetError, open_target
-from secondconf.telemetry_client import A8Client
+from secondconf.telemetry_client import A8Client, TelemetryError
 
 T = TypeVar("T")
 
@@ -126,4 +128,42 @@ def liveness_run(
         liveness_window={"start": result.window_start, "end": result.window_end},
         probes_sent=result.probes_sent,
     )
+    return result
+
+
+@pytest.fixture(scope="session")
+def hardening_run(
+    pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory
+) -> HardeningRun:
+    """Phase 3, measured once: every covered route of every app through the §4 cases."""
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    try:
+        a8_key = target.secret("A8_TELEMETRY_KEY")
+        client_secret = target.secret("OIDC_CLIENT_SECRET")
+    except TargetError as error:
+        pytest.fail(str(error), pytrace=False)
+
+    async def run() -> HardeningRun:
+        async with harness_client(target.system_map, env=settings.env.value) as client:
+            a8 = A8Client(client, target.system_map.telemetry_base_url, a8_key)
+            return await run_hardening(
+                client,
+                target.system_map,
+                a8,
+                client_secret,
+                CASES,
+                SystemClock(),
+                telemetry_deadline_s=settings.telemetry_deadline_s,
+            )
+
+    try:
+        result = measure_once(
+            _shared_dir(tmp_path_factory) / "hardening.json",
+            lambda: asyncio.run(run()),
+            HardeningRun.to_dict,
+            HardeningRun.from_dict,
+        )
+    except (HardeningError, TelemetryError) as error:
+        pytest.fail(f"hardening run: {error}", pytrace=False)
+    pytestconfig.stash[RUN_INFO_KEY].update(hardening_routes=result.apps)
     return result

@@ -18,9 +18,11 @@ from secondconf.baseline_report import write_baseline_report
 from secondconf.clock import SystemClock, utc_iso
 from secondconf.fixtures import (  # noqa: F401  (the plugin's fixtures)
     exclusive_target_load,
+    hardening_run,
     liveness_run,
     target,
 )
+from secondconf.idempotency_report import write_idempotency_report
 from secondconf.inventory_report import write_inventory_report
 from secondconf.liveness_reports import write_liveness_reports
 from secondconf.options import HarnessSettings, TargetEnv, add_options, resolve_settings
@@ -219,6 +221,7 @@ class _Controller:
         write_inventory_report(self.model, settings)
         write_liveness_reports(self.model, settings)
         write_baseline_report(self.model, settings)
+        write_idempotency_report(self.model, settings)
         if not self.model.gate_passed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -1,0 +1,38 @@
+"""Phase 3: the header, idempotency and tenant rules of contract §4 (and §5's labels),
+on every covered route of every app.
+
+The routes and their example requests come from each app's OpenAPI document; the run
+that sends every case is measured once per session (:mod:`secondconf.hardening`) and
+each rule is judged app by app (:mod:`secondconf.hardening_rules`). Side effects are
+counted in A8, never taken from status codes alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import allure
+import pytest
+from secondconf.hardening import HardeningRun
+from secondconf.hardening_rules import RULES, judge_rule
+from secondconf.verdict import Verdict
+
+pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
+
+
+@pytest.mark.parametrize("rule_id", list(RULES))
+def test_contract_rule(
+    rule_id: str,
+    hardening_run: HardeningRun,
+    record_verdict: Callable[[Verdict], Verdict],
+) -> None:
+    allure.dynamic.label("phase", "3")
+    allure.dynamic.label("check", rule_id)
+    for verdict in judge_rule(hardening_run, rule_id):
+        with allure.step(f"{verdict.subject} {verdict.check}: {verdict.outcome.value}"):
+            allure.attach(
+                "\n".join([verdict.summary(), *verdict.details.get("violations", ())]),
+                name=f"{verdict.subject} {rule_id}",
+                attachment_type=allure.attachment_type.TEXT,
+            )
+        record_verdict(verdict)

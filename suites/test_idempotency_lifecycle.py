@@ -1,0 +1,319 @@
+"""Phase 3: a key's life in time (contract §4): the 15-minute TTL on both sides of its
+boundary, and a state machine of submits, replays, mismatches and clock moves whose
+invariant is side effects = distinct keys accepted within the TTL.
+
+Both walk one countable route (:func:`secondconf.route_client.countable_route`) and move
+the app's clock through the target's control where it has one; without it, the TTL check
+waits the real 15 minutes (``slow``) and the state machine keeps to one TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import allure
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    rule,
+    run_state_machine_as_test,
+)
+from secondconf.deliberate import selected, skip_covered_elsewhere
+from secondconf.hardening import HardeningRun
+from secondconf.route_client import NoRouteError, RouteClient, Sent, countable_route
+from secondconf.rules import ContractRule, rule_verdict
+from secondconf.stashkeys import SETTINGS_KEY
+from secondconf.target import Target
+from secondconf.target_control import TargetControl
+from secondconf.traceids import new_idempotency_key
+from secondconf.ttl_boundary import TTL_S, check_ttl_boundary
+from secondconf.verdict import Verdict
+
+pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
+
+MODEL_RULE = ContractRule("IDEM-18", "side effects = distinct keys accepted within the TTL", "§4")
+AMBIGUOUS_S = 30.0  # ages this close to the TTL may fall either side: the answer decides
+
+
+@pytest.fixture
+def route(
+    target: Target, hardening_run: HardeningRun, pytestconfig: pytest.Config
+) -> Iterator[RouteClient]:
+    """The countable route, as the synthetic student."""
+    env = pytestconfig.stash[SETTINGS_KEY].env.value
+    try:
+        label = countable_route(hardening_run)
+        with RouteClient(
+            target.system_map, env, target.secret("OIDC_CLIENT_SECRET"), label
+        ) as client:
+            yield client
+    except NoRouteError as error:
+        pytest.fail(f"no route to walk: {error}", pytrace=False)
+
+
+def _record(verdict: Verdict, record_verdict: Callable[[Verdict], Verdict]) -> None:
+    allure.dynamic.label("phase", "3")
+    allure.dynamic.label("check", verdict.details.get("rule", verdict.check))
+    with allure.step(f"{verdict.subject} {verdict.check}: {verdict.outcome.value}"):
+        allure.attach(
+            "\n".join([verdict.summary(), *verdict.details.get("violations", ())]),
+            name=verdict.check,
+            attachment_type=allure.attachment_type.TEXT,
+        )
+    record_verdict(verdict)
+
+
+def test_ttl_boundary(
+    request: pytest.FixtureRequest,
+    target: Target,
+    route: RouteClient,
+    exclusive_target_load: None,
+    record_verdict: Callable[[Verdict], Verdict],
+    pytestconfig: pytest.Config,
+) -> None:
+    """IDEM-13 through the target's clock control."""
+    controls = target.controls
+    if controls is None:
+        if selected(request, "test_ttl_boundary_real_time"):
+            skip_covered_elsewhere(request, "no clock control: test_ttl_boundary_real_time runs")
+        _record(
+            rule_verdict(
+                ContractRule("IDEM-13", "a key is kept 15 minutes, then free again", "§4"),
+                route.app_id,
+                cases=0,
+                violations=[],
+                untested=[
+                    "the target offers no clock control and test_ttl_boundary_real_time "
+                    "(-m slow, waits 15 minutes) is not selected"
+                ],
+            ),
+            record_verdict,
+        )
+        return
+
+    def shift(offset: float) -> contextlib.AbstractContextManager[None]:
+        return controls.clock_offset(route.app_id, offset)
+
+    deadline = pytestconfig.stash[SETTINGS_KEY].telemetry_deadline_s
+    verdict = check_ttl_boundary(route, shift, target.secret("A8_TELEMETRY_KEY"), deadline)
+    _record(verdict, record_verdict)
+
+
+@pytest.mark.slow
+def test_ttl_boundary_real_time(
+    request: pytest.FixtureRequest,
+    target: Target,
+    route: RouteClient,
+    record_verdict: Callable[[Verdict], Verdict],
+    pytestconfig: pytest.Config,
+) -> None:
+    """IDEM-13 by waiting the real TTL, for a target without clock control."""
+    if target.controls is not None and selected(request, "test_ttl_boundary"):
+        skip_covered_elsewhere(request, "the target has clock control: test_ttl_boundary runs")
+    started = time.monotonic()
+
+    @contextlib.contextmanager
+    def wait_until(offset: float) -> Iterator[None]:
+        time.sleep(max(0.0, started + offset - time.monotonic()))
+        yield
+
+    deadline = pytestconfig.stash[SETTINGS_KEY].telemetry_deadline_s
+    verdict = check_ttl_boundary(route, wait_until, target.secret("A8_TELEMETRY_KEY"), deadline)
+    _record(verdict, record_verdict)
+
+
+class _Walk:
+    """What the state machine shares across its examples: the route, the clock control,
+    the app clock's offset so far (it only moves forward) and the expected events."""
+
+    def __init__(
+        self,
+        route: RouteClient,
+        controls: TargetControl | None,
+        a8_key: str,
+        deadline_s: float,
+        baseline: dict[str, int],
+    ) -> None:
+        self.route = route
+        self.controls = controls
+        self.a8_key = a8_key
+        self.deadline_s = deadline_s
+        self.baseline = baseline
+        self.offset = 0.0
+        self.violations: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+        self.examples = 0
+
+
+def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
+    class IdempotencyLifecycle(RuleBasedStateMachine):
+        """Model: a key's record (body, answer, birth on the app's clock) until the TTL."""
+
+        keys = Bundle("keys")
+
+        @initialize()
+        def start(self) -> None:
+            self.records: dict[str, tuple[Any, Sent, float]] = {}
+            self.sent: list[Sent] = []
+            self.executions = 0
+            self.started = time.monotonic() - walk.offset
+            walk.examples += 1
+
+        def now(self) -> float:
+            return time.monotonic() - self.started
+
+        def _send(self, key: str, body: Any, what: str) -> Sent:
+            answer = walk.route.send(key, body)
+            self.sent.append(answer)
+            walk.requests.append(
+                {
+                    "app": walk.route.app_id,
+                    "method": walk.route.route.method,
+                    "path": walk.route.template,
+                    "sent": what,
+                    "status": answer.status,
+                    "result": "replayed"
+                    if answer.replayed
+                    else "executed"
+                    if answer.fresh
+                    else "refused",
+                }
+            )
+            return answer
+
+        def _born(self, key: str, body: Any, answer: Sent) -> None:
+            self.records[key] = (body, answer, self.now())
+            self.executions += 1
+
+        @rule(target=keys)
+        def submit(self) -> str:
+            key, body = new_idempotency_key(), walk.route.new_body()
+            answer = self._send(key, body, "submit a new key")
+            if not answer.fresh:
+                walk.violations.append(f"a new key answered {answer.status}")
+            else:
+                self._born(key, body, answer)
+            return key
+
+        @rule(key=keys)
+        def replay(self, key: str) -> None:
+            if key not in self.records:
+                return
+            body, stored, born = self.records[key]
+            age = self.now() - born
+            answer = self._send(key, body, f"replay at age {age:.0f} s")
+            self._judge(key, body, stored, age, answer, expect_within="replay")
+
+        @rule(key=keys)
+        def mismatch(self, key: str) -> None:
+            if key not in self.records:
+                return
+            _, stored, born = self.records[key]
+            body = walk.route.new_body()
+            age = self.now() - born
+            answer = self._send(key, body, f"other body at age {age:.0f} s")
+            self._judge(key, body, stored, age, answer, expect_within="422")
+
+        def _judge(
+            self, key: str, body: Any, stored: Sent, age: float, answer: Sent, expect_within: str
+        ) -> None:
+            within = age < TTL_S - AMBIGUOUS_S
+            beyond = age > TTL_S + AMBIGUOUS_S
+            if answer.fresh and not within:  # a new life for the key
+                self._born(key, body, answer)
+                return
+            if beyond:
+                walk.violations.append(
+                    f"key at age {age:.0f} s: answered {answer.status} "
+                    f"replayed={answer.replayed}, not a new execution"
+                )
+                return
+            if expect_within == "replay":
+                if not (answer.replayed and answer.body == stored.body) and within:
+                    walk.violations.append(
+                        f"replay at age {age:.0f} s: answered "
+                        f"{answer.status} replayed={answer.replayed}"
+                    )
+            elif answer.status != 422 and within:
+                walk.violations.append(
+                    f"other body at age {age:.0f} s: answered {answer.status}, not 422"
+                )
+
+        @rule(seconds=st.sampled_from([61.0, 419.0, 887.0]))
+        def advance_clock(self, seconds: float) -> None:
+            if walk.controls is None:
+                return  # without clock control the walk stays within one TTL
+            walk.offset += seconds
+            self.started -= seconds
+            walk.controls.set_faults(walk.route.app_id, {"clock_offset_s": walk.offset})
+
+        def teardown(self) -> None:
+            if not self.sent:
+                return
+            seen = walk.route.effects(self.sent, walk.a8_key, walk.deadline_s)
+            for name in set(seen) | set(walk.baseline):
+                expected = self.executions * walk.baseline.get(name, 0)
+                if seen.get(name, 0) != expected:
+                    walk.violations.append(
+                        f"{name}: {seen.get(name, 0)} in A8 for {self.executions} accepted "
+                        f"key life(s), expected {expected}"
+                    )
+
+    return IdempotencyLifecycle
+
+
+def test_idempotency_state_machine(
+    target: Target,
+    route: RouteClient,
+    hardening_run: HardeningRun,
+    exclusive_target_load: None,
+    record_verdict: Callable[[Verdict], Verdict],
+    pytestconfig: pytest.Config,
+) -> None:
+    """IDEM-18: Hypothesis walks keys through submit / replay / mismatch / clock moves."""
+    baseline = hardening_run.baselines.get(route.route.label) or {}
+    walk = _Walk(
+        route,
+        target.controls,
+        target.secret("A8_TELEMETRY_KEY"),
+        pytestconfig.stash[SETTINGS_KEY].telemetry_deadline_s,
+        dict(baseline),
+    )
+    machine = _machine(walk)
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=5,
+                stateful_step_count=8,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    finally:
+        if walk.controls is not None and walk.offset:
+            walk.controls.set_faults(route.app_id, {"clock_offset_s": 0.0})
+    _record(
+        rule_verdict(
+            MODEL_RULE,
+            route.app_id,
+            cases=walk.examples,
+            violations=walk.violations,
+            source="probe+A8",
+            details={
+                "route": route.route.label,
+                "requests": walk.requests,
+                "clock_control": walk.controls is not None,
+            },
+        ),
+        record_verdict,
+    )
