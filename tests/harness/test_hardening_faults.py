@@ -1,0 +1,184 @@
+"""Phase 3 catches each contract rule the reference target can turn off, and only it.
+
+Against a dedicated ecosystem: clean, every rule PASSes on every app it covers; with one
+§4 rule switched off on every app (no 428, no dedupe, dedupe keyed on the trace id, no
+tenant scope), exactly the rules that guard it FAIL, each verdict naming its rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from secondconf.clock import SystemClock
+from secondconf.hardening import HardeningRun, run_hardening
+from secondconf.hardening_cases import CASES
+from secondconf.hardening_rules import RULES, judge_rule
+from secondconf.route_client import RouteClient, countable_route
+from secondconf.safeclient import harness_client
+from secondconf.target_control import TargetControl
+from secondconf.telemetry_client import A8Client
+from secondconf.ttl_boundary import check_ttl_boundary
+from secondconf.verdict import Outcome
+
+from tests.harness.conftest import HarnessTarget
+from tests.plugin.conftest import BASE_INI
+
+SUITES = Path(__file__).parents[2] / "suites"
+SUITE = SUITES / "test_idempotency.py"
+LIFECYCLE = SUITES / "test_idempotency_lifecycle.py"
+APPS_WITH_ROUTES = ("A2", "A3", "A4", "A5", "A6", "A7")
+
+# The rules that FAIL when one reference rule is off (contract §4). A missing dedupe by
+# trace id also breaks IDEM-10 (the original's replay under a new trace id executes
+# again) and IDEM-15 (the N requests carry N trace ids); no 428 also lets an invalid
+# traceparent through (TRC-27).
+CAUGHT_BY = {
+    "require_428": {"HDR-01", "HDR-02", "HDR-03", "TRC-27"},
+    "dedupe": {"IDEM-07", "IDEM-09", "IDEM-10", "IDEM-12", "IDEM-15"},
+    "dedupe_without_trace": {"IDEM-09", "IDEM-10", "IDEM-15"},
+    "tenant_scope": {"TEN-22", "TEN-25"},
+}
+
+
+def measure(target: HarnessTarget) -> HardeningRun:
+    async def run() -> HardeningRun:
+        async with harness_client(target.map, env="embedded") as client:
+            a8 = A8Client(client, target.map.telemetry_base_url, target.secrets["A8_TELEMETRY_KEY"])
+            return await run_hardening(
+                client,
+                target.map,
+                a8,
+                target.secrets["OIDC_CLIENT_SECRET"],
+                CASES,
+                SystemClock(),
+                telemetry_deadline_s=20.0,
+            )
+
+    return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def rule_off(target: HarnessTarget, rule: str, apps: tuple[str, ...]) -> Iterator[None]:
+    for app_id in apps:
+        target.set_faults(app_id, {"disabled_rules": [rule]})
+    try:
+        yield
+    finally:
+        for app_id in apps:
+            target.set_faults(app_id, {"disabled_rules": []})
+
+
+def failing_rules(run: HardeningRun) -> dict[str, set[str]]:
+    """rule id -> the apps whose verdict on it is not PASS."""
+    found: dict[str, set[str]] = {}
+    for rule_id in RULES:
+        for verdict in judge_rule(run, rule_id):
+            if verdict.outcome is not Outcome.PASS:
+                found.setdefault(rule_id, set()).add(verdict.subject)
+    return found
+
+
+@pytest.fixture(scope="module")
+def clean_run(harness_target: HarnessTarget) -> HardeningRun:
+    return measure(harness_target)
+
+
+def test_a_clean_target_passes_every_rule(clean_run: HardeningRun) -> None:
+    run = clean_run
+    assert failing_rules(run) == {}
+    for rule_id in RULES:
+        verdicts = judge_rule(run, rule_id)
+        assert verdicts, rule_id
+        assert all(v.n > 0 and v.details["rule"] == rule_id for v in verdicts)
+    covered = {app for app, summary in run.apps.items() if summary["covered"]}
+    assert covered == set(APPS_WITH_ROUTES)
+    assert {v.subject for v in judge_rule(run, "HDR-01")} == set(APPS_WITH_ROUTES)
+    # 15 covered routes, each with its request log
+    assert sum(len(s["covered"]) for s in run.apps.values()) == 15
+    assert all(case["requests"] for case in run.cases if not case["not_applicable"])
+
+
+@pytest.mark.parametrize("rule", sorted(CAUGHT_BY))
+def test_each_rule_switched_off_fails_exactly_its_checks(
+    harness_target: HarnessTarget, rule: str
+) -> None:
+    with rule_off(harness_target, rule, APPS_WITH_ROUTES):
+        run = measure(harness_target)
+    failing = failing_rules(run)
+    assert set(failing) == CAUGHT_BY[rule]
+    for rule_id in CAUGHT_BY[rule]:
+        for verdict in judge_rule(run, rule_id):
+            if verdict.outcome is Outcome.FAIL:
+                assert verdict.check.startswith(rule_id)
+                assert verdict.details["violations"]
+    if rule != "tenant_scope":  # every app has routes the rule can show
+        assert all(failing[r] == set(APPS_WITH_ROUTES) for r in CAUGHT_BY[rule])
+
+
+def test_the_ttl_boundary_fails_without_dedupe(
+    harness_target: HarnessTarget, clean_run: HardeningRun
+) -> None:
+    label = countable_route(clean_run)
+    control = TargetControl(harness_target.map, harness_target.secrets["REFTARGET_ADMIN_TOKEN"])
+    secret = harness_target.secrets["OIDC_CLIENT_SECRET"]
+    a8_key = harness_target.secrets["A8_TELEMETRY_KEY"]
+    with RouteClient(harness_target.map, "embedded", secret, label) as route:
+
+        def shift(offset: float) -> contextlib.AbstractContextManager[None]:
+            return control.clock_offset(route.app_id, offset)
+
+        assert check_ttl_boundary(route, shift, a8_key, 20.0).outcome is Outcome.PASS
+        with rule_off(harness_target, "dedupe", (route.app_id,)):
+            verdict = check_ttl_boundary(route, shift, a8_key, 20.0)
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.check.startswith("IDEM-13")
+    assert any("TTL - 10 s" in v for v in verdict.details["violations"])
+
+
+def test_the_suite_fails_the_gate_naming_the_rule(
+    pytester: pytest.Pytester, harness_target: HarnessTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in harness_target.secrets.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(BASE_INI)
+    shutil.copy(SUITE, pytester.path / "test_idempotency.py")
+    system_map = f"--system-map={harness_target.eco.system_map_path}"
+    with rule_off(harness_target, "dedupe_without_trace", ("A2",)):
+        result = pytester.runpytest_subprocess(
+            system_map, "-p", "no:cacheprovider", "-p", "no:xdist"
+        )
+    result.assert_outcomes(passed=len(RULES) - 3, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*GATE FAILED: 3 of 18 check(s) not PASS*",
+            "*test_contract_rule[[]IDEM-09[]]*",
+            "*A2 IDEM-09 same key with a new trace id is a replay [[]probe+A8[]] FAIL*",
+            "*A2 POST /v1/checkout: a request and its retry under a new trace id:*",
+        ]
+    )
+    report = pytester.path / "tests" / "perf" / "reports" / "idempotency_validation.md"
+    assert report.exists()
+    assert "IDEM-09 same key with a new trace id is a replay: A2 (FAIL)" in report.read_text()
+
+
+def test_the_state_machine_fails_without_dedupe(
+    pytester: pytest.Pytester, harness_target: HarnessTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in harness_target.secrets.items():
+        monkeypatch.setenv(name, value)
+    pytester.makeini(BASE_INI)
+    shutil.copy(LIFECYCLE, pytester.path / "test_idempotency_lifecycle.py")
+    system_map = f"--system-map={harness_target.eco.system_map_path}"
+    with rule_off(harness_target, "dedupe", APPS_WITH_ROUTES):
+        result = pytester.runpytest_subprocess(
+            system_map, "-p", "no:cacheprovider", "-p", "no:xdist", "-k", "state_machine"
+        )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*IDEM-18 side effects = distinct keys accepted within the TTL [[]probe+A8[]] FAIL*"]
+    )

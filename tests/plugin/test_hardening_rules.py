@@ -1,0 +1,124 @@
+"""Rule verdicts from a hardening run: per app, violations named, untested never passed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secondconf.hardening import HardeningRun
+from secondconf.hardening_rules import RULES, judge_rule
+from secondconf.verdict import Outcome, Reason
+
+
+def case(rule: str, app: str, route: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "app_id": app,
+        "route": f"{app} POST {route}",
+        "requests": [
+            {
+                "app": app,
+                "method": "POST",
+                "path": route,
+                "sent": "x",
+                "status": 428,
+                "result": "ok",
+            }
+        ],
+        "violations": [],
+        "untested": None,
+        "not_applicable": None,
+        "notes": [],
+        **extra,
+    }
+
+
+def run(
+    cases: list[dict[str, Any]], apps: dict[str, Any] | None = None, **extra: Any
+) -> HardeningRun:
+    summary = {"covered": ["x"], "exempt": [], "untested": []}
+    return HardeningRun(
+        started_at="2026-11-26T00:00:00Z",
+        ended_at="2026-11-26T00:00:10Z",
+        env="embedded",
+        apps=apps or {"A2": summary, "A3": summary},
+        cases=cases,
+        baselines={},
+        **extra,
+    )
+
+
+def test_every_case_held_is_a_pass_per_app() -> None:
+    verdicts = judge_rule(run([case("HDR-01", "A2", "/a"), case("HDR-01", "A3", "/b")]), "HDR-01")
+    assert [(v.subject, v.outcome, v.n, v.k) for v in verdicts] == [
+        ("A2", Outcome.PASS, 1, 0),
+        ("A3", Outcome.PASS, 1, 0),
+    ]
+    assert verdicts[0].check == "HDR-01 " + RULES["HDR-01"].title
+    assert verdicts[0].details["requests"][0]["route"] == "A2 POST /a"
+
+
+def test_a_violation_fails_its_app_and_names_the_route() -> None:
+    cases = [
+        case("IDEM-09", "A2", "/a", violations=["second charge"]),
+        case("IDEM-09", "A2", "/b"),
+    ]
+    (verdict,) = judge_rule(
+        run(cases, apps={"A2": {"covered": [], "exempt": [], "untested": []}}), "IDEM-09"
+    )
+    assert (verdict.outcome, verdict.reason, verdict.n, verdict.k) == (
+        Outcome.FAIL,
+        Reason.CHECK_FAILED,
+        2,
+        1,
+    )
+    assert verdict.details["violations"] == ["A2 POST /a: second charge"]
+    assert verdict.details["routes"] == {"A2 POST /a": "violated", "A2 POST /b": "held"}
+
+
+def test_nothing_exercised_is_inconclusive_and_not_applicable_is_no_verdict() -> None:
+    cases = [
+        case("TEN-25", "A2", "/a", untested="could not create a {x}"),
+        case("TEN-25", "A3", "/b", not_applicable="nothing to read"),
+    ]
+    (verdict,) = judge_rule(run(cases), "TEN-25")
+    assert (verdict.subject, verdict.outcome, verdict.reason) == (
+        "A2",
+        Outcome.INCONCLUSIVE,
+        Reason.NO_DATA,
+    )
+    assert verdict.details["untested"] == ["A2 POST /a: could not create a {x}"]
+
+
+def test_a_route_left_untested_by_discovery_is_listed_with_the_tested_ones() -> None:
+    apps = {
+        "A2": {
+            "covered": ["A2 POST /a"],
+            "exempt": [],
+            "untested": [{"route": "A2 POST /b", "reason": "no JSON request example"}],
+        }
+    }
+    (verdict,) = judge_rule(run([case("HDR-01", "A2", "/a")], apps=apps), "HDR-01")
+    assert verdict.outcome is Outcome.PASS
+    assert verdict.details["untested"] == ["A2 POST /b: no JSON request example"]
+
+
+def test_a_target_without_covered_routes_is_inconclusive() -> None:
+    empty = {"A1": {"covered": [], "exempt": [], "untested": []}}
+    (verdict,) = judge_rule(run([], apps=empty), "HDR-01")
+    assert (verdict.subject, verdict.outcome) == ("all apps", Outcome.INCONCLUSIVE)
+
+
+def test_an_app_without_a_document_is_inconclusive_with_the_reason() -> None:
+    problem = "A4: no OpenAPI document at https://x/openapi.json (404); routes untested"
+    verdicts = judge_rule(run([case("HDR-01", "A2", "/a")], problems=[problem]), "HDR-01")
+    # A3 has no case of the rule: no verdict; A4 could not be asked: INCONCLUSIVE
+    assert [(v.subject, v.outcome) for v in verdicts] == [
+        ("A2", Outcome.PASS),
+        ("A4", Outcome.INCONCLUSIVE),
+    ]
+    assert verdicts[-1].details["untested"] == [problem]
+
+
+def test_the_run_round_trips_through_json() -> None:
+    original = run([case("HDR-01", "A2", "/a")], problems=["A4: x"])
+    assert HardeningRun.from_dict(original.to_dict()) == original
