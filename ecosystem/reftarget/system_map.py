@@ -17,8 +17,14 @@ from typing import Any
 
 import httpx
 
+from reftarget.apps.a1 import STUDENT_CALLBACK_PATH
 from reftarget.core.settings import APP_IDS, Topology
-from reftarget.identity import QA_CLIENT_ID
+from reftarget.identity import QA_CLIENT_ID, STUDENT_CLIENT_ID
+
+# A1's browser login as apps/a1.py sets it up: the session lasts IdentityProvider's
+# default TTL (a1.py passes none), the cookie is host-only (no cookie_domain), and the
+# synthetic identities log in with OIDC_CLIENT_SECRET's value as their password.
+SESSION_TTL_S = 3600
 
 SYSTEM_MAP_FILE = "system_map.json"
 
@@ -57,6 +63,19 @@ def describe_app(http: httpx.Client, app_id: str, base_url: str) -> dict[str, An
     }
 
 
+def browser_login(topology: Topology) -> dict[str, Any]:
+    """The map's ``identity.browser_login`` (a harness extension of contract §2)."""
+    return {
+        "client_id": STUDENT_CLIENT_ID,
+        "redirect_uri": f"{topology.base_urls['A5']}{STUDENT_CALLBACK_PATH}",
+        "session_ttl_s": SESSION_TTL_S,
+        "cookie_domain": None,
+        "username_field": "username",
+        "password_field": "password",
+        "password_env": "OIDC_CLIENT_SECRET",
+    }
+
+
 def build_system_map(topology: Topology, http: httpx.Client) -> dict[str, Any]:
     """The whole map; ``http`` must trust the embedded CA."""
     return {
@@ -66,7 +85,11 @@ def build_system_map(topology: Topology, http: httpx.Client) -> dict[str, Any]:
             app_id: describe_app(http, app_id, topology.base_urls[app_id]) for app_id in APP_IDS
         },
         "telemetry": {"app_id": "A8", "base_url": topology.base_urls["A8"]},
-        "identity": {"app_id": "A1", "qa_client_id": QA_CLIENT_ID},
+        "identity": {
+            "app_id": "A1",
+            "qa_client_id": QA_CLIENT_ID,
+            "browser_login": browser_login(topology),
+        },
         "stripe": {"api_base": topology.stripe_api_base},
         "ca_bundle": str(topology.tls.ca_pem),
     }

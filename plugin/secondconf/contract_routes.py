@@ -82,6 +82,7 @@ class AppRoutes:
     exempt: tuple[ExemptRoute, ...]
     untested: tuple[ExemptRoute, ...]  # covered, but no request could be built
     readers: Mapping[str, str]  # path parameter -> GET template reading that resource
+    reads: tuple[str, ...] = ()  # every GET template with path parameters
 
 
 def discover_routes(
@@ -135,7 +136,8 @@ def discover_routes(
                 reader=readers.get(params[-1]) if params else None,
             )
         )
-    return AppRoutes(app_id, tuple(covered), tuple(exempt), tuple(untested), readers)
+    reads = tuple(sorted(t for t in gets if _PARAM.search(t)))
+    return AppRoutes(app_id, tuple(covered), tuple(exempt), tuple(untested), readers, reads)
 
 
 _NO_EXAMPLE: Final = object()
@@ -195,6 +197,11 @@ def _readers(gets: set[str]) -> dict[str, str]:
         if len(params) == 1 and template.endswith("{" + params[0] + "}"):
             readers.setdefault(params[0], template)
     return readers
+
+
+def template_params(template: str) -> tuple[str, ...]:
+    """The path parameters of a route template, in order."""
+    return tuple(_PARAM.findall(template))
 
 
 def unique_token() -> str:

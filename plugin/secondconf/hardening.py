@@ -31,6 +31,7 @@ every event it causes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ from secondconf.contract_routes import (
     discover_routes,
     prepared_body,
     resource_id,
+    template_params,
     unique_token,
 )
 from secondconf.safeclient import NO_TRACE_ID, SyntheticIdentity, synthetic_headers
@@ -164,6 +166,9 @@ class RunContext:
     a8: A8Client
     routes: dict[tuple[str, str], MutatingRoute] = field(default_factory=dict)
     readers: dict[str, Mapping[str, str]] = field(default_factory=dict)  # app -> param -> GET
+    # (app, identity) -> what each resource the run made was made with: its id under the
+    # parameter name, and its body's string fields (a landing page's slug, …)
+    created: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
     references: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def identity_for(self, app_id: str, side: str) -> str:
@@ -224,6 +229,11 @@ class RouteDriver:
             headers={IDEMPOTENCY_KEY_HEADER: new_idempotency_key(), TRACE_ID_HEADER: new_trace()},
         )
         made = resource_id(_json(answer), param) if answer is not None else None
+        if made is not None and isinstance(body, dict):
+            fields = {k: v for k, v in body.items() if isinstance(v, str)}
+            self.run.created.setdefault((parent.app_id, identity), []).append(
+                {**fields, param: made}
+            )
         if made is None:
             status = answer.status_code if answer is not None else "no answer"
             self.case.untested = (
@@ -414,6 +424,7 @@ async def run_hardening(
         *(_run_cases(run, app_states, cases) for app_states in states.values())
     )
     all_cases = [case for app_cases in results for case in app_cases]
+    await asyncio.gather(*(_exercise_reads(run, routes) for routes in apps.values()))
     baselines = await _count_effects(run, states, all_cases, clock, telemetry_deadline_s)
     return HardeningRun(
         started_at=utc_iso(started),
@@ -517,6 +528,47 @@ def _answer_text(answer: httpx.Response | None) -> str:
     detail = _json(answer)
     text = detail.get("detail") if isinstance(detail, dict) else None
     return f"{answer.status_code}" + (f": {str(text)[:120]}" if text else "")
+
+
+async def _exercise_reads(run: RunContext, routes: AppRoutes) -> None:
+    """GET each parameterised read of the app once, its parameters filled from the
+    resources the run made, so that what reads emit (a landing page's ``cta_emitted``)
+    is in A8 too. Reads carry no rule of their own: their answers are not judged."""
+    identity = run.identity_for(routes.app_id, HOME)
+    known = {
+        param: value
+        for (app_id, who, param), value in run.references.items()
+        if app_id == routes.app_id and who == identity
+    }
+    made = run.created.get((routes.app_id, identity), [])
+    for template in routes.reads:
+        values: dict[str, str] = {}
+        for param in template_params(template):
+            if param in known:
+                values[param] = known[param]
+                continue
+            # a field of a resource the run still refers to (the published page's slug)
+            for record in reversed(made):
+                if param in record and any(record.get(k) == v for k, v in known.items()):
+                    values[param] = record[param]
+                    break
+        if len(values) == len(template_params(template)):
+            path = _fill(template, values)
+            with contextlib.suppress(httpx.HTTPError):
+                await run.client.get(
+                    run.url(routes.app_id, path),
+                    headers={
+                        **synthetic_headers(identity),
+                        **run.tokens[identity].authorization,
+                        TRACE_ID_HEADER: new_trace(),
+                    },
+                )
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
 
 
 async def _run_cases(

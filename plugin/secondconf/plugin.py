@@ -26,6 +26,7 @@ from secondconf.idempotency_report import write_idempotency_report
 from secondconf.inventory_report import write_inventory_report
 from secondconf.liveness_reports import write_liveness_reports
 from secondconf.options import HarnessSettings, TargetEnv, add_options, resolve_settings
+from secondconf.redaction import SecretScan, final_scan_for_session
 from secondconf.reports import library_versions, write_run_results
 from secondconf.results import (
     REPORT_DELIBERATE_SKIP,
@@ -204,6 +205,7 @@ class _Controller:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.model = config.stash[RESULTS_KEY]
+        self.secret_scan: SecretScan | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.model.add_report(report)
@@ -222,7 +224,10 @@ class _Controller:
         write_liveness_reports(self.model, settings)
         write_baseline_report(self.model, settings)
         write_idempotency_report(self.model, settings)
-        if not self.model.gate_passed and session.exitstatus == pytest.ExitCode.OK:
+        # Last: every output of the run is written, so the scan sees all of it.
+        self.secret_scan = final_scan_for_session(self.config, self.model.run_info)
+        gate_failed = not self.model.gate_passed or not self.secret_scan.passed
+        if gate_failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -242,6 +247,9 @@ class _Controller:
                     write(f"      {line}")
             for worker in self.model.lost_workers:
                 write(f"  worker {worker} was lost before handing over its output")
+        if self.secret_scan is not None:
+            for line in self.secret_scan.summary_lines():
+                write(line, red=not self.secret_scan.passed)
         for escalation in self.config.stash[APPROVALS_KEY].escalations:
             write(f"ESCALATION {escalation.kind} ({utc_iso(escalation.at)}): {escalation.detail}")
         write(f"results: {self.config.stash[SETTINGS_KEY].reports_dir / RESULTS_FILE}")

@@ -2,7 +2,11 @@
 
 A system map is a JSON file naming every app's base URL, role, health and readiness
 paths, version and routes, plus A8's telemetry URL, A1's identity settings, an optional
-Stripe API base and an optional CA bundle. :func:`load_system_map` reads and validates
+Stripe API base and an optional CA bundle. ``identity.browser_login`` is a harness
+extension (optional): what the contract leaves unsaid about A1's browser login (the
+browser client and its registered redirect URI, the session TTL, the cookie domain, the
+login form's field names and the variable holding the synthetic identities' password),
+which the cookie and ``redirect_uri`` checks need. :func:`load_system_map` reads and validates
 one, once, at the edge: a bad map is a :class:`SystemMapError` whose one-line message
 names the file and the field (the wiring layer turns it into a ``pytest.UsageError``).
 
@@ -30,6 +34,7 @@ override the file. :func:`discover` needs all eight apps and says which are miss
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -95,7 +100,17 @@ _SECRET_KEY_MARKERS: Final = (
     "telemetry_key",
     "credential",
 )
-_NAMING_SUFFIXES: Final = ("_url", "_uri", "_endpoint", "_env", "_env_var", "_var", "_name")
+# ``_field`` names a form field (``password_field: "password"``), not a secret.
+_NAMING_SUFFIXES: Final = (
+    "_url",
+    "_uri",
+    "_endpoint",
+    "_env",
+    "_env_var",
+    "_var",
+    "_name",
+    "_field",
+)
 _ENV_VAR_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 _SECRET_VALUE_PREFIXES: Final = (
     "sk_live_",
@@ -150,6 +165,25 @@ class AppEntry:
 
 
 @dataclass(frozen=True)
+class BrowserLogin:
+    """A1's browser login as the cookie and redirect checks drive it (harness extension).
+
+    ``password_env`` names the variable holding the synthetic identities' password (never
+    the password itself); ``cookie_domain`` ``None`` means a host-only cookie (no
+    ``Domain``); ``cookie_name`` ``None`` means "the one cookie the login sets".
+    """
+
+    client_id: str
+    redirect_uri: str
+    session_ttl_s: int
+    cookie_domain: str | None = None
+    username_field: str = "username"
+    password_field: str = "password"
+    password_env: str = "OIDC_CLIENT_SECRET"
+    cookie_name: str | None = None
+
+
+@dataclass(frozen=True)
 class SystemMap:
     """A validated system map. ``ca_bundle`` is absolute; base URLs have no trailing slash."""
 
@@ -163,6 +197,7 @@ class SystemMap:
     ca_bundle: Path | None
     telemetry_app_id: str = "A8"
     identity_app_id: str = "A1"
+    browser_login: BrowserLogin | None = None
 
     def __post_init__(self) -> None:
         # A read-only view: a map is validated once and then shared, never edited.
@@ -306,6 +341,9 @@ def _parse_map(top: Mapping[str, Any], doc: _Document, base_dir: Path) -> System
     identity_url = apps[identity_app].base_url
     if "base_url" in identity:
         identity_url = doc.url(identity["base_url"], "identity.base_url")
+    browser_login = None
+    if identity.get("browser_login") is not None:
+        browser_login = _parse_browser_login(identity["browser_login"], doc)
 
     stripe_api_base: str | None = None
     if top.get("stripe") is not None:
@@ -331,6 +369,64 @@ def _parse_map(top: Mapping[str, Any], doc: _Document, base_dir: Path) -> System
         ca_bundle=ca_bundle,
         telemetry_app_id=telemetry_app,
         identity_app_id=identity_app,
+        browser_login=browser_login,
+    )
+
+
+_MAX_SESSION_TTL_S: Final = 400 * 24 * 3600  # browsers cap a cookie's lifetime at 400 days
+
+
+def _parse_browser_login(raw: Any, doc: _Document) -> BrowserLogin:
+    field = "identity.browser_login"
+    section = doc.object(raw, field)
+    known = {f.name for f in dataclasses.fields(BrowserLogin)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise doc.error(
+            f"{field}.{unknown[0]}", f"unknown field; valid: {', '.join(sorted(known))}"
+        )
+
+    def text(key: str, default: str | None = None) -> str:
+        value = doc.string(section, key, f"{field}.{key}", default)
+        if not value:
+            raise doc.error(f"{field}.{key}", "must not be empty")
+        return value
+
+    def optional_text(key: str) -> str | None:
+        return None if section.get(key) is None else text(key)
+
+    redirect_uri = text("redirect_uri")
+    parts = urlsplit(redirect_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise doc.error(
+            f"{field}.redirect_uri", "must be an absolute http(s) URL without a fragment"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise doc.error(
+            f"{field}.redirect_uri", f"credentials in a URL are secrets; {_SECRET_ADVICE}"
+        )
+    ttl = section.get("session_ttl_s")
+    if ttl is None:
+        raise doc.error(f"{field}.session_ttl_s", "missing")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= _MAX_SESSION_TTL_S:
+        raise doc.error(
+            f"{field}.session_ttl_s", f"must be an integer in 1..{_MAX_SESSION_TTL_S} (seconds)"
+        )
+    password_env = text("password_env", "OIDC_CLIENT_SECRET")
+    if _ENV_VAR_NAME.fullmatch(password_env) is None:
+        raise doc.error(f"{field}.password_env", "must name an environment variable (A_NAME)")
+    cookie_domain = optional_text("cookie_domain")
+    if cookie_domain is not None and any(c in cookie_domain for c in "; ,/"):
+        raise doc.error(f"{field}.cookie_domain", f"{cookie_domain!r} is not a domain")
+    return BrowserLogin(
+        client_id=text("client_id"),
+        redirect_uri=redirect_uri,
+        session_ttl_s=ttl,
+        cookie_domain=cookie_domain,
+        username_field=text("username_field", "username"),
+        password_field=text("password_field", "password"),
+        password_env=password_env,
+        cookie_name=optional_text("cookie_name"),
     )
 
 
@@ -437,6 +533,8 @@ def dump_system_map(system_map: SystemMap) -> dict[str, Any]:
     }
     if system_map.identity_base_url != system_map.apps[system_map.identity_app_id].base_url:
         identity["base_url"] = system_map.identity_base_url
+    if system_map.browser_login is not None:
+        identity["browser_login"] = dataclasses.asdict(system_map.browser_login)
     data: dict[str, Any] = {
         "env": system_map.env,
         "generated_at": system_map.generated_at,

@@ -7,7 +7,7 @@ so a check fails with that reason instead of a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +55,23 @@ class StoredEvent:
     raw: Mapping[str, Any] = field(default_factory=dict)  # every field as A8 answered it
 
 
+@dataclass(frozen=True)
+class RawEvents:
+    """Stored events exactly as A8 answered them (every field, ``received_at`` included),
+    unparsed: a check of the schema itself must see a broken event, not an exception."""
+
+    items: list[dict[str, Any]]
+    truncated: bool  # A8 held more than it sent (its ``truncated``, or ``limit`` reached)
+
+
+@dataclass(frozen=True)
+class IngestAnswer:
+    """A8's answer to ``POST /v1/events``: its status and its JSON body (``None`` if not JSON)."""
+
+    status: int
+    body: Any
+
+
 class A8Client:
     def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
         self._client = client
@@ -100,6 +117,53 @@ class A8Client:
         body = await self._get("/v1/events", {k: v for k, v in params.items() if v}, where)
         items = _field(body, "events", list, where)
         return [_stored_event(item, f"{where} item {i}") for i, item in enumerate(items)]
+
+    async def raw_events(
+        self,
+        *,
+        app_id: str | None = None,
+        event: str | None = None,
+        trace_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> RawEvents:
+        """``/v1/events`` as A8 answered it; only the envelope is validated."""
+        params = {
+            "app_id": app_id,
+            "event": event,
+            "trace_id": trace_id,
+            "since": utc_iso(since) if since else None,
+            "until": utc_iso(until) if until else None,
+            "limit": str(limit) if limit else None,
+        }
+        where = f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items() if v)})"
+        body = await self._get("/v1/events", {k: v for k, v in params.items() if v}, where)
+        items = _field(body, "events", list, where)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise TelemetryError(f"{where} item {i}: not a JSON object")
+        cut = body.get("truncated") is True or (limit is not None and len(items) >= limit)
+        return RawEvents(items=items, truncated=cut)
+
+    async def post_events(
+        self, events: Sequence[Mapping[str, Any]], headers: Mapping[str, str] | None = None
+    ) -> IngestAnswer:
+        """``POST /v1/events`` with a JSON array; ``headers`` are added to the bearer key."""
+        where = "A8 POST /v1/events"
+        try:
+            response = await self._client.post(
+                self._base_url + "/v1/events",
+                json=[dict(e) for e in events],
+                headers={**(headers or {}), **self._headers},
+            )
+        except httpx.HTTPError as error:
+            raise TelemetryError(f"{where}: unreachable ({type(error).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return IngestAnswer(status=response.status_code, body=body)
 
     async def _get(self, path: str, params: Mapping[str, str], where: str) -> dict[str, Any]:
         try:

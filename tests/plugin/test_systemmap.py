@@ -15,6 +15,7 @@ from secondconf.clock import ManualClock
 from secondconf.systemmap import (
     APP_IDS,
     AppEntry,
+    BrowserLogin,
     DiscoveryError,
     SystemMapError,
     base_urls_from_env,
@@ -390,3 +391,106 @@ async def test_discovery_refuses_a_url_that_is_not_http() -> None:
     urls["A2"] = "ftp://a2.test"
     with pytest.raises(DiscoveryError, match=r"^discovery: A2: 'ftp://a2.test' is not an http"):
         await discover(urls, env="staging", timeout_s=1)
+
+
+# --- identity.browser_login (harness extension) --------------------------------------------
+
+BROWSER_LOGIN = {
+    "client_id": "student-web",
+    "redirect_uri": "https://127.0.0.1:8105/auth/callback",
+    "session_ttl_s": 3600,
+    "cookie_domain": None,
+    "username_field": "username",
+    "password_field": "password",
+    "password_env": "OIDC_CLIENT_SECRET",
+}
+
+
+DROP = object()  # a change that removes the field
+
+
+def with_browser_login(**changes: Any) -> dict[str, Any]:
+    data = valid_map_data()
+    section = BROWSER_LOGIN | changes
+    data["identity"]["browser_login"] = {k: v for k, v in section.items() if v is not DROP}
+    return data
+
+
+def test_browser_login_is_optional_and_loads_when_given(map_dir: Path) -> None:
+    assert load_system_map(write_map(map_dir, valid_map_data()), environ={}).browser_login is None
+    loaded = load_system_map(write_map(map_dir, with_browser_login()), environ={})
+    assert loaded.browser_login == BrowserLogin(
+        client_id="student-web",
+        redirect_uri="https://127.0.0.1:8105/auth/callback",
+        session_ttl_s=3600,
+    )
+
+
+def test_browser_login_defaults_and_round_trip(map_dir: Path) -> None:
+    data = valid_map_data()
+    data["identity"]["browser_login"] = {
+        "client_id": "web",
+        "redirect_uri": "https://app.example/cb?tenant=1",
+        "session_ttl_s": 60,
+        "cookie_domain": "example.com",
+        "cookie_name": "sid",
+    }
+    loaded = load_system_map(write_map(map_dir, data), environ={})
+    assert loaded.browser_login is not None
+    assert (loaded.browser_login.username_field, loaded.browser_login.password_env) == (
+        "username",
+        "OIDC_CLIENT_SECRET",
+    )
+    copy_path = map_dir / "copy.json"
+    write_system_map(loaded, copy_path)
+    assert load_system_map(copy_path, environ={}) == loaded
+
+
+BAD_BROWSER_LOGIN: dict[str, tuple[dict[str, Any], str]] = {
+    "missing client": ({"client_id": DROP}, "identity.browser_login.client_id: missing"),
+    "empty client": ({"client_id": ""}, "identity.browser_login.client_id: must not be empty"),
+    "relative redirect": ({"redirect_uri": "/cb"}, "identity.browser_login.redirect_uri"),
+    "redirect fragment": (
+        {"redirect_uri": "https://a/cb#x"},
+        "identity.browser_login.redirect_uri: must be an absolute http(s) URL without a fragment",
+    ),
+    "ttl missing": ({"session_ttl_s": DROP}, "identity.browser_login.session_ttl_s: missing"),
+    "ttl string": ({"session_ttl_s": "3600"}, "identity.browser_login.session_ttl_s: must be"),
+    "ttl over 400 days": ({"session_ttl_s": 34_560_001}, "identity.browser_login.session_ttl_s"),
+    "ttl bool": ({"session_ttl_s": True}, "identity.browser_login.session_ttl_s"),
+    "domain with path": ({"cookie_domain": "a.com/x"}, "identity.browser_login.cookie_domain"),
+    "password env lowercase": (
+        {"password_env": "oidc"},
+        "identity.browser_login.password_env: must name an environment variable",
+    ),
+    "unknown field": ({"cookie_path": "/"}, "identity.browser_login.cookie_path: unknown field"),
+    "field of wrong type": ({"username_field": 3}, "identity.browser_login.username_field"),
+}
+
+
+@pytest.mark.parametrize(("changes", "field"), BAD_BROWSER_LOGIN.values(), ids=BAD_BROWSER_LOGIN)
+def test_a_malformed_browser_login_is_one_clear_error(
+    map_dir: Path, changes: dict[str, Any], field: str
+) -> None:
+    path = write_map(map_dir, with_browser_login(**changes))
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"system map {path}: ")
+    assert field in message
+    assert "\n" not in message
+
+
+def test_browser_login_that_is_not_an_object_is_refused(map_dir: Path) -> None:
+    data = valid_map_data()
+    data["identity"]["browser_login"] = ["student-web"]
+    with pytest.raises(SystemMapError, match=r"identity\.browser_login: must be a JSON object"):
+        load_system_map(write_map(map_dir, data), environ={})
+
+
+def test_a_password_in_browser_login_is_refused_as_a_secret(map_dir: Path) -> None:
+    path = write_map(map_dir, with_browser_login(password="hunter2-value"))
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(path, environ={})
+    assert "identity.browser_login.password: " + SECRET_ADVICE in str(caught.value)
+    assert "hunter2" not in str(caught.value)

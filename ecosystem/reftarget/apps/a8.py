@@ -30,7 +30,9 @@ INGEST_ROUTE = "/v1/events"
 
 def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
     store = TelemetryStore(
-        app_data_dir(settings.state_dir, "A8") / "telemetry.sqlite3", runtime.clock
+        app_data_dir(settings.state_dir, "A8") / "telemetry.sqlite3",
+        runtime.clock,
+        rule_enabled=runtime.faults.rule_enabled,
     )
     routes = a8_routes(store, settings.secrets["A8_TELEMETRY_KEY"])
     ingest_only = httpx.ASGITransport(app=Starlette(routes=routes))

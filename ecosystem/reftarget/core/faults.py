@@ -24,6 +24,8 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "cookie_attributes",  # off: session cookies lose Secure and SameSite=None
     "jwks_refetch",  # off: token verification uses a frozen JWKS (no refetch on a new kid)
     "fee_rounding",  # off: A6's 3 % fee is truncated instead of rounded half up
+    "a8_dedupe",  # off (A8): every copy of an event is stored, no (event, key, trace) dedupe
+    "event_schema",  # off (A8): events are stored without their p95_ms field
 )
 
 _FAULT_SALT = b"reftarget-fault:"

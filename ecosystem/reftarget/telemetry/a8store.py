@@ -9,6 +9,11 @@ window is a ``duplicate`` (not stored, and it does not extend the window); after
 key is free and the event is stored again. A null ``idempotency_key`` is a value of the
 key like any other: ``(http_request, null, T)`` sent twice is one event.
 
+Two contract rules can be turned off by the fault switches (``rule_enabled``, given by the
+app; this package does not import ``reftarget.core``): ``a8_dedupe`` off stores every copy
+of an event; ``event_schema`` off stores each event without its ``p95_ms`` field, as an
+ingest that forgot a column would (the event is still validated as sent).
+
 Time filters (``since``/``until``) apply to the event's own ``timestamp`` and are
 inclusive at both ends; ``received_at`` is A8's clock when the event arrived.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -103,6 +108,11 @@ def _bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
     return low, high
 
 
+def _without(item: dict[str, Any], name: str) -> dict[str, Any]:
+    """``item`` without the field ``name`` (the ``event_schema`` fault)."""
+    return {k: v for k, v in item.items() if k != name}
+
+
 def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else format_timestamp(moment)
 
@@ -111,9 +121,15 @@ class TelemetryStore:
     """A8's storage and queries; every query answer carries ``generated_at``."""
 
     def __init__(
-        self, db_path: Path | str, clock: Clock, *, dedupe_window_s: float = DEDUPE_WINDOW_S
+        self,
+        db_path: Path | str,
+        clock: Clock,
+        *,
+        dedupe_window_s: float = DEDUPE_WINDOW_S,
+        rule_enabled: Callable[[str], bool] | None = None,
     ) -> None:
         self._clock = clock
+        self._rule_enabled = rule_enabled or (lambda _rule: True)
         self._window_us = int(dedupe_window_s * 1_000_000)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
@@ -161,8 +177,10 @@ class TelemetryStore:
         if problems or not isinstance(item, dict):
             return ItemResult(index, "rejected", tuple(problems))
         key = json.dumps([item["event"], item["idempotency_key"], item["trace_id"]])
-        if self._db.execute("SELECT 1 FROM dedupe WHERE key = ?", (key,)).fetchone():
+        seen = self._db.execute("SELECT 1 FROM dedupe WHERE key = ?", (key,)).fetchone()
+        if seen and self._rule_enabled("a8_dedupe"):
             return ItemResult(index, "duplicate")
+        body = item if self._rule_enabled("event_schema") else _without(item, "p95_ms")
         self._db.execute(
             "INSERT OR REPLACE INTO dedupe (key, first_us) VALUES (?, ?)", (key, now_us)
         )
@@ -182,7 +200,7 @@ class TelemetryStore:
                 to_micros(parse_timestamp(item["timestamp"])),
                 now_us,
                 received_at,
-                json.dumps(item, separators=(",", ":"), ensure_ascii=False),
+                json.dumps(body, separators=(",", ":"), ensure_ascii=False),
             ),
         )
         return ItemResult(index, "accepted")

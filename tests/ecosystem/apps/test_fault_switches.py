@@ -140,3 +140,53 @@ def test_a_dropped_fraction_of_telemetry_never_includes_money(target: Target) ->
     assert target.wait_for_events(marker["X-Trace-Id"], "provider_listing_published")
     assert target.wait_for_events(bill["X-Trace-Id"], "revenue_settled")
     assert target.events(publish["X-Trace-Id"], "provider_listing_published") == []
+
+
+def qa_event(target: Target, trace_id: str) -> dict[str, object]:
+    """A complete synthetic event (tags test_run/qa) for A8's ingest."""
+    return {
+        "event": "http_request",
+        "timestamp": "2026-11-26T03:00:00.000Z",
+        "app_id": "A8",
+        "route": "/_qa/fault-switch",
+        "status": 200,
+        "latency_ms": 1.0,
+        "p95_ms": 1.0,
+        "trace_id": trace_id,
+        "idempotency_key": f"qa-{uuid.uuid4()}",
+        "tenant_id": None,
+        "finance_metrics": None,
+        "revenue_event_id": None,
+        "sample_rate": 0.1,
+        "tags": {"test_run": True, "source": "qa", "env": target.map["env"]},
+    }
+
+
+def ingest(target: Target, events: list[dict[str, object]]) -> None:
+    answer = target.http.post(
+        target.url("A8", "/v1/events"),
+        json=events,
+        headers={"Authorization": f"Bearer {target.secrets['A8_TELEMETRY_KEY']}"},
+    )
+    assert answer.status_code == 200
+    assert answer.json()["rejected"] == 0
+
+
+def test_without_a8_dedupe_a8_stores_every_copy(target: Target) -> None:
+    trace = new_trace_id(1)
+    copy = qa_event(target, trace)
+    with target.faults("A8", disabled_rules=["a8_dedupe"]):
+        ingest(target, [copy, copy])
+    ingest(target, [copy])  # the rule back on: a third copy is a duplicate again
+    assert len(target.events(trace)) == 2
+
+
+def test_without_event_schema_a8_stores_events_without_p95(target: Target) -> None:
+    faulted, healthy = new_trace_id(1), new_trace_id(1)
+    with target.faults("A8", disabled_rules=["event_schema"]):
+        ingest(target, [qa_event(target, faulted)])
+    ingest(target, [qa_event(target, healthy)])
+    [lost] = target.events(faulted)
+    [kept] = target.events(healthy)
+    assert "p95_ms" not in lost
+    assert kept["p95_ms"] == 1.0

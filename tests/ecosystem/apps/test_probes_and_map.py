@@ -54,7 +54,11 @@ def test_the_system_map_has_the_contract_shape(target: Target) -> None:
         assert {"base_url", "role", "health", "ready", "version", "routes"} <= entry.keys()
         assert entry["base_url"].startswith("https://127.0.0.1:")
     assert system_map["telemetry"]["app_id"] == "A8"
-    assert system_map["identity"] == {"app_id": "A1", "qa_client_id": "qa-harness"}
+    identity = dict(system_map["identity"])
+    login = identity.pop("browser_login")
+    assert identity == {"app_id": "A1", "qa_client_id": "qa-harness"}
+    assert login["redirect_uri"] == system_map["apps"]["A5"]["base_url"] + "/auth/callback"
+    assert (login["client_id"], login["password_env"]) == ("student-web", "OIDC_CLIENT_SECRET")
     assert system_map["stripe"]["api_base"].startswith("http://127.0.0.1:")
     assert Path(system_map["ca_bundle"]).is_file()
     assert "POST /v1/checkout" in system_map["apps"]["A2"]["routes"]

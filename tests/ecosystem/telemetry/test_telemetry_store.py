@@ -153,3 +153,31 @@ def test_events_limit_reports_truncation(store: TelemetryStore) -> None:
     store.ingest([event(trace_id=trace(n)) for n in range(1, 6)])
     answer = store.events(limit=3)
     assert (answer["count"], answer["truncated"]) == (3, True)
+
+
+def switched_store(tmp_path: Path, clock: FakeClock, *off: str) -> TelemetryStore:
+    """A store with the named contract rules turned off (the fault switches' hook)."""
+    return TelemetryStore(tmp_path / "faulted.db", clock, rule_enabled=lambda r: r not in off)
+
+
+def test_with_a8_dedupe_off_every_copy_is_stored(tmp_path: Path, clock: FakeClock) -> None:
+    faulted = switched_store(tmp_path, clock, "a8_dedupe")
+    try:
+        result = faulted.ingest([event(idempotency_key="k1"), event(idempotency_key="k1")])
+        assert (result.accepted, result.duplicates) == (2, 0)
+        assert stored(faulted) == 2
+    finally:
+        faulted.close()
+
+
+def test_with_event_schema_off_events_are_stored_without_p95(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    faulted = switched_store(tmp_path, clock, "event_schema")
+    try:
+        assert faulted.ingest([event(p95_ms=12.5)]).accepted == 1
+        [kept] = faulted.events()["events"]
+        assert "p95_ms" not in kept
+        assert kept["trace_id"] == trace(1)  # only that field is lost
+    finally:
+        faulted.close()

@@ -1,0 +1,83 @@
+"""Production safety (contract §5 and §2): the harness never writes to production unless
+synthetic in every respect, and no file the run wrote holds a secret's value.
+
+Both checks send nothing to the target, so both run against ``prod_observe`` too:
+
+* PRD-39 is a self-test of the harness's own clients as configured for ``prod_observe``,
+  onto a recording transport instead of the network (:mod:`secondconf.prod_guard_check`);
+* PRD-41 reads local files only (:mod:`secondconf.redaction`). It sees the files written
+  before it runs; the reports written at session end are scanned by the controller's
+  final scan (:func:`secondconf.redaction.final_scan_for_session`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import allure
+import pytest
+from secondconf.prod_guard_check import check_prod_guard
+from secondconf.redaction import allure_dir_of, output_dirs, scan_for_secrets
+from secondconf.rules import ContractRule, rule_verdict
+from secondconf.stashkeys import SETTINGS_KEY
+from secondconf.target import Target
+from secondconf.verdict import Verdict
+
+pytestmark = [
+    pytest.mark.second_confirmation,
+    pytest.mark.idempotency,
+    pytest.mark.phase(3),
+    pytest.mark.prod_safe,
+]
+
+PRD_41 = ContractRule("PRD-41", "No secret in outputs", "§2")
+
+
+def _step(verdict: Verdict, lines: list[str]) -> None:
+    with allure.step(f"{verdict.subject} {verdict.check}: {verdict.outcome.value}"):
+        allure.attach(
+            "\n".join([verdict.summary(), *lines]),
+            name=f"{verdict.subject} {verdict.details['rule']}",
+            attachment_type=allure.attachment_type.TEXT,
+        )
+
+
+def test_prod_write_guard(record_verdict: Callable[[Verdict], Verdict]) -> None:
+    allure.dynamic.label("phase", "3")
+    allure.dynamic.label("check", "prod_write_guard")
+    for verdict in check_prod_guard():
+        _step(
+            verdict,
+            [f"{r['sent']}: {r['status']}, {r['result']}" for r in verdict.details["requests"]],
+        )
+        record_verdict(verdict)
+
+
+def _log_dirs(target: Target) -> list[Path]:
+    """The embedded target's log folder (a deployment's logs are not ours to read)."""
+    state_dir = getattr(target.control, "state_dir", None)
+    return [] if state_dir is None else [Path(state_dir) / "logs"]
+
+
+def test_no_secret_in_outputs(
+    target: Target, pytestconfig: pytest.Config, record_verdict: Callable[[Verdict], Verdict]
+) -> None:
+    allure.dynamic.label("phase", "3")
+    allure.dynamic.label("check", "no_secret_in_outputs")
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    folders = output_dirs(
+        settings, allure_dir=allure_dir_of(pytestconfig), log_dirs=_log_dirs(target)
+    )
+    scan = scan_for_secrets(folders, target.secrets)
+    verdict = rule_verdict(
+        PRD_41,
+        "outputs",
+        cases=scan.files_scanned if scan.searched else 0,
+        violations=scan.violations(),
+        untested=scan.not_scanned(),
+        source="files",
+        details={"folders": [str(f) for f in folders], "scan": scan.to_dict()},
+    )
+    _step(verdict, scan.summary_lines())
+    record_verdict(verdict)
