@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import allure
 import pytest
-from secondconf.hardening import HardeningRun
+from secondconf.hardening_model import HardeningRun
 from secondconf.hardening_rules import RULES, judge_rule
 from secondconf.verdict import Verdict
 

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from secondconf.deliberate import selected, skip_covered_elsewhere
-from secondconf.hardening import HardeningRun
+from secondconf.hardening_model import HardeningRun
 from secondconf.route_client import NoRouteError, RouteClient, Sent, countable_route
 from secondconf.rules import ContractRule, rule_verdict
 from secondconf.stashkeys import SETTINGS_KEY

@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import allure
 import httpx
 import pytest
 from secondconf.clock import SystemClock
+from secondconf.hardening_model import HardeningRun
 from secondconf.safeclient import SyntheticIdentity, harness_client, synthetic_headers
 from secondconf.stashkeys import SETTINGS_KEY
 from secondconf.target import Target, TargetError
@@ -39,12 +39,9 @@ pytestmark = [
 Body = Callable[[httpx.AsyncClient, A8Client], Awaitable[Verdict]]
 
 
-def window_start(hardening_run: Any) -> datetime:
-    """When the session's traffic began (``started_at``: RFC 3339 text or a datetime)."""
-    started = hardening_run.started_at
-    if isinstance(started, datetime):
-        return started
-    return datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+def window_start(hardening_run: HardeningRun) -> datetime:
+    """When the session's traffic began (the hardening run's start)."""
+    return datetime.fromisoformat(hardening_run.started_at.replace("Z", "+00:00"))
 
 
 def run_check(target: Target, pytestconfig: pytest.Config, body: Body) -> Verdict:
@@ -79,7 +76,7 @@ def record(verdict: Verdict, record_verdict: Callable[[Verdict], Verdict]) -> No
 
 
 def test_tel01_required_events_with_every_schema_field(
-    hardening_run: Any,
+    hardening_run: HardeningRun,
     target: Target,
     pytestconfig: pytest.Config,
     record_verdict: Callable[[Verdict], Verdict],
@@ -92,7 +89,7 @@ def test_tel01_required_events_with_every_schema_field(
 
 
 def test_tel02_sampling_by_trace_id(
-    hardening_run: Any,
+    hardening_run: HardeningRun,
     target: Target,
     pytestconfig: pytest.Config,
     record_verdict: Callable[[Verdict], Verdict],

@@ -15,8 +15,9 @@ import pytest
 
 from secondconf.atomicfile import write_atomic
 from secondconf.clock import SystemClock
-from secondconf.hardening import HardeningError, HardeningRun, run_hardening
+from secondconf.hardening import HardeningError, run_hardening
 from secondconf.hardening_cases import CASES
+from secondconf.hardening_model import HardeningRun
 from secondconf.liveness import LivenessPlan, LivenessResult, measure_liveness
 from secondconf.options import HarnessSettings
 from secondconf.safeclient import harness_client

@@ -2,27 +2,22 @@
 
 One run serves every rule check of the session (like the liveness run): it is measured
 once, its cases are judged rule by rule (:mod:`secondconf.hardening_rules`), and the
-report lists every request it sent. The run has four steps:
+report lists every request it sent. Its steps:
 
 1. **Discovery.** Each app's OpenAPI document gives its covered routes
    (:mod:`secondconf.contract_routes`).
 2. **Warm-up.** Each covered route is sent its example once per tenant (a fresh key),
    in passes, so that a route that needs another to have run first (register before
    billing, publish before an impression) gets its chance; a route that never succeeds
-   is untested, with the answer it gave. The warm-up request of the home tenant is the
-   route's *baseline*: the business events one execution causes.
-3. **Cases** (:mod:`secondconf.hardening_cases`), apps in parallel, routes of one app
+   is untested, with the answer it gave.
+3. **Baseline.** One more fresh request per route: what it causes in A8 is what one
+   execution causes from now on (a first use may cause more the first time).
+4. **Cases** (:mod:`secondconf.hardening_cases`), apps in parallel, routes of one app
    in turn. Immediate facts (status, headers, body) are judged at once; side effects
-   are *claims* on the number of business events some traces caused, judged in step 4.
-4. **Effects.** Side effects are counted in A8 (contract §6): the events other than
-   ``http_request`` with a trace id the run used, whose idempotency key is the
-   request's (or null); background work of a resource (A3's cycles) carries keys of its
-   own and is not counted. Before counting, each app gets a *marker*, a GET with a
-   sampled-in trace id, and the run waits (bounded by the telemetry deadline) until A8
-   holds the marker's ``http_request``: an app's telemetry reaches A8 in order, so
-   everything the app emitted before the marker is in A8 by then. A route whose
-   baseline caused no event, and that has no collection to count instead, has its
-   side effects recorded as not observable rather than passed.
+   are *claims* on the business events some traces caused.
+5. **Reads.** Each parameterised GET is asked once with ids of resources the run made,
+   so what reads emit (a landing page's ``cta_emitted``) is in A8 too.
+6. **Effects** (:mod:`secondconf.hardening_effects`): the claims are counted in A8.
 
 Every trace id the run sends is sampled in at the lowest rate (0.1), so A8 must keep
 every event it causes.
@@ -32,8 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -51,109 +44,34 @@ from secondconf.contract_routes import (
     template_params,
     unique_token,
 )
+from secondconf.hardening_effects import count_effects
+from secondconf.hardening_model import (
+    HOME,
+    OTHER,
+    CaseResult,
+    Exchange,
+    HardeningRun,
+    RequestSpec,
+    RouteState,
+    is_success,
+    new_trace,
+)
 from secondconf.safeclient import NO_TRACE_ID, SyntheticIdentity, synthetic_headers
 from secondconf.systemmap import OPENAPI_PATH, SystemMap
-from secondconf.telemetry_client import A8Client, StoredEvent, TelemetryError
+from secondconf.telemetry_client import A8Client
 from secondconf.tokens import AccessToken, TokenError, fetch_token
 from secondconf.traceids import (
-    HIGH_VOLUME_RATE,
     IDEMPOTENCY_KEY_HEADER,
     TRACE_ID_HEADER,
     new_idempotency_key,
-    new_sampled_in_trace_id,
 )
 
-HOME: Final = "home"
-OTHER: Final = "other"
 WARM_UP_PASSES: Final = 3
 PROVIDER_ROLE: Final = "provider_portal"
-_POLL_S: Final = 0.25
 
 
 class HardeningError(Exception):
     """The run could not start (no tokens, no A8): one line says why."""
-
-
-def new_trace() -> str:
-    """A trace id A8 must keep whatever the event (sampled in at the lowest rate)."""
-    return new_sampled_in_trace_id(HIGH_VOLUME_RATE)
-
-
-@dataclass
-class Exchange:
-    """One request of the run and its answer, as the report shows it (no credentials)."""
-
-    app: str
-    method: str
-    path: str
-    sent: str
-    status: int | None
-    result: str = "ok"
-    trace_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "method": self.method,
-            "path": self.path,
-            "sent": self.sent,
-            "status": self.status,
-            "result": self.result,
-        }
-
-
-@dataclass(frozen=True)
-class EffectClaim:
-    """``traces`` (each with the key its requests carried) must have caused exactly
-    ``executions`` times the route's baseline of business events."""
-
-    traces: tuple[tuple[str, str | None], ...]
-    executions: int
-    what: str
-    tenant: str | None = None  # also: every event is tagged synthetic, for this tenant
-
-
-@dataclass
-class CaseResult:
-    """One rule case on one route: what was violated at once, what waits for A8."""
-
-    rule: str
-    app_id: str
-    route: str
-    requests: list[Exchange] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    claims: list[EffectClaim] = field(default_factory=list)
-    untested: str | None = None
-    not_applicable: str | None = None  # the rule has nothing to act on for this route
-    notes: list[str] = field(default_factory=list)
-
-    def violate(self, exchange: Exchange | None, why: str) -> None:
-        self.violations.append(why)
-        if exchange is not None:
-            exchange.result = why
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "app_id": self.app_id,
-            "route": self.route,
-            "requests": [e.to_dict() for e in self.requests],
-            "violations": list(self.violations),
-            "untested": self.untested,
-            "not_applicable": self.not_applicable,
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """A fresh request on a route: its path, body and the token marking its body."""
-
-    path: str
-    body: Any
-    token: str
-    key: str
-    trace: str
 
 
 @dataclass
@@ -333,55 +251,6 @@ def _json(response: httpx.Response | None) -> Any:
         return None
 
 
-def is_success(response: httpx.Response | None) -> bool:
-    return response is not None and 200 <= response.status_code < 300
-
-
-@dataclass
-class RouteState:
-    """A covered route after the warm-up: ready (with its baseline trace) or untested."""
-
-    route: MutatingRoute
-    baseline: tuple[str, str] | None = None  # (trace, key) of the baseline request
-    untested: str | None = None
-
-
-@dataclass
-class HardeningRun:
-    """What the run found, ready to judge: JSON-friendly (one run per session)."""
-
-    started_at: str
-    ended_at: str
-    env: str
-    apps: dict[str, dict[str, Any]]  # app -> {"covered": [...], "exempt": [...], "untested": [...]}
-    cases: list[dict[str, Any]]
-    baselines: dict[str, dict[str, int] | None]  # route label -> business events per execution
-    problems: list[str] = field(default_factory=list)  # run-level (no A8, no tokens)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "env": self.env,
-            "apps": self.apps,
-            "cases": self.cases,
-            "baselines": self.baselines,
-            "problems": self.problems,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HardeningRun:
-        return cls(
-            started_at=data["started_at"],
-            ended_at=data["ended_at"],
-            env=data["env"],
-            apps=dict(data["apps"]),
-            cases=list(data["cases"]),
-            baselines=dict(data["baselines"]),
-            problems=list(data.get("problems", ())),
-        )
-
-
 CaseFunction = Callable[[RouteDriver, "RouteState", Sequence["RouteState"]], Awaitable[None]]
 
 
@@ -425,7 +294,9 @@ async def run_hardening(
     )
     all_cases = [case for app_cases in results for case in app_cases]
     await asyncio.gather(*(_exercise_reads(run, routes) for routes in apps.values()))
-    baselines = await _count_effects(run, states, all_cases, clock, telemetry_deadline_s)
+    baselines = await count_effects(
+        client, system_map, a8, states, all_cases, clock, telemetry_deadline_s
+    )
     return HardeningRun(
         started_at=utc_iso(started),
         ended_at=utc_iso(clock.now()),
@@ -586,159 +457,6 @@ async def _run_cases(
     return results
 
 
-async def _count_effects(
-    run: RunContext,
-    states: Mapping[str, list[RouteState]],
-    cases: list[CaseResult],
-    clock: Clock,
-    deadline_s: float,
-) -> dict[str, dict[str, int] | None]:
-    """Wait for every app's marker in A8, then judge each case's effect claims."""
-    try:
-        await asyncio.gather(*(_marker(run, app_id, clock, deadline_s) for app_id in states))
-    except TelemetryError as error:
-        for case in cases:
-            if case.claims:
-                case.violate(None, f"side effects not countable: {error}")
-        return {}
-    traces = {trace for case in cases for claim in case.claims for trace, _ in claim.traces} | {
-        s.baseline[0] for app in states.values() for s in app if s.baseline
-    }
-    events = await events_by_trace(run.a8, sorted(traces))
-    baselines: dict[str, dict[str, int] | None] = {}
-    by_route = {s.route.label: s for app in states.values() for s in app}
-    for label, state in by_route.items():
-        baselines[label] = (
-            dict(business_effects(events, [state.baseline])) if state.baseline is not None else None
-        )
-    for case in cases:
-        for claim in case.claims:
-            _judge_claim(case, claim, events, baselines.get(case.route))
-            if claim.tenant is not None:
-                _judge_labels(case, claim, events, run.system_map.env)
-        case.claims.clear()
-    return baselines
-
-
-async def _marker(run: RunContext, app_id: str, clock: Clock, deadline_s: float) -> None:
-    await await_marker(run.client, run.system_map, run.a8, app_id, clock, deadline_s)
-
-
-async def await_marker(
-    client: httpx.AsyncClient,
-    system_map: SystemMap,
-    a8: A8Client,
-    app_id: str,
-    clock: Clock,
-    deadline_s: float,
-) -> None:
-    """Send ``app_id`` a GET with a sampled-in trace id and return once A8 holds its
-    ``http_request`` (TelemetryError after ``deadline_s``): what the app emitted before
-    is in A8 by then."""
-    trace = new_trace()
-    try:
-        await client.get(system_map.apps[app_id].health_url, headers={TRACE_ID_HEADER: trace})
-    except httpx.HTTPError as error:
-        raise TelemetryError(f"{app_id} marker request failed ({type(error).__name__})") from None
-    start = clock.monotonic()
-    while True:
-        events = await a8.events(trace_id=trace)
-        if any(event.event == "http_request" for event in events):
-            return
-        if clock.monotonic() - start > deadline_s:
-            raise TelemetryError(
-                f"A8 did not receive {app_id}'s marker request within {deadline_s:g} s"
-            )
-        await asyncio.sleep(_POLL_S)
-
-
-async def events_by_trace(a8: A8Client, traces: Sequence[str]) -> dict[str, list[StoredEvent]]:
-    limit = asyncio.Semaphore(16)
-
-    async def one(trace: str) -> tuple[str, list[StoredEvent]]:
-        async with limit:
-            return trace, await a8.events(trace_id=trace)
-
-    return dict(await asyncio.gather(*(one(trace) for trace in traces)))
-
-
-def business_effects(
-    events: Mapping[str, list[StoredEvent]], traces: Sequence[tuple[str, str | None]]
-) -> Counter[str]:
-    """Business events, by name, caused by requests with these (trace, key) pairs."""
-    return Counter(
-        event.event
-        for trace, key in traces
-        for event in events.get(trace, ())
-        if event.event != "http_request" and event.idempotency_key in (key, None)
-    )
-
-
-def _judge_claim(
-    case: CaseResult,
-    claim: EffectClaim,
-    events: Mapping[str, list[StoredEvent]],
-    baseline: Mapping[str, int] | None,
-) -> None:
-    """Compare the business events of ``claim``'s traces with ``executions`` executions.
-
-    None expected: there must be none. Otherwise no event name may come more often than
-    that many executions cause (an event an execution may or may not cause, such as a
-    bandit update, is allowed once per execution), and at least one must be there: an
-    execution A8 cannot see is no evidence of a single one.
-    """
-    seen = business_effects(events, claim.traces)
-    if claim.executions == 0:
-        if seen:
-            case.violate(None, f"{claim.what}: caused {_counts(seen)} in A8, expected nothing")
-        return
-    if not baseline:
-        case.notes.append(
-            f"{claim.what}: side effects not observable (one execution causes no business "
-            "event in A8); judged on the answers only"
-        )
-        return
-    extra = {
-        name: count
-        for name, count in seen.items()
-        if count > claim.executions * max(baseline.get(name, 0), 1)
-    }
-    if extra:
-        case.violate(
-            None,
-            f"{claim.what}: {_counts(seen)} in A8, more than {claim.executions} execution(s) "
-            f"cause (one causes {_counts(baseline)})",
-        )
-    elif not seen:
-        case.violate(None, f"{claim.what}: none of its events reached A8")
-
-
-def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing"
-
-
-def _judge_labels(
-    case: CaseResult, claim: EffectClaim, events: Mapping[str, list[StoredEvent]], env: str
-) -> None:
-    """Every business event of the claim's traces is tagged synthetic (contract §5)."""
-    expected_tags = {"test_run": True, "source": "qa", "env": env}
-    for trace, key in claim.traces:
-        for event in events.get(trace, ()):
-            if event.event == "http_request" or event.idempotency_key not in (key, None):
-                continue
-            tags = {name: event.tags.get(name) for name in expected_tags}
-            if tags != expected_tags:
-                case.violate(
-                    None, f"{claim.what}: {event.event} tagged {tags}, not {expected_tags}"
-                )
-            if event.tenant_id is not None and event.tenant_id != claim.tenant:
-                case.violate(
-                    None,
-                    f"{claim.what}: {event.event} names tenant {event.tenant_id!r}, "
-                    f"not the synthetic identity's {claim.tenant!r}",
-                )
-
-
 def _app_summary(routes: AppRoutes, states: list[RouteState]) -> dict[str, Any]:
     def listed(items: Sequence[ExemptRoute]) -> list[dict[str, str]]:
         return [{"route": item.label, "reason": item.reason} for item in items]
@@ -753,8 +471,3 @@ def _app_summary(routes: AppRoutes, states: list[RouteState]) -> dict[str, Any]:
             if state.untested is not None
         ],
     }
-
-
-def canonical(body: Any) -> str:
-    """Canonical JSON (sorted keys, no insignificant whitespace) for comparing bodies."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -18,15 +18,14 @@ from typing import Any, Final
 import httpx
 
 from secondconf.contract_routes import resource_id, unique_token
-from secondconf.hardening import (
+from secondconf.hardening import CaseFunction, RouteDriver
+from secondconf.hardening_model import (
     HOME,
     OTHER,
-    CaseFunction,
     CaseResult,
     EffectClaim,
     Exchange,
     RequestSpec,
-    RouteDriver,
     RouteState,
     canonical,
     is_success,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from secondconf.hardening import HardeningRun
+from secondconf.hardening_model import HardeningRun
 from secondconf.rules import ContractRule, rule_verdict
 from secondconf.verdict import Verdict, Window
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from secondconf.clock import SystemClock
 from secondconf.contract_routes import MutatingRoute, discover_routes, prepared_body, unique_token
-from secondconf.hardening import HardeningRun, await_marker, business_effects, events_by_trace
-from secondconf.hardening import new_trace as new_trace
+from secondconf.hardening_effects import await_marker, business_effects, events_by_trace
+from secondconf.hardening_model import HardeningRun, new_trace
 from secondconf.safeclient import (
     SyntheticIdentity,
     harness_client,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from secondconf.clock import SystemClock
-from secondconf.hardening import HardeningRun, run_hardening
+from secondconf.hardening import run_hardening
 from secondconf.hardening_cases import CASES
+from secondconf.hardening_model import HardeningRun
 from secondconf.hardening_rules import RULES, judge_rule
 from secondconf.route_client import RouteClient, countable_route
 from secondconf.safeclient import harness_client

@@ -5,10 +5,10 @@ ecosystem; each FAILs, naming its rule, with the fault it looks for switched on:
 * ``telemetry_drop_fraction: 1.0`` on an app (its non-money events never reach A8) -> TEL-02;
 * ``disabled_rules: ["a8_dedupe"]`` on A8 (every copy stored) -> TEL-03.
 
-The session fixture ``hardening_run`` is the lead's; here :func:`drive_traffic` plays its
-part: every route that causes a required event, once, bodies from the apps' OpenAPI
-examples, then it waits (bounded) until A8 holds what the apps emitted. The last test runs
-the suite file itself through pytest against the same ecosystem.
+Here :func:`drive_traffic` plays the part of the session's hardening run: every route that
+causes a required event, once, bodies from the apps' OpenAPI examples, then it waits
+(bounded) until A8 holds what the apps emitted. The last test runs the suite file itself
+through pytest against the same ecosystem, with the plugin's own ``hardening_run``.
 """
 
 from __future__ import annotations
@@ -267,19 +267,6 @@ def test_tel03_fails_when_a8_stores_every_copy(
     assert "the same triple sent twice: A8 stored 2, §6 says 1" in violations
 
 
-CONFTEST = """
-from types import SimpleNamespace
-
-import pytest
-
-from tests.harness.test_telemetry_contract_faults import drive_traffic
-
-
-@pytest.fixture(scope="session")
-def hardening_run(target):
-    # the stand-in for the lead's fixture: the same traffic, on the target the plugin opened
-    return SimpleNamespace(started_at=drive_traffic(target.system_map, target.secrets))
-"""
 
 
 def test_the_suite_passes_the_clean_ecosystem_through_pytest(
@@ -291,7 +278,6 @@ def test_the_suite_passes_the_clean_ecosystem_through_pytest(
     for name, value in harness_target.secrets.items():
         monkeypatch.setenv(name, value)
     pytester.makeini(BASE_INI)
-    pytester.makeconftest(CONFTEST)
     shutil.copy(SUITE, pytester.path / "test_telemetry_contract.py")
     system_map = f"--system-map={harness_target.eco.system_map_path}"
     result = pytester.runpytest(system_map, "-p", "no:cacheprovider", "--telemetry-deadline=15s")

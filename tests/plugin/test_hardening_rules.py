@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from secondconf.hardening import HardeningRun
+from secondconf.hardening_model import HardeningRun
 from secondconf.hardening_rules import RULES, judge_rule
 from secondconf.verdict import Outcome, Reason
 
