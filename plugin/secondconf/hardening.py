@@ -54,6 +54,7 @@ from secondconf.hardening_model import (
     RequestSpec,
     RouteState,
     is_success,
+    json_body,
     new_trace,
 )
 from secondconf.safeclient import NO_TRACE_ID, SyntheticIdentity, synthetic_headers
@@ -143,10 +144,10 @@ class RouteDriver:
             "POST",
             creator,
             identity,
-            json_body=body,
+            payload=body,
             headers={IDEMPOTENCY_KEY_HEADER: new_idempotency_key(), TRACE_ID_HEADER: new_trace()},
         )
-        made = resource_id(_json(answer), param) if answer is not None else None
+        made = resource_id(json_body(answer), param) if answer is not None else None
         if made is not None and isinstance(body, dict):
             fields = {k: v for k, v in body.items() if isinstance(v, str)}
             self.run.created.setdefault((parent.app_id, identity), []).append(
@@ -190,7 +191,7 @@ class RouteDriver:
             method or self.route.method,
             path or spec.path,
             identity,
-            json_body=None if content is not None else payload,
+            payload=None if content is not None else payload,
             content=content,
             headers=all_headers,
             no_trace=trace_value is None and "traceparent" not in all_headers,
@@ -216,7 +217,7 @@ class RouteDriver:
         path: str,
         identity: str,
         *,
-        json_body: Any = None,
+        payload: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         no_trace: bool = False,
@@ -231,7 +232,7 @@ class RouteDriver:
             kwargs["content"] = content
             all_headers.setdefault("Content-Type", "application/json")
         elif method.upper() not in ("GET", "HEAD", "OPTIONS"):
-            kwargs["json"] = json_body
+            kwargs["json"] = payload
         if no_trace:
             kwargs["extensions"] = {NO_TRACE_ID: True}
         try:
@@ -240,15 +241,6 @@ class RouteDriver:
             )
         except httpx.HTTPError:
             return None
-
-
-def _json(response: httpx.Response | None) -> Any:
-    if response is None:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 CaseFunction = Callable[[RouteDriver, "RouteState", Sequence["RouteState"]], Awaitable[None]]
@@ -316,7 +308,7 @@ async def _discover(
         answer = await client.get(url)
     except httpx.HTTPError as error:
         return f"{app_id}: {url} did not answer ({type(error).__name__}); its routes are untested"
-    document = _json(answer) if answer.status_code == 200 else None
+    document = json_body(answer) if answer.status_code == 200 else None
     if not isinstance(document, dict):
         return f"{app_id}: no OpenAPI document at {url} ({answer.status_code}); routes untested"
     return discover_routes(
@@ -396,7 +388,7 @@ def _path_values(route: MutatingRoute, path: str) -> list[str]:
 def _answer_text(answer: httpx.Response | None) -> str:
     if answer is None:
         return "no answer"
-    detail = _json(answer)
+    detail = json_body(answer)
     text = detail.get("detail") if isinstance(detail, dict) else None
     return f"{answer.status_code}" + (f": {str(text)[:120]}" if text else "")
 

@@ -29,6 +29,7 @@ from secondconf.hardening_model import (
     RouteState,
     canonical,
     is_success,
+    json_body,
     new_trace,
 )
 from secondconf.traceids import IDEMPOTENCY_KEY_HEADER, TRACE_ID_HEADER, is_valid_trace_id
@@ -59,15 +60,6 @@ INVALID_TRACEPARENTS: Final = (
 # -- what an answer must look like ------------------------------------------------------
 
 
-def _body(response: httpx.Response | None) -> Any:
-    if response is None:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _replayed(response: httpx.Response | None) -> bool:
     return response is not None and response.headers.get(REPLAYED, "").lower() == "true"
 
@@ -91,7 +83,7 @@ def expect_problem(
     problems: list[str] = []
     if not response.headers.get("content-type", "").startswith(PROBLEM_JSON):
         problems.append(f"Content-Type is {response.headers.get('content-type')!r}")
-    body = _body(response)
+    body = json_body(response)
     if not isinstance(body, dict) or any(name not in body for name in PROBLEM_FIELDS):
         problems.append("the body lacks type/title/status/detail")
     if no_store and "no-store" not in response.headers.get("cache-control", "").lower():
@@ -131,8 +123,8 @@ def expect_replay(
     problems: list[str] = []
     if again.status_code != first.status_code:
         problems.append(f"status {again.status_code}, first was {first.status_code}")
-    if canonical(_body(again)) != canonical(_body(first)) or (
-        _body(first) is None and (again.content != first.content)
+    if canonical(json_body(again)) != canonical(json_body(first)) or (
+        json_body(first) is None and (again.content != first.content)
     ):
         problems.append("a different body (a second execution?)")
     if not _replayed(again):
@@ -415,7 +407,7 @@ async def concurrent(driver: RouteDriver, state: RouteState, states: Siblings) -
 
     sent = await asyncio.gather(*(one(trace) for trace in traces))
     fresh = [(e, r) for e, r in sent if is_success(r) and not _replayed(r)]
-    bodies = {canonical(_body(r)) for _, r in sent if is_success(r)}
+    bodies = {canonical(json_body(r)) for _, r in sent if is_success(r)}
     if len(fresh) != 1:
         driver.case.violate(
             None, f"{CONCURRENT_REQUESTS} requests released together: {len(fresh)} executed"
@@ -452,7 +444,7 @@ async def two_tenants(driver: RouteDriver, state: RouteState, states: Siblings) 
     both_fresh = expect_fresh(driver.case, first, answer) and expect_fresh(
         driver.case, second, response
     )
-    if both_fresh and canonical(_body(answer)) == canonical(_body(response)):
+    if both_fresh and canonical(json_body(answer)) == canonical(json_body(response)):
         driver.case.violate(second, f"{second.sent}: got tenant A's answer")
     claim(driver.case, [(first, answer, spec.key)], 1, "tenant A's request")
     claim(driver.case, [(second, response, spec.key)], 1, "tenant B's request with the same key")
@@ -473,7 +465,7 @@ async def auth_first(driver: RouteDriver, state: RouteState, states: Siblings) -
             spec, sent, trace=new_trace(), headers=headers, authorized=authorized
         )
         if expect_problem(driver.case, exchange, response, 401) and response is not None:
-            made = resource_id(_body(answer), "id")
+            made = resource_id(json_body(answer), "id")
             if spec.token in response.text or (made is not None and made in response.text):
                 driver.case.violate(exchange, f"{sent}: the 401 discloses the stored answer")
         pairs.append((exchange, response, spec.key))
@@ -501,7 +493,7 @@ async def cross_tenant(driver: RouteDriver, state: RouteState, states: Siblings)
         if (spec := await _fresh(driver)) is None:
             return
         first, answer = await driver.send(spec, "tenant A creates")
-        made = resource_id(_body(answer), param)
+        made = resource_id(json_body(answer), param)
         if not expect_fresh(driver.case, first, answer) or made is None:
             driver.case.untested = f"the create answer names no {param}"
             return

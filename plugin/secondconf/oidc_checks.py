@@ -94,17 +94,21 @@ def _error_name(error: Exception) -> str:
     return type(error).__name__
 
 
-def get_discovery(client: httpx.Client, system_map: SystemMap) -> tuple[dict[str, Any] | None, str]:
-    """A1's discovery document, or ``None`` and why not."""
-    url = discovery_url(system_map)
+def get_json_object(client: httpx.Client, url: str, what: str) -> tuple[dict[str, Any] | None, str]:
+    """GET ``url`` for a JSON object, or ``None`` and why not (``what`` names it)."""
     try:
         response = client.get(url)
     except httpx.HTTPError as error:
-        return None, f"discovery {url} unreachable ({_error_name(error)})"
+        return None, f"{what} {url} unreachable ({_error_name(error)})"
     body = _json_or_none(response)
     if response.status_code != 200 or not isinstance(body, dict):
-        return None, f"discovery {url} answered {response.status_code} without a JSON object"
+        return None, f"{what} {url} answered {response.status_code} without a JSON object"
     return body, ""
+
+
+def get_discovery(client: httpx.Client, system_map: SystemMap) -> tuple[dict[str, Any] | None, str]:
+    """A1's discovery document, or ``None`` and why not."""
+    return get_json_object(client, discovery_url(system_map), "discovery")
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -186,14 +190,8 @@ def get_jwks(client: httpx.Client, discovery: Mapping[str, Any]) -> tuple[Any, s
     uri = discovery.get("jwks_uri")
     if not isinstance(uri, str):
         return None, "discovery names no jwks_uri"
-    try:
-        response = client.get(uri)
-    except httpx.HTTPError as error:
-        return None, f"jwks_uri unreachable ({_error_name(error)})"
-    body = _json_or_none(response)
-    if response.status_code != 200 or not isinstance(body, dict):
-        return None, f"jwks_uri answered {response.status_code} without a JSON object"
-    return body, None
+    jwks, problem = get_json_object(client, uri, "jwks_uri")
+    return jwks, problem or None
 
 
 def judge_jwks(jwks: Any) -> Verdict:
