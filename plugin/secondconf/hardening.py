@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -211,6 +212,20 @@ class RouteDriver:
         self.case.requests.append(exchange)
         return exchange, answer
 
+    async def collection_count(self, tokens: Sequence[str], side: str = HOME) -> int | None:
+        """How many items the route's collection (a GET at its path) lists that carry one
+        of ``tokens``, read as ``side``'s tenant; ``None`` without a readable collection."""
+        if self.route.collection is None:
+            return None
+        answer = await self.send_raw("GET", self.route.collection, self.identity(side))
+        if not is_success(answer):
+            return None
+        items = listed_items(json_body(answer))
+        if items is None:
+            return None
+        texts = [json.dumps(item) for item in items]
+        return sum(1 for text in texts if any(token in text for token in tokens))
+
     async def send_raw(
         self,
         method: str,
@@ -364,6 +379,7 @@ async def _baseline(run: RunContext, state: RouteState) -> None:
         state.untested = f"a fresh request after the warm-up failed ({_answer_text(answer)})"
         return
     state.baseline = (spec.trace, spec.key)
+    state.listed_once = await driver.collection_count((spec.token,))
 
 
 def _remember(run: RunContext, driver: RouteDriver, spec: RequestSpec, side: str) -> None:
@@ -426,6 +442,15 @@ async def _exercise_reads(run: RunContext, routes: AppRoutes) -> None:
                         TRACE_ID_HEADER: new_trace(),
                     },
                 )
+
+
+def listed_items(body: Any) -> list[Any] | None:
+    """The items of a collection answer: a JSON list, or the first list in an object."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        return next((value for value in body.values() if isinstance(value, list)), None)
+    return None
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:

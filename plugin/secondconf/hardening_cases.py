@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import httpx
@@ -141,24 +142,31 @@ def _effect_trace(exchange: Exchange, response: httpx.Response | None) -> str | 
     return echoed if is_valid_trace_id(echoed) else exchange.trace_id
 
 
-def claim(
-    case: CaseResult,
+async def claim(
+    driver: RouteDriver,
     pairs: Sequence[tuple[Exchange, httpx.Response | None, str | None]],
     executions: int,
     what: str,
     *,
+    tokens: Sequence[str],
+    side: str = HOME,
     tenant: str | None = None,
 ) -> None:
     """Side effects of these requests (exchange, answer, key) must be ``executions``
-    executions' worth; an answer without a usable trace id cannot be counted."""
+    executions' worth; an answer without a usable trace id cannot be counted. Where the
+    route has a collection, what it lists with the bodies' ``tokens`` is read now (a
+    listing shows only the newest items), for routes whose executions A8 cannot see."""
     traces: list[tuple[str, str | None]] = []
     for exchange, response, key in pairs:
         trace = _effect_trace(exchange, response)
         if trace is None or not is_valid_trace_id(trace):
-            case.violate(exchange, f"{exchange.sent}: no X-Trace-Id echoed (contract §3)")
+            driver.case.violate(exchange, f"{exchange.sent}: no X-Trace-Id echoed (contract §3)")
             return
         traces.append((trace, key))
-    case.claims.append(EffectClaim(tuple(traces), executions, what, tenant=tenant))
+    listed = await driver.collection_count(tokens, side)
+    driver.case.claims.append(
+        EffectClaim(tuple(traces), executions, what, tenant=tenant, listed=listed)
+    )
 
 
 async def _fresh(driver: RouteDriver, side: str = HOME) -> RequestSpec | None:
@@ -179,7 +187,13 @@ async def missing_key(driver: RouteDriver, state: RouteState, states: Siblings) 
     expect_problem(
         driver.case, exchange, answer, 428, no_store=True, mentions=(IDEMPOTENCY_KEY_HEADER,)
     )
-    claim(driver.case, [(exchange, answer, None)], 0, "request without X-Idempotency-Key")
+    await claim(
+        driver,
+        [(exchange, answer, None)],
+        0,
+        "request without X-Idempotency-Key",
+        tokens=(spec.token,),
+    )
 
 
 async def missing_trace(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -188,7 +202,13 @@ async def missing_trace(driver: RouteDriver, state: RouteState, states: Siblings
         return
     exchange, answer = await driver.send(spec, "no X-Trace-Id, no traceparent", trace=None)
     expect_problem(driver.case, exchange, answer, 428, no_store=True, mentions=(TRACE_ID_HEADER,))
-    claim(driver.case, [(exchange, answer, spec.key)], 0, "request without a trace id")
+    await claim(
+        driver,
+        [(exchange, answer, spec.key)],
+        0,
+        "request without a trace id",
+        tokens=(spec.token,),
+    )
 
 
 async def missing_both(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -204,7 +224,9 @@ async def missing_both(driver: RouteDriver, state: RouteState, states: Siblings)
         no_store=True,
         mentions=(IDEMPOTENCY_KEY_HEADER, TRACE_ID_HEADER),
     )
-    claim(driver.case, [(exchange, answer, None)], 0, "request without either header")
+    await claim(
+        driver, [(exchange, answer, None)], 0, "request without either header", tokens=(spec.token,)
+    )
 
 
 async def malformed(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -214,13 +236,13 @@ async def malformed(driver: RouteDriver, state: RouteState, states: Siblings) ->
             return
         exchange, answer = await driver.send(spec, sent, key=key)
         expect_problem(driver.case, exchange, answer, 400)
-        claim(driver.case, [(exchange, answer, key)], 0, sent)
+        await claim(driver, [(exchange, answer, key)], 0, sent, tokens=(spec.token,))
     for sent, trace in MALFORMED_TRACES:
         if (spec := await _fresh(driver)) is None:
             return
         exchange, answer = await driver.send(spec, sent, trace=trace)
         expect_problem(driver.case, exchange, answer, 400)
-        claim(driver.case, [(exchange, answer, spec.key)], 0, sent)
+        await claim(driver, [(exchange, answer, spec.key)], 0, sent, tokens=(spec.token,))
 
 
 async def exempt_methods(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -266,7 +288,13 @@ async def traceparent_accepted(driver: RouteDriver, state: RouteState, states: S
         echoed = answer.headers.get(TRACE_ID_HEADER)
         if echoed != spec.trace:
             driver.case.violate(exchange, f"{exchange.sent}: echoed {echoed!r}, not its trace id")
-    claim(driver.case, [(exchange, answer, spec.key)], 1, "request with a traceparent")
+    await claim(
+        driver,
+        [(exchange, answer, spec.key)],
+        1,
+        "request with a traceparent",
+        tokens=(spec.token,),
+    )
 
 
 async def invalid_traceparent(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -279,7 +307,7 @@ async def invalid_traceparent(driver: RouteDriver, state: RouteState, states: Si
             spec, f"{sent}, no X-Trace-Id", trace=None, headers={"traceparent": value}
         )
         expect_problem(driver.case, exchange, answer, 428, no_store=True)
-        claim(driver.case, [(exchange, answer, spec.key)], 0, sent)
+        await claim(driver, [(exchange, answer, spec.key)], 0, sent, tokens=(spec.token,))
 
 
 async def conflicting_traces(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -291,8 +319,12 @@ async def conflicting_traces(driver: RouteDriver, state: RouteState, states: Sib
         spec, "X-Trace-Id and a different traceparent", headers={"traceparent": _traceparent(other)}
     )
     expect_problem(driver.case, exchange, answer, 400)
-    claim(driver.case, [(exchange, answer, spec.key)], 0, "conflicting trace headers")
-    driver.case.claims.append(EffectClaim(((other, spec.key),), 0, "the traceparent's trace"))
+    await claim(
+        driver, [(exchange, answer, spec.key)], 0, "conflicting trace headers", tokens=(spec.token,)
+    )
+    if driver.case.claims:  # nothing either under the traceparent's trace id
+        made = driver.case.claims[-1]
+        driver.case.claims[-1] = replace(made, traces=(*made.traces, (other, spec.key)))
 
 
 # -- IDEM: idempotency -------------------------------------------------------------------
@@ -306,7 +338,9 @@ async def replay(driver: RouteDriver, state: RouteState, states: Siblings) -> No
     again, repeat = await driver.send(spec, "same key, trace id and body again")
     if expect_fresh(driver.case, first, answer):
         expect_replay(driver.case, again, answer, repeat)
-    claim(driver.case, [(first, answer, spec.key)], 1, "a request and its replay")
+    await claim(
+        driver, [(first, answer, spec.key)], 1, "a request and its replay", tokens=(spec.token,)
+    )
 
 
 async def new_trace_is_replay(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -317,22 +351,23 @@ async def new_trace_is_replay(driver: RouteDriver, state: RouteState, states: Si
     again, repeat = await driver.send(spec, "same key and body, new trace id", trace=new_trace())
     if expect_fresh(driver.case, first, answer):
         expect_replay(driver.case, again, answer, repeat)
-    claim(
-        driver.case,
+    await claim(
+        driver,
         [(first, answer, spec.key), (again, repeat, spec.key)],
         1,
         "a request and its retry under a new trace id",
+        tokens=(spec.token,),
     )
 
 
-def variant_body(body: Any, token: str) -> Any:
-    """The same request with one field changed (a different fingerprint)."""
+def variant_body(body: Any, token: str, new_token: str) -> Any:
+    """The same request with one field changed to carry ``new_token`` (another fingerprint)."""
     if isinstance(body, dict):
         for name, value in body.items():
             if isinstance(value, str) and token in value:
-                return {**body, name: value.replace(token, unique_token())}
-        return {**body, "qa_variant": unique_token()}
-    return {"qa_variant": unique_token(), "original": body}
+                return {**body, name: value.replace(token, new_token)}
+        return {**body, "qa_variant": new_token}
+    return {"qa_variant": new_token, "original": body}
 
 
 async def different_body(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -340,21 +375,23 @@ async def different_body(driver: RouteDriver, state: RouteState, states: Sibling
     if (spec := await _fresh(driver)) is None:
         return
     first, answer = await driver.send(spec, "first request")
+    variant = unique_token()
     changed, mismatch = await driver.send(
         spec,
         "same key, different body",
-        body=variant_body(spec.body, spec.token),
+        body=variant_body(spec.body, spec.token, variant),
         trace=new_trace(),
     )
     original, repeat = await driver.send(spec, "the original again", trace=new_trace())
     if expect_fresh(driver.case, first, answer):
         expect_problem(driver.case, changed, mismatch, 422)
         expect_replay(driver.case, original, answer, repeat)
-    claim(
-        driver.case,
+    await claim(
+        driver,
         [(first, answer, spec.key), (changed, mismatch, spec.key), (original, repeat, spec.key)],
         1,
         "a request, a mismatching reuse of its key and its replay",
+        tokens=(spec.token, variant),
     )
 
 
@@ -390,7 +427,13 @@ async def reordered_body(driver: RouteDriver, state: RouteState, states: Sibling
     again, repeat = await driver.send(spec, "keys reordered, whitespace added", content=content)
     if expect_fresh(driver.case, first, answer):
         expect_replay(driver.case, again, answer, repeat)
-    claim(driver.case, [(first, answer, spec.key)], 1, "a request and its reordered replay")
+    await claim(
+        driver,
+        [(first, answer, spec.key)],
+        1,
+        "a request and its reordered replay",
+        tokens=(spec.token,),
+    )
 
 
 async def concurrent(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -420,11 +463,12 @@ async def concurrent(driver: RouteDriver, state: RouteState, states: Siblings) -
             expect_problem(driver.case, exchange, response, 409)
     if len(bodies) > 1:
         driver.case.violate(None, f"the 2xx answers carry {len(bodies)} different bodies")
-    claim(
-        driver.case,
+    await claim(
+        driver,
         [(e, r, spec.key) for e, r in sent],
         1,
         f"{CONCURRENT_REQUESTS} identical requests released together",
+        tokens=(spec.token,),
     )
 
 
@@ -446,8 +490,15 @@ async def two_tenants(driver: RouteDriver, state: RouteState, states: Siblings) 
     )
     if both_fresh and canonical(json_body(answer)) == canonical(json_body(response)):
         driver.case.violate(second, f"{second.sent}: got tenant A's answer")
-    claim(driver.case, [(first, answer, spec.key)], 1, "tenant A's request")
-    claim(driver.case, [(second, response, spec.key)], 1, "tenant B's request with the same key")
+    await claim(driver, [(first, answer, spec.key)], 1, "tenant A's request", tokens=(spec.token,))
+    await claim(
+        driver,
+        [(second, response, spec.key)],
+        1,
+        "tenant B's request with the same key",
+        tokens=(other.token,),
+        side=OTHER,
+    )
 
 
 async def auth_first(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -470,7 +521,13 @@ async def auth_first(driver: RouteDriver, state: RouteState, states: Siblings) -
                 driver.case.violate(exchange, f"{sent}: the 401 discloses the stored answer")
         pairs.append((exchange, response, spec.key))
     if expect_fresh(driver.case, first, answer):
-        claim(driver.case, pairs, 1, "a request and unauthenticated reuses of its key")
+        await claim(
+            driver,
+            pairs,
+            1,
+            "a request and unauthenticated reuses of its key",
+            tokens=(spec.token,),
+        )
 
 
 async def cross_tenant(driver: RouteDriver, state: RouteState, states: Siblings) -> None:
@@ -482,7 +539,14 @@ async def cross_tenant(driver: RouteDriver, state: RouteState, states: Siblings)
             return
         exchange, answer = await driver.send(spec, "tenant B on tenant A's resource", side=OTHER)
         expect_problem(driver.case, exchange, answer, 404)
-        claim(driver.case, [(exchange, answer, spec.key)], 0, "tenant B's write on A's resource")
+        await claim(
+            driver,
+            [(exchange, answer, spec.key)],
+            0,
+            "tenant B's write on A's resource",
+            tokens=(spec.token,),
+            side=OTHER,
+        )
         cases += 1
     readers = {
         param: template
@@ -541,7 +605,14 @@ async def synthetic_labels(driver: RouteDriver, state: RouteState, states: Sibli
     exchange, answer = await driver.send(spec, "a synthetic request")
     if expect_fresh(driver.case, exchange, answer):
         tenant = driver.run.tokens[driver.identity()].tenant
-        claim(driver.case, [(exchange, answer, spec.key)], 1, "a synthetic request", tenant=tenant)
+        await claim(
+            driver,
+            [(exchange, answer, spec.key)],
+            1,
+            "a synthetic request",
+            tokens=(spec.token,),
+            tenant=tenant,
+        )
 
 
 CASES: Final[tuple[tuple[str, CaseFunction], ...]] = (

@@ -57,7 +57,7 @@ async def count_effects(
         )
     for case in cases:
         for claim in case.claims:
-            _judge_claim(case, claim, events, baselines.get(case.route))
+            _judge_claim(case, claim, events, by_route.get(case.route))
             if claim.tenant is not None:
                 _judge_labels(case, claim, events, system_map.env)
         case.claims.clear()
@@ -118,25 +118,26 @@ def _judge_claim(
     case: CaseResult,
     claim: EffectClaim,
     events: Mapping[str, list[StoredEvent]],
-    baseline: Mapping[str, int] | None,
+    state: RouteState | None,
 ) -> None:
-    """Compare the business events of ``claim``'s traces with ``executions`` executions.
+    """Compare what ``claim``'s requests caused with ``executions`` executions.
 
+    In A8 when one execution causes business events there; else in the route's collection
+    when one execution adds an item there; else the effects are not observable (noted).
     None expected: there must be none. Otherwise no event name may come more often than
     that many executions cause (an event an execution may or may not cause, such as a
     bandit update, is allowed once per execution), and at least one must be there: an
     execution A8 cannot see is no evidence of a single one.
     """
+    baseline = dict(business_effects(events, [state.baseline])) if state and state.baseline else {}
     seen = business_effects(events, claim.traces)
-    if claim.executions == 0:
-        if seen:
-            case.violate(None, f"{claim.what}: caused {_counts(seen)} in A8, expected nothing")
+    if claim.executions == 0 and seen:
+        case.violate(None, f"{claim.what}: caused {_counts(seen)} in A8, expected nothing")
         return
     if not baseline:
-        case.notes.append(
-            f"{claim.what}: side effects not observable (one execution causes no business "
-            "event in A8); judged on the answers only"
-        )
+        _judge_listing(case, claim, state.listed_once if state else None)
+        return
+    if claim.executions == 0:
         return
     extra = {
         name: count
@@ -151,6 +152,23 @@ def _judge_claim(
         )
     elif not seen:
         case.violate(None, f"{claim.what}: none of its events reached A8")
+
+
+def _judge_listing(case: CaseResult, claim: EffectClaim, once: int | None) -> None:
+    """The claim judged on the route's collection (one execution lists ``once`` items)."""
+    if not once or claim.listed is None:
+        case.notes.append(
+            f"{claim.what}: side effects not observable (one execution causes no business "
+            "event in A8 and lists nothing readable); judged on the answers only"
+        )
+        return
+    expected = claim.executions * once
+    if claim.listed != expected:
+        case.violate(
+            None,
+            f"{claim.what}: the collection lists {claim.listed} item(s) made by these "
+            f"requests, expected {expected} ({claim.executions} execution(s))",
+        )
 
 
 def _counts(counts: Mapping[str, int]) -> str:

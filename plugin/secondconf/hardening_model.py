@@ -57,6 +57,7 @@ class EffectClaim:
     executions: int
     what: str
     tenant: str | None = None  # also: every event is tagged synthetic, for this tenant
+    listed: int | None = None  # items the route's collection lists with the bodies' tokens
 
 
 @dataclass
@@ -122,6 +123,7 @@ class RouteState:
 
     route: MutatingRoute
     baseline: tuple[str, str] | None = None  # (trace, key) of the baseline request
+    listed_once: int | None = None  # items one execution adds to the route's collection
     untested: str | None = None
 
 
