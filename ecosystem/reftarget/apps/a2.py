@@ -51,7 +51,10 @@ ROLE = "payments"
 WEBHOOK_PATH = "/v1/stripe/webhook"
 WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 REGISTER_RETRY_S = 1.0
-TEST_PAYMENT_METHODS = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_chargeDeclined"})
+# The Stripe test payment methods the checkout takes: those that real Stripe and the
+# embedded Stripe server (localstripe) treat alike. localstripe knows no other card by id
+# (pm_card_mastercard 404s) and does not decline pm_card_visa_chargeDeclined when charged.
+TEST_PAYMENT_METHODS = frozenset({"pm_card_visa"})
 
 
 SCHEMA = """
