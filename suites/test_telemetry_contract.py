@@ -9,7 +9,8 @@
 TEL-01 and TEL-02 read the window of ``hardening_run`` (every mutating route of every app
 exercised once, which causes the required events): the checks never rely on whatever
 traffic happened to pass. TEL-03 posts synthetic, labelled events to A8's ingest, so none
-of them is ``prod_safe``. The logic lives in :mod:`secondconf.telemetry_contract`.
+of them is ``prod_safe``. The logic lives in :mod:`secondconf.telemetry_schema_check`,
+:mod:`secondconf.telemetry_sampling_check` and :mod:`secondconf.telemetry_dedupe_check`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from secondconf.safeclient import SyntheticIdentity, harness_client, synthetic_h
 from secondconf.stashkeys import SETTINGS_KEY
 from secondconf.target import Target, TargetError
 from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_contract import check_dedupe, check_event_schema, check_sampling
+from secondconf.telemetry_dedupe_check import check_dedupe
+from secondconf.telemetry_sampling_check import check_sampling
+from secondconf.telemetry_schema_check import check_event_schema
 from secondconf.verdict import Verdict
 
 pytestmark = [

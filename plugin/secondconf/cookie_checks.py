@@ -29,7 +29,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from secondconf.clock import Clock, SystemClock
-from secondconf.oidc_checks import authorize_params, get_discovery, missing_browser_login
+from secondconf.oidc_documents import get_discovery
+from secondconf.oidc_provider_checks import authorize_params, missing_browser_login
 from secondconf.rules import ContractRule, rule_verdict
 from secondconf.systemmap import BrowserLogin, SystemMap
 from secondconf.target_control import ControlError, TargetControl

@@ -57,9 +57,9 @@ async def count_effects(
         )
     for case in cases:
         for claim in case.claims:
-            _judge_claim(case, claim, events, by_route.get(case.route))
+            judge_claim(case, claim, events, by_route.get(case.route))
             if claim.tenant is not None:
-                _judge_labels(case, claim, events, system_map.env)
+                judge_labels(case, claim, events, system_map.env)
         case.claims.clear()
     return baselines
 
@@ -114,7 +114,7 @@ def business_effects(
     )
 
 
-def _judge_claim(
+def judge_claim(
     case: CaseResult,
     claim: EffectClaim,
     events: Mapping[str, list[StoredEvent]],
@@ -175,7 +175,7 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing"
 
 
-def _judge_labels(
+def judge_labels(
     case: CaseResult, claim: EffectClaim, events: Mapping[str, list[StoredEvent]], env: str
 ) -> None:
     """Every business event of the claim's traces is tagged synthetic (contract §5)."""

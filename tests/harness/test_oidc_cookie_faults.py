@@ -18,13 +18,8 @@ import pytest
 from secondconf.approvals import append_approval
 from secondconf.clock import SystemClock
 from secondconf.cookie_checks import check_session_cookie, drill_cookie_policy
-from secondconf.oidc_checks import (
-    check_discovery,
-    check_forged_tokens,
-    check_jwks,
-    check_redirect_matrix,
-    check_rotation,
-)
+from secondconf.oidc_provider_checks import check_discovery, check_jwks, check_redirect_matrix
+from secondconf.oidc_token_checks import check_forged_tokens, check_rotation
 from secondconf.safeclient import harness_sync_client
 from secondconf.target_control import TargetControl, target_control
 from secondconf.verdict import Outcome, Verdict

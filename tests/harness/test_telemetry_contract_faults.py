@@ -34,15 +34,9 @@ from secondconf.safeclient import (
 from secondconf.systemmap import SystemMap
 from secondconf.target_control import TargetControl
 from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_contract import (
-    REQUIRED_EVENTS,
-    TEL01,
-    TEL02,
-    TEL03,
-    check_dedupe,
-    check_event_schema,
-    check_sampling,
-)
+from secondconf.telemetry_dedupe_check import TEL03, check_dedupe
+from secondconf.telemetry_sampling_check import TEL02, check_sampling
+from secondconf.telemetry_schema_check import REQUIRED_EVENTS, TEL01, check_event_schema
 from secondconf.tokens import AccessToken, fetch_token_sync
 from secondconf.traceids import new_idempotency_key, new_sampled_in_trace_id
 from secondconf.verdict import Outcome, Verdict
@@ -265,8 +259,6 @@ def test_tel03_fails_when_a8_stores_every_copy(
     faulted("A8", {"disabled_rules": ["a8_dedupe"]})
     violations = failed_on(tel03(harness_target), TEL03.rule_id)
     assert "the same triple sent twice: A8 stored 2, §6 says 1" in violations
-
-
 
 
 def test_the_suite_passes_the_clean_ecosystem_through_pytest(

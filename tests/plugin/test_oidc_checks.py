@@ -21,17 +21,19 @@ from secondconf.cookie_checks import (
     login_form,
     parse_set_cookie,
 )
-from secondconf.oidc_checks import (
-    bearer_get_path,
-    forged_tokens,
+from secondconf.oidc_provider_checks import (
     judge_discovery,
     judge_jwks,
     judge_registered_answer,
-    judge_rotation,
-    judge_token_answer,
     judge_variant_answer,
     missing_browser_login,
     redirect_variants,
+)
+from secondconf.oidc_token_checks import (
+    bearer_get_path,
+    forged_tokens,
+    judge_rotation,
+    judge_token_answer,
     rsa_public_pem,
 )
 from secondconf.rules import ContractRule, rule_verdict

@@ -13,20 +13,20 @@ import httpx
 import pytest
 from secondconf.clock import SystemClock
 from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_contract import (
+from secondconf.telemetry_dedupe_check import DedupeCase, check_dedupe, judge_dedupe
+from secondconf.telemetry_sampling_check import (
+    SamplingProbe,
+    judge_sampling,
+    new_sampled_out_trace_id,
+    sampling_problem,
+)
+from secondconf.telemetry_schema_check import (
     REQUIRED_EVENTS,
     SCHEMA_FIELDS,
-    DedupeCase,
-    SamplingProbe,
-    check_dedupe,
-    judge_dedupe,
-    judge_sampling,
     judge_schema,
-    new_sampled_out_trace_id,
-    read_window,
-    sampling_problem,
     schema_problems,
 )
+from secondconf.telemetry_window import read_window
 from secondconf.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
 from secondconf.verdict import Outcome, Reason
 
