@@ -225,6 +225,30 @@ def prepared_body(route: MutatingRoute, token: str, references: Mapping[str, str
     return body
 
 
+def other_body(route: MutatingRoute, body: Any, token: str) -> Any:
+    """A body the route accepts, with another fingerprint than ``body``: another value of
+    an enum field, else a string field made unique with ``token``, else an extra field."""
+    if not isinstance(body, dict):
+        return {"qa_variant": token, "original": body}
+    properties = route.schema.get("properties", {}) if isinstance(route.schema, Mapping) else {}
+    specs = {
+        name: spec
+        for name, spec in (properties.items() if isinstance(properties, Mapping) else ())
+        if isinstance(spec, Mapping)
+    }
+    for name, value in body.items():
+        enum = specs.get(name, {}).get("enum")
+        others = [v for v in enum if v != value] if isinstance(enum, list) else []
+        if others:
+            return {**body, name: others[0]}
+    for name, value in body.items():
+        if isinstance(value, str):
+            changed = _unique_string(value, token, specs.get(name, {}))
+            if changed != value:
+                return {**body, name: changed}
+    return {**body, "qa_variant": token}
+
+
 def _unique_string(value: str, token: str, spec: Mapping[str, Any]) -> str:
     """``value-token`` where the schema allows it (no enum or format, length and pattern
     respected); otherwise ``value`` unchanged."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -311,6 +312,12 @@ async def run_hardening(
         apps={app_id: _app_summary(apps[app_id], states[app_id]) for app_id in apps},
         cases=[case.to_dict() for case in all_cases],
         baselines=baselines,
+        baseline_ms={
+            s.route.label: round(s.baseline_ms, 3)
+            for app in states.values()
+            for s in app
+            if s.baseline_ms is not None
+        },
         problems=problems,
     )
 
@@ -374,7 +381,9 @@ async def _baseline(run: RunContext, state: RouteState) -> None:
     spec = await driver.fresh(HOME)
     answer = None
     if spec is not None:
+        started = time.perf_counter()
         _, answer = await driver.send(spec, "baseline request")
+        state.baseline_ms = (time.perf_counter() - started) * 1000.0
     if spec is None or not is_success(answer):
         state.untested = f"a fresh request after the warm-up failed ({_answer_text(answer)})"
         return

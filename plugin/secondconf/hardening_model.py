@@ -124,6 +124,7 @@ class RouteState:
     route: MutatingRoute
     baseline: tuple[str, str] | None = None  # (trace, key) of the baseline request
     listed_once: int | None = None  # items one execution adds to the route's collection
+    baseline_ms: float | None = None  # how long the baseline request took
     untested: str | None = None
 
 
@@ -137,6 +138,7 @@ class HardeningRun:
     apps: dict[str, dict[str, Any]]  # app -> {"covered": [...], "exempt": [...], "untested": [...]}
     cases: list[dict[str, Any]]
     baselines: dict[str, dict[str, int] | None]  # route label -> business events per execution
+    baseline_ms: dict[str, float] = field(default_factory=dict)  # route label -> its duration
     problems: list[str] = field(default_factory=list)  # run-level (no A8, no tokens)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +149,7 @@ class HardeningRun:
             "apps": self.apps,
             "cases": self.cases,
             "baselines": self.baselines,
+            "baseline_ms": self.baseline_ms,
             "problems": self.problems,
         }
 
@@ -159,6 +162,7 @@ class HardeningRun:
             apps=dict(data["apps"]),
             cases=list(data["cases"]),
             baselines=dict(data["baselines"]),
+            baseline_ms=dict(data.get("baseline_ms", {})),
             problems=list(data.get("problems", ())),
         )
 

@@ -1,10 +1,12 @@
 """IDEM-13: an idempotency record lives 15 minutes, checked on both sides of the boundary.
 
 Through the target's clock control (``clock_offset_s``, contract §9) the check does not
-wait: a request with a fresh key, then the same request with the app's clock moved to
-just inside the TTL (a replay), then just past it (a new execution). Without clock
-control the same walk waits the real TTL (a ``slow`` check). Side effects are counted in
-A8: exactly two executions over the three requests.
+wait: a request with a fresh key; the same request with the app's clock moved to just
+inside the TTL (a replay); then, just past it, the same key with another body, which
+within the TTL would be a 422 and now must execute (the key is free). Another body, not
+the same one again: a route may refuse the same body twice on its own (a unique slug).
+Without clock control the same walk waits the real TTL (a ``slow`` check). Side effects
+are counted in A8: exactly two executions over the three requests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Final
 
+from secondconf.contract_routes import other_body, unique_token
 from secondconf.route_client import RouteClient, Sent
 from secondconf.rules import ContractRule, rule_verdict
 from secondconf.traceids import new_idempotency_key
@@ -29,13 +32,13 @@ TimeShift = Callable[[float], AbstractContextManager[None]]
 def check_ttl_boundary(
     route: RouteClient, shift: TimeShift, a8_key: str, deadline_s: float
 ) -> Verdict:
-    """Send, replay at TTL − margin, resend at TTL + margin; judge answers and effects."""
+    """Send, replay at TTL − margin, reuse the key at TTL + margin; judge answers and effects."""
     key, body = new_idempotency_key(), route.new_body()
     first = route.send(key, body)
     with shift(TTL_S - MARGIN_S):
         inside = route.send(key, body)
     with shift(TTL_S + MARGIN_S):
-        outside = route.send(key, body)
+        outside = route.send(key, other_body(route.route, body, unique_token()))
     violations = list(_answers(first, inside, outside))
     seen = route.effects([first, inside, outside], a8_key, deadline_s)
     once = route.effects([first], a8_key, deadline_s)
@@ -48,7 +51,7 @@ def check_ttl_boundary(
     requests = [
         _row(route, "fresh key", first),
         _row(route, f"same request at TTL - {MARGIN_S:g} s", inside),
-        _row(route, f"same request at TTL + {MARGIN_S:g} s", outside),
+        _row(route, f"same key, another body at TTL + {MARGIN_S:g} s", outside),
     ]
     return rule_verdict(
         TTL_RULE,
@@ -71,8 +74,8 @@ def _answers(first: Sent, inside: Sent, outside: Sent) -> Iterator[str]:
         )
     if not outside.fresh:
         yield (
-            f"at TTL + {MARGIN_S:g} s: answered {outside.status} replayed={outside.replayed}, "
-            "not a new execution (the key should be free)"
+            f"at TTL + {MARGIN_S:g} s: another body answered {outside.status} "
+            f"replayed={outside.replayed}, not a new execution (the key should be free)"
         )
 
 

@@ -104,21 +104,44 @@ def test_a_clean_target_passes_every_rule(clean_run: HardeningRun) -> None:
     assert all(case["requests"] for case in run.cases if not case["not_applicable"])
 
 
-@pytest.mark.parametrize("rule", sorted(CAUGHT_BY))
-def test_each_rule_switched_off_fails_exactly_its_checks(
-    harness_target: HarnessTarget, rule: str
-) -> None:
-    with rule_off(harness_target, rule, APPS_WITH_ROUTES):
+# One run with a different rule off on each app (faults are per app process): each app
+# must fail exactly the rules that guard its switch. tenant_scope is on A7, whose pages
+# another tenant can ask for by id.
+RULE_OFF_ON = {
+    "A2": "require_428",
+    "A3": "require_428",
+    "A4": "dedupe",
+    "A5": "dedupe",
+    "A6": "dedupe_without_trace",
+    "A7": "tenant_scope",
+}
+
+
+@contextlib.contextmanager
+def rules_off(target: HarnessTarget, rules: dict[str, str]) -> Iterator[None]:
+    for app_id, rule in rules.items():
+        target.set_faults(app_id, {"disabled_rules": [rule]})
+    try:
+        yield
+    finally:
+        for app_id in rules:
+            target.set_faults(app_id, {"disabled_rules": []})
+
+
+def test_each_rule_switched_off_fails_exactly_its_checks(harness_target: HarnessTarget) -> None:
+    assert set(RULE_OFF_ON.values()) == set(CAUGHT_BY)
+    with rules_off(harness_target, RULE_OFF_ON):
         run = measure(harness_target)
-    failing = failing_rules(run)
-    assert set(failing) == CAUGHT_BY[rule]
-    for rule_id in CAUGHT_BY[rule]:
+    failing_apps = failing_rules(run)
+    for app_id, rule in RULE_OFF_ON.items():
+        failed = {rule_id for rule_id, apps in failing_apps.items() if app_id in apps}
+        assert failed == CAUGHT_BY[rule], (app_id, rule)
+    for rule_id in failing_apps:
         for verdict in judge_rule(run, rule_id):
-            if verdict.outcome is Outcome.FAIL:
+            if verdict.outcome is not Outcome.PASS:
+                assert verdict.outcome is Outcome.FAIL
                 assert verdict.check.startswith(rule_id)
                 assert verdict.details["violations"]
-    if rule != "tenant_scope":  # every app has routes the rule can show
-        assert all(failing[r] == set(APPS_WITH_ROUTES) for r in CAUGHT_BY[rule])
 
 
 def test_the_ttl_boundary_fails_without_dedupe(
@@ -141,45 +164,36 @@ def test_the_ttl_boundary_fails_without_dedupe(
     assert any("TTL - 10 s" in v for v in verdict.details["violations"])
 
 
-def test_the_suite_fails_the_gate_naming_the_rule(
+def test_the_suites_fail_the_gate_naming_the_rules(
     pytester: pytest.Pytester, harness_target: HarnessTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both suites through pytest with dedupe off: the rule checks, the TTL boundary and
+    the state machine (on whichever route they walk) all fail, naming their rules."""
     for name, value in harness_target.secrets.items():
         monkeypatch.setenv(name, value)
     pytester.makeini(BASE_INI)
     shutil.copy(SUITE, pytester.path / "test_idempotency.py")
-    system_map = f"--system-map={harness_target.eco.system_map_path}"
-    with rule_off(harness_target, "dedupe_without_trace", ("A2",)):
-        result = pytester.runpytest_subprocess(
-            system_map, "-p", "no:cacheprovider", "-p", "no:xdist"
-        )
-    result.assert_outcomes(passed=len(RULES) - 3, failed=3)
-    result.stdout.fnmatch_lines(
-        [
-            "*GATE FAILED: 3 of 18 check(s) not PASS*",
-            "*test_contract_rule[[]IDEM-09[]]*",
-            "*A2 IDEM-09 same key with a new trace id is a replay [[]probe+A8[]] FAIL*",
-            "*A2 POST /v1/checkout: a request and its retry under a new trace id:*",
-        ]
-    )
-    report = pytester.path / "tests" / "perf" / "reports" / "idempotency_validation.md"
-    assert report.exists()
-    assert "IDEM-09 same key with a new trace id is a replay: A2 (FAIL)" in report.read_text()
-
-
-def test_the_state_machine_fails_without_dedupe(
-    pytester: pytest.Pytester, harness_target: HarnessTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, value in harness_target.secrets.items():
-        monkeypatch.setenv(name, value)
-    pytester.makeini(BASE_INI)
     shutil.copy(LIFECYCLE, pytester.path / "test_idempotency_lifecycle.py")
     system_map = f"--system-map={harness_target.eco.system_map_path}"
     with rule_off(harness_target, "dedupe", APPS_WITH_ROUTES):
         result = pytester.runpytest_subprocess(
-            system_map, "-p", "no:cacheprovider", "-p", "no:xdist", "-k", "state_machine"
+            system_map, "-p", "no:cacheprovider", "-p", "no:xdist"
         )
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["*IDEM-18 side effects = distinct keys accepted within the TTL [[]probe+A8[]] FAIL*"]
+    dedupe_rules = CAUGHT_BY["dedupe"]
+    # the rule checks of dedupe, the TTL boundary and the state machine fail
+    result.assert_outcomes(
+        passed=len(RULES) - len(dedupe_rules), failed=len(dedupe_rules) + 2, skipped=1
     )
+    result.stdout.fnmatch_lines(
+        [
+            "*GATE FAILED: 7 of 21 check(s) not PASS*",
+            "*test_contract_rule[[]IDEM-09[]]*",
+            "*A2 IDEM-09 same key with a new trace id is a replay [[]probe+A8[]] FAIL*",
+            "*A2 POST /v1/checkout: same key and body, new trace id: not a replay*",
+            "*IDEM-13 a key is kept 15 minutes, then free again [[]probe+A8[]] FAIL*",
+            "*IDEM-18 side effects = distinct keys accepted within the TTL [[]probe+A8[]] FAIL*",
+        ],
+        consecutive=False,
+    )
+    report = pytester.path / "tests" / "perf" / "reports" / "idempotency_validation.md"
+    assert "IDEM-09 same key with a new trace id is a replay: A2 (FAIL)" in report.read_text()

@@ -7,6 +7,15 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# httpx imports its transport stack (httpcore, anyio, h11) on the first request. An
+# in-process pytester run drops every module first imported inside it when it ends; the
+# next import then makes new exception classes that httpx's error mapping no longer
+# recognises, and a refused connection escapes as httpcore.ConnectError. Importing the
+# stack here, before any inner run, keeps one copy for the whole worker.
+import anyio._backends._asyncio  # noqa: F401
+import h11  # noqa: F401
+import httpcore
+import httpcore._backends.anyio  # noqa: F401
 import pytest
 
 from tests.plugin.pytester_helpers import system_map_json

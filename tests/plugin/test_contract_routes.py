@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from secondconf.contract_routes import (
     discover_routes,
+    other_body,
     prepared_body,
     resource_id,
 )
@@ -153,3 +154,20 @@ def test_a_variant_body_has_another_fingerprint() -> None:
     variant = variant_body(body, "abcd1234", "feed0000")
     assert variant == {"slug": "a-feed0000", "n": 1}
     assert variant_body({}, "abcd1234", "feed0000") == {"qa_variant": "feed0000"}
+
+
+def test_another_body_is_valid_and_has_another_fingerprint() -> None:
+    routes = {r.template: r for r in discover_routes("A7", DOC).covered}
+    impression = routes["/v1/impressions"]
+    assert other_body(impression, {"page_id": "pg_1", "arm": "a"}, "feed0000") == {
+        "page_id": "pg_1",
+        "arm": "b",  # another value of the enum first
+    }
+    pages = routes["/v1/pages"]
+    assert other_body(pages, {"slug": "s", "title": "t"}, "feed0000") == {
+        "slug": "s-feed0000",
+        "title": "t",
+    }
+    assert other_body(routes["/v1/pages/{page_id}/publish"], {}, "feed0000") == {
+        "qa_variant": "feed0000"
+    }

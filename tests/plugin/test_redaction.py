@@ -294,7 +294,7 @@ def test_the_check_fails_naming_a_secret_a_check_wrote_to_the_evidence(
     monkeypatch.setenv("OIDC_CLIENT_SECRET", OTHER)
     shutil.copy(SUITE, pytester.path / "test_production_safety.py")
     pytester.makepyfile(test_a_leaking=LEAKING_CHECK)  # runs first (file order)
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         f"--system-map={pytester.path / reachable_map}", "-p", "no:cacheprovider", "-p", "no:xdist"
     )
     result.assert_outcomes(passed=2, failed=1)
@@ -314,20 +314,6 @@ def test_the_check_fails_naming_a_secret_a_check_wrote_to_the_evidence(
     assert leak.read_text().endswith(OTHER)  # the leak was really there
 
 
-CONTROLLER_CONFTEST = """
-import pytest
-from secondconf.redaction import final_scan_for_session
-from secondconf.stashkeys import RESULTS_KEY
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter, config):
-    if hasattr(config, "workerinput"):
-        return
-    scan = final_scan_for_session(config, config.stash[RESULTS_KEY].run_info)
-    for line in scan.summary_lines():
-        terminalreporter.write_line(line)
-"""
-
 LEAKING_REPORT = """
 import os
 from pathlib import Path
@@ -342,21 +328,22 @@ def test_a_check_whose_report_leaks(target):
 """
 
 
-def test_the_final_scan_is_one_call_on_the_controller_under_xdist(
+def test_the_plugin_scans_every_output_once_more_at_the_end_under_xdist(
     pytester: pytest.Pytester, reachable_map: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """How the lead wires it: the controller (which under xdist never opens the target)
-    finds the secrets and every output folder from the config and the merged run info."""
+    """The controller (which under xdist never opens the target) scans what the run wrote
+    after the reports, finds a leak written by a check that passed, and fails the run."""
     monkeypatch.setenv("OIDC_CLIENT_SECRET", OTHER)
-    pytester.makeconftest(CONTROLLER_CONFTEST)
     pytester.makepyfile(test_leaky_report=LEAKING_REPORT)
-    result = pytester.runpytest(
+    result = pytester.runpytest_subprocess(
         f"--system-map={pytester.path / reachable_map}", "-p", "no:cacheprovider", "-n", "1"
     )
     result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     report = pytester.path / "tests/perf/reports/late.md"
     result.stdout.fnmatch_lines(
         [
+            "*GATE PASSED*",
             "SECRET LEAK: 1 finding(s) in * file(s)",
             f"  {report}:1 (byte 8): OIDC_CLIENT_SECRET (raw)",
         ]
