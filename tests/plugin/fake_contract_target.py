@@ -19,6 +19,7 @@ import httpx
 TOKENS = {"Bearer tok-t1": "t1", "Bearer tok-t2": "t2"}
 FAULTS = (
     "headers_on_safe_methods",  # GET/HEAD/OPTIONS need the headers too (428)
+    "malformed_accepted",  # a malformed key or trace id goes through
     "traceparent_ignored",  # a traceparent never supplies the trace id
     "conflict_accepted",  # X-Trace-Id and a different traceparent: no 400
     "replay_before_auth",  # a known key replays even without a valid token
@@ -128,9 +129,10 @@ class FakeContractApp:
         key = request.headers.get("x-idempotency-key")
         explicit = request.headers.get("x-trace-id")
         parent = _TRACEPARENT.fullmatch(request.headers.get("traceparent", ""))
-        if key is not None and not _KEY.fullmatch(key):
+        lenient = "malformed_accepted" in self.faults
+        if key is not None and not _KEY.fullmatch(key) and not lenient:
             return _problem(400, "malformed X-Idempotency-Key", trace)
-        if explicit is not None and self._trace(request) is None:
+        if explicit is not None and self._trace(request) is None and not lenient:
             return _problem(400, "malformed X-Trace-Id", trace)
         if (
             explicit is not None
@@ -140,9 +142,10 @@ class FakeContractApp:
             and "traceparent_ignored" not in self.faults
         ):
             return _problem(400, "X-Trace-Id and traceparent disagree", trace)
+        usable_trace = explicit if lenient and explicit else self._trace(request)
         missing = [
             name
-            for name, v in (("X-Idempotency-Key", key), ("X-Trace-Id", self._trace(request)))
+            for name, v in (("X-Idempotency-Key", key), ("X-Trace-Id", usable_trace))
             if v is None
         ]
         if missing:

@@ -85,6 +85,7 @@ def test_every_case_holds_on_an_app_that_keeps_the_contract(rule: str, label: st
             "A2 POST /v1/things",
             "GET without the headers: answered 428",
         ),
+        ("HDR-04", "malformed_accepted", "A2 POST /v1/things", "a key with a comma: answered 201"),
         (
             "TRC-26",
             "traceparent_ignored",
