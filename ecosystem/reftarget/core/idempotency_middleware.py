@@ -42,12 +42,24 @@ class BodyTooLarge(Exception):
     """The request body exceeds ``MAX_BODY_BYTES``."""
 
 
+class ClientGone(Exception):
+    """The client disconnected before its whole body was read: nothing may be claimed."""
+
+
 async def read_body(receive: Receive) -> bytes:
-    """The whole request body (the idempotency fingerprint needs it before the handler runs)."""
+    """The whole request body (the idempotency fingerprint needs it before the handler runs).
+
+    A client that went away first (uvicorn then answers ``http.disconnect``, even for a
+    body it had already buffered) raises :class:`ClientGone`: claiming the key for the
+    empty or partial body would store that request's answer, and the caller's retry with
+    the real body would get a 422.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
@@ -136,6 +148,8 @@ class IdempotencyMiddleware:
             return
         try:
             body = await read_body(receive)
+        except ClientGone:
+            return  # no one to answer, and nothing claimed
         except BodyTooLarge:
             response = problem_response(
                 413, "body-too-large", f"Request bodies are limited to {MAX_BODY_BYTES} bytes."

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.ecosystem.core.items_app import ItemsApp, bearer, mutation_headers
+from tests.ecosystem.core.items_app import ItemsApp, bearer, build_items_app, mutation_headers
 
 pytestmark = pytest.mark.asyncio
 
@@ -159,3 +161,43 @@ async def test_a_read_is_tenant_scoped(items_app: ItemsApp) -> None:
     other = await items_app.client.get(item, headers=bearer("tenant_b"))
     assert other.status_code == 404
     assert "x" not in other.text.split('"detail"')[0]
+
+
+async def test_a_client_gone_before_its_body_was_read_claims_nothing(tmp_path: Path) -> None:
+    """uvicorn answers ``http.disconnect`` once the client is gone, even for a body it had
+    buffered: the key must stay free, so the caller's retry runs (not a 422 for an empty
+    body's fingerprint)."""
+    app, runtime, _, effects, _ = build_items_app(tmp_path)
+    headers = mutation_headers()
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/v1/items",
+        "raw_path": b"/v1/items",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*raw_headers, (b"content-type", b"application/json"), (b"host", b"t")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 443),
+    }
+    sent: list[dict[str, object]] = []
+
+    async def gone() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, gone, send)
+    assert effects == []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        retry = await client.post("/v1/items", json={"name": "x"}, headers=headers)
+    assert retry.status_code == 201, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert len(effects) == 1
+    runtime.db.close()
