@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,7 +167,7 @@ class _Walk:
         events = accepted key lives x what one execution causes."""
         if not self.sent:
             return
-        seen = self.route.effects(self.sent, self.a8_key, self.deadline_s)
+        seen = sum(self.route.effects(self.sent, self.a8_key, self.deadline_s), Counter[str]())
         for name in set(seen) | set(self.baseline):
             expected = self.executions * self.baseline.get(name, 0)
             if seen.get(name, 0) != expected:

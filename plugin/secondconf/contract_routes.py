@@ -70,7 +70,7 @@ class MutatingRoute:
 
     def path(self, values: Mapping[str, str]) -> str:
         """The template with its parameters filled from ``values``."""
-        return _PARAM.sub(lambda match: values[match.group(1)], self.template)
+        return fill_template(self.template, values)
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,11 @@ def _readers(gets: set[str]) -> dict[str, str]:
         if len(params) == 1 and template.endswith("{" + params[0] + "}"):
             readers.setdefault(params[0], template)
     return readers
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """A route template with its parameters filled from ``values`` (all must be given)."""
+    return _PARAM.sub(lambda match: values[match.group(1)], template)
 
 
 def template_params(template: str) -> tuple[str, ...]:

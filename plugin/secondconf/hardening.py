@@ -41,6 +41,7 @@ from secondconf.contract_routes import (
     ExemptRoute,
     MutatingRoute,
     discover_routes,
+    fill_template,
     prepared_body,
     resource_id,
     template_params,
@@ -133,7 +134,9 @@ class RouteDriver:
             if app_id == self.route.app_id and who == identity
         }
         body = prepared_body(self.route, token, references)
-        return RequestSpec(self.route.path(values), body, token, new_idempotency_key(), new_trace())
+        return RequestSpec(
+            self.route.path(values), body, token, new_idempotency_key(), new_trace(), values
+        )
 
     async def create_parent(self, param: str, identity: str) -> str | None:
         """A new resource for ``{param}``, made by the route's creator as ``identity``."""
@@ -395,19 +398,8 @@ def _remember(run: RunContext, driver: RouteDriver, spec: RequestSpec, side: str
     """Resources the request made or acted on become references for later bodies."""
     identity = driver.identity(side)
     route = driver.route
-    values = dict(zip(route.path_params, _path_values(route, spec.path), strict=False))
-    for param, value in values.items():
+    for param, value in spec.params.items():
         run.references[(route.app_id, identity, param)] = value
-
-
-def _path_values(route: MutatingRoute, path: str) -> list[str]:
-    template_parts = route.template.strip("/").split("/")
-    path_parts = path.strip("/").split("/")
-    return [
-        value
-        for part, value in zip(template_parts, path_parts, strict=False)
-        if part.startswith("{")
-    ]
 
 
 def _answer_text(answer: httpx.Response | None) -> str:
@@ -441,7 +433,7 @@ async def _exercise_reads(run: RunContext, routes: AppRoutes) -> None:
                     values[param] = record[param]
                     break
         if len(values) == len(template_params(template)):
-            path = _fill(template, values)
+            path = fill_template(template, values)
             with contextlib.suppress(httpx.HTTPError):
                 await run.client.get(
                     run.url(routes.app_id, path),
@@ -460,12 +452,6 @@ def listed_items(body: Any) -> list[Any] | None:
     if isinstance(body, dict):
         return next((value for value in body.values() if isinstance(value, list)), None)
     return None
-
-
-def _fill(template: str, values: Mapping[str, str]) -> str:
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", value)
-    return template
 
 
 async def _run_cases(

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import httpx
 
-from secondconf.contract_routes import resource_id, unique_token
+from secondconf.contract_routes import fill_template, resource_id, unique_token
 from secondconf.hardening import CaseFunction, RouteDriver
 from secondconf.hardening_model import (
     HOME,
@@ -561,7 +561,7 @@ async def cross_tenant(driver: RouteDriver, state: RouteState, states: Siblings)
         if not expect_fresh(driver.case, first, answer) or made is None:
             driver.case.untested = f"the create answer names no {param}"
             return
-        path = template.replace("{" + param + "}", made)
+        path = fill_template(template, {param: made})
         for side, sent in ((OTHER, "tenant B reads it"), (HOME, "tenant A reads it")):
             response = await driver.send_raw("GET", path, driver.identity(side))
             exchange = Exchange(route.app_id, "GET", path, sent, _status(response))

@@ -49,15 +49,21 @@ async def count_effects(
         s.baseline[0] for app in states.values() for s in app if s.baseline
     }
     events = await events_by_trace(a8, sorted(traces))
-    baselines: dict[str, dict[str, int] | None] = {}
     by_route = {s.route.label: s for app in states.values() for s in app}
-    for label, state in by_route.items():
-        baselines[label] = (
-            dict(business_effects(events, [state.baseline])) if state.baseline is not None else None
-        )
+    baselines = {
+        label: dict(business_effects(events, [s.baseline])) if s.baseline is not None else None
+        for label, s in by_route.items()
+    }
     for case in cases:
+        route = by_route.get(case.route)
         for claim in case.claims:
-            judge_claim(case, claim, events, by_route.get(case.route))
+            judge_claim(
+                case,
+                claim,
+                events,
+                baselines.get(case.route) or {},
+                route.listed_once if route else None,
+            )
             if claim.tenant is not None:
                 judge_labels(case, claim, events, system_map.env)
         case.claims.clear()
@@ -118,24 +124,25 @@ def judge_claim(
     case: CaseResult,
     claim: EffectClaim,
     events: Mapping[str, list[StoredEvent]],
-    state: RouteState | None,
+    baseline: Mapping[str, int],
+    listed_once: int | None,
 ) -> None:
     """Compare what ``claim``'s requests caused with ``executions`` executions.
 
-    In A8 when one execution causes business events there; else in the route's collection
-    when one execution adds an item there; else the effects are not observable (noted).
+    In A8 when one execution causes business events there (``baseline``, by name); else in
+    the route's collection when one execution adds ``listed_once`` items there; else the
+    effects are not observable (noted).
     None expected: there must be none. Otherwise no event name may come more often than
     that many executions cause (an event an execution may or may not cause, such as a
     bandit update, is allowed once per execution), and at least one must be there: an
     execution A8 cannot see is no evidence of a single one.
     """
-    baseline = dict(business_effects(events, [state.baseline])) if state and state.baseline else {}
     seen = business_effects(events, claim.traces)
     if claim.executions == 0 and seen:
         case.violate(None, f"{claim.what}: caused {_counts(seen)} in A8, expected nothing")
         return
     if not baseline:
-        _judge_listing(case, claim, state.listed_once if state else None)
+        _judge_listing(case, claim, listed_once)
         return
     if claim.executions == 0:
         return

@@ -94,13 +94,15 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """A fresh request on a route: its path, body and the token marking its body."""
+    """A fresh request on a route: its path (and the parameters filled into it), body,
+    the token marking its body, key and trace id."""
 
     path: str
     body: Any
     token: str
     key: str
     trace: str
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 def json_body(response: httpx.Response | None) -> Any:

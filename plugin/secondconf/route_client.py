@@ -116,16 +116,17 @@ class RouteClient:
             replayed=answer.headers.get("Idempotent-Replayed", "").lower() == "true",
         )
 
-    def effects(self, sent: Sequence[Sent], a8_key: str, deadline_s: float) -> Counter[str]:
-        """The business events these requests caused, counted in A8 after a marker."""
+    def effects(self, sent: Sequence[Sent], a8_key: str, deadline_s: float) -> list[Counter[str]]:
+        """The business events each of these requests caused, counted in A8 after one
+        marker (in the order of ``sent``)."""
 
-        async def count() -> Counter[str]:
+        async def count() -> list[Counter[str]]:
             async with harness_client(self.system_map, env=self.env) as client:
                 a8 = A8Client(client, self.system_map.telemetry_base_url, a8_key)
                 await await_marker(
                     client, self.system_map, a8, self.app_id, SystemClock(), deadline_s
                 )
                 events = await events_by_trace(a8, sorted({s.trace for s in sent}))
-                return business_effects(events, [(s.trace, s.key) for s in sent])
+                return [business_effects(events, [(s.trace, s.key)]) for s in sent]
 
         return asyncio.run(count())

@@ -106,16 +106,8 @@ class A8Client:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[StoredEvent]:
-        params = {
-            "app_id": app_id,
-            "event": event,
-            "trace_id": trace_id,
-            "since": utc_iso(since) if since else None,
-            "until": utc_iso(until) if until else None,
-        }
-        where = f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items() if v)})"
-        body = await self._get("/v1/events", {k: v for k, v in params.items() if v}, where)
-        items = _field(body, "events", list, where)
+        params = _event_params(app_id, event, trace_id, since, until, None)
+        items, _, where = await self._event_items(params)
         return [_stored_event(item, f"{where} item {i}") for i, item in enumerate(items)]
 
     async def raw_events(
@@ -129,22 +121,21 @@ class A8Client:
         limit: int | None = None,
     ) -> RawEvents:
         """``/v1/events`` as A8 answered it; only the envelope is validated."""
-        params = {
-            "app_id": app_id,
-            "event": event,
-            "trace_id": trace_id,
-            "since": utc_iso(since) if since else None,
-            "until": utc_iso(until) if until else None,
-            "limit": str(limit) if limit else None,
-        }
-        where = f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items() if v)})"
-        body = await self._get("/v1/events", {k: v for k, v in params.items() if v}, where)
-        items = _field(body, "events", list, where)
+        params = _event_params(app_id, event, trace_id, since, until, limit)
+        items, body, where = await self._event_items(params)
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise TelemetryError(f"{where} item {i}: not a JSON object")
         cut = body.get("truncated") is True or (limit is not None and len(items) >= limit)
         return RawEvents(items=items, truncated=cut)
+
+    async def _event_items(
+        self, params: Mapping[str, str]
+    ) -> tuple[list[Any], dict[str, Any], str]:
+        """``GET /v1/events`` with ``params``: its items, the whole answer, and where."""
+        where = f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items())})"
+        body = await self._get("/v1/events", params, where)
+        return _field(body, "events", list, where), body, where
 
     async def post_events(
         self, events: Sequence[Mapping[str, Any]], headers: Mapping[str, str] | None = None
@@ -181,6 +172,26 @@ class A8Client:
         if not isinstance(body, dict):
             raise TelemetryError(f"{where}: the answer is not a JSON object")
         return body
+
+
+def _event_params(
+    app_id: str | None,
+    event: str | None,
+    trace_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+) -> dict[str, str]:
+    """The query of ``/v1/events``: only the filters given."""
+    params = {
+        "app_id": app_id,
+        "event": event,
+        "trace_id": trace_id,
+        "since": utc_iso(since) if since else None,
+        "until": utc_iso(until) if until else None,
+        "limit": str(limit) if limit else None,
+    }
+    return {name: value for name, value in params.items() if value}
 
 
 def _field(body: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:

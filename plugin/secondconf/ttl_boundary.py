@@ -11,6 +11,7 @@ are counted in A8: exactly two executions over the three requests.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Final
@@ -40,8 +41,8 @@ def check_ttl_boundary(
     with shift(TTL_S + MARGIN_S):
         outside = route.send(key, other_body(route.route, body, unique_token()))
     violations = list(_answers(first, inside, outside))
-    seen = route.effects([first, inside, outside], a8_key, deadline_s)
-    once = route.effects([first], a8_key, deadline_s)
+    each = route.effects([first, inside, outside], a8_key, deadline_s)
+    seen, once = sum(each, Counter[str]()), each[0]
     for name, count in seen.items():
         if count != 2 * once.get(name, 0):
             violations.append(

@@ -64,13 +64,14 @@ def measure(target: HarnessTarget) -> HardeningRun:
 
 
 @contextlib.contextmanager
-def rule_off(target: HarnessTarget, rule: str, apps: tuple[str, ...]) -> Iterator[None]:
-    for app_id in apps:
+def rules_off(target: HarnessTarget, rules: dict[str, str]) -> Iterator[None]:
+    """Each app's one reference rule turned off for the block (app -> rule)."""
+    for app_id, rule in rules.items():
         target.set_faults(app_id, {"disabled_rules": [rule]})
     try:
         yield
     finally:
-        for app_id in apps:
+        for app_id in rules:
             target.set_faults(app_id, {"disabled_rules": []})
 
 
@@ -117,17 +118,6 @@ RULE_OFF_ON = {
 }
 
 
-@contextlib.contextmanager
-def rules_off(target: HarnessTarget, rules: dict[str, str]) -> Iterator[None]:
-    for app_id, rule in rules.items():
-        target.set_faults(app_id, {"disabled_rules": [rule]})
-    try:
-        yield
-    finally:
-        for app_id in rules:
-            target.set_faults(app_id, {"disabled_rules": []})
-
-
 def test_each_rule_switched_off_fails_exactly_its_checks(harness_target: HarnessTarget) -> None:
     assert set(RULE_OFF_ON.values()) == set(CAUGHT_BY)
     with rules_off(harness_target, RULE_OFF_ON):
@@ -157,7 +147,7 @@ def test_the_ttl_boundary_fails_without_dedupe(
             return control.clock_offset(route.app_id, offset)
 
         assert check_ttl_boundary(route, shift, a8_key, 20.0).outcome is Outcome.PASS
-        with rule_off(harness_target, "dedupe", (route.app_id,)):
+        with rules_off(harness_target, {route.app_id: "dedupe"}):
             verdict = check_ttl_boundary(route, shift, a8_key, 20.0)
     assert verdict.outcome is Outcome.FAIL
     assert verdict.check.startswith("IDEM-13")
@@ -175,7 +165,7 @@ def test_the_suites_fail_the_gate_naming_the_rules(
     shutil.copy(SUITE, pytester.path / "test_idempotency.py")
     shutil.copy(LIFECYCLE, pytester.path / "test_idempotency_lifecycle.py")
     system_map = f"--system-map={harness_target.eco.system_map_path}"
-    with rule_off(harness_target, "dedupe", APPS_WITH_ROUTES):
+    with rules_off(harness_target, dict.fromkeys(APPS_WITH_ROUTES, "dedupe")):
         result = pytester.runpytest_subprocess(
             system_map, "-p", "no:cacheprovider", "-p", "no:xdist"
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from secondconf.contract_routes import MutatingRoute
-from secondconf.hardening_effects import judge_claim, judge_labels
+from secondconf.hardening_effects import business_effects, judge_claim, judge_labels
 from secondconf.hardening_model import CaseResult, EffectClaim, RouteState
 from secondconf.telemetry_client import StoredEvent
 
@@ -43,7 +43,8 @@ def judged(
     claim: EffectClaim, events: dict[str, list[StoredEvent]], state: RouteState = STATE
 ) -> CaseResult:
     case = CaseResult("IDEM-09", "A2", ROUTE.label)
-    judge_claim(case, claim, {**BASELINE, **events}, state)
+    baseline = business_effects(BASELINE, [state.baseline]) if state.baseline else {}
+    judge_claim(case, claim, {**BASELINE, **events}, baseline, state.listed_once)
     return case
 
 
