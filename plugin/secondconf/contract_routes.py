@@ -63,6 +63,7 @@ class MutatingRoute:
     creator: str | None = None  # template of the POST that creates the path's resource
     collection: str | None = None  # a GET at the same path that lists what it creates
     reader: str | None = None  # a GET of one created resource (``{prefix}/{param}``)
+    references: tuple[str, ...] = ()  # body fields naming a resource of the app (``page_id``)
 
     @property
     def label(self) -> str:
@@ -100,6 +101,7 @@ def discover_routes(
                     operations[(method.upper(), str(template))] = operation
     gets = {template for method, template in operations if method == "GET"}
     readers = _readers(gets)
+    app_params = {param for _, template in operations for param in _PARAM.findall(template)}
     covered: list[MutatingRoute] = []
     exempt: list[ExemptRoute] = []
     untested: list[ExemptRoute] = []
@@ -132,6 +134,9 @@ def discover_routes(
                 schema=schema,
                 path_params=params,
                 creator=creator,
+                references=tuple(n for n in example if n in app_params)
+                if isinstance(example, dict)
+                else (),
                 collection=template if template in gets and not params else None,
                 reader=readers.get(params[-1]) if params else None,
             )
@@ -216,7 +221,8 @@ def unique_token() -> str:
 
 def prepared_body(route: MutatingRoute, token: str, references: Mapping[str, str]) -> Any:
     """The route's example with its strings made unique by ``token`` and its references
-    (fields named like a path parameter of the app) filled from ``references``."""
+    (``route.references``: fields named like a path parameter of the app) filled from
+    ``references``."""
     body = copy.deepcopy(route.example)
     if not isinstance(body, dict):
         return body

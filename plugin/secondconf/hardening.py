@@ -315,6 +315,12 @@ async def run_hardening(
         apps={app_id: _app_summary(apps[app_id], states[app_id]) for app_id in apps},
         cases=[case.to_dict() for case in all_cases],
         baselines=baselines,
+        walkable=[
+            s.route.label
+            for app in states.values()
+            for s in app
+            if s.route.method == "POST" and not s.route.path_params and not s.route.references
+        ],
         baseline_ms={
             s.route.label: round(s.baseline_ms, 3)
             for app in states.values()

@@ -141,6 +141,8 @@ class HardeningRun:
     cases: list[dict[str, Any]]
     baselines: dict[str, dict[str, int] | None]  # route label -> business events per execution
     baseline_ms: dict[str, float] = field(default_factory=dict)  # route label -> its duration
+    # POSTs a client can send on their own: no path parameter, no reference to a resource
+    walkable: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # run-level (no A8, no tokens)
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +154,7 @@ class HardeningRun:
             "cases": self.cases,
             "baselines": self.baselines,
             "baseline_ms": self.baseline_ms,
+            "walkable": self.walkable,
             "problems": self.problems,
         }
 
@@ -165,6 +168,7 @@ class HardeningRun:
             cases=list(data["cases"]),
             baselines=dict(data["baselines"]),
             baseline_ms=dict(data.get("baseline_ms", {})),
+            walkable=list(data.get("walkable", ())),
             problems=list(data.get("problems", ())),
         )
 

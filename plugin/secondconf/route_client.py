@@ -1,8 +1,9 @@
 """One covered route, walked one request at a time, for checks that move a key through
 time (the TTL boundary, the idempotency state machine).
 
-Every such check uses the same route: of the covered POSTs without path parameters whose
-one execution causes business events in A8 (the hardening run's baselines say which, so
+Every such check uses the same route: of the covered POSTs a client can send on their own
+(no path parameter, no body field naming another resource) whose one execution causes
+business events in A8 (the hardening run's baselines say which, so
 that side effects are counted, not inferred), the one whose baseline request was quickest.
 """
 
@@ -53,13 +54,11 @@ class Sent:
 def countable_route(run: HardeningRun) -> str:
     """The label of the route such checks use (the quickest of those that qualify, since
     they walk it many times); NoRouteError if there is none."""
-    candidates = [
-        label
-        for label, baseline in sorted(run.baselines.items())
-        if baseline and label.split(" ", 2)[1] == "POST" and "{" not in label
-    ]
+    candidates = [label for label in sorted(run.walkable) if run.baselines.get(label)]
     if not candidates:
-        raise NoRouteError("no covered POST route without parameters causes countable events")
+        raise NoRouteError(
+            "no covered POST route without parameters or references causes countable events"
+        )
     return min(candidates, key=lambda label: run.baseline_ms.get(label, float("inf")))
 
 

@@ -80,6 +80,8 @@ def test_covered_exempt_and_untested_routes_are_told_apart() -> None:
     assert publish.reader == "/v1/pages/{page_id}"
     assert publish.path({"page_id": "pg_9"}) == "/v1/pages/pg_9/publish"
     assert routes.readers == {"page_id": "/v1/pages/{page_id}"}
+    assert routes.covered[0].references == ("page_id",)  # the impression names a page
+    assert (routes.covered[1].references, publish.references) == ((), ())
 
 
 def test_a8_ingest_is_exempt_without_a_document_saying_so() -> None:

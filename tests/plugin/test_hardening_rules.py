@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from secondconf.hardening_model import HardeningRun
 from secondconf.hardening_rules import RULES, judge_rule
+from secondconf.route_client import NoRouteError, countable_route
 from secondconf.verdict import Outcome, Reason
 
 
@@ -122,3 +124,24 @@ def test_an_app_without_a_document_is_inconclusive_with_the_reason() -> None:
 def test_the_run_round_trips_through_json() -> None:
     original = run([case("HDR-01", "A2", "/a")], problems=["A4: x"])
     assert HardeningRun.from_dict(original.to_dict()) == original
+
+
+def test_the_walked_route_is_the_quickest_that_a_client_can_send_on_its_own() -> None:
+    walked = run([])
+    walked.baselines = {
+        "A2 POST /v1/checkout": {"checkout_completed": 1},
+        "A4 POST /v1/work": {},  # no events: not countable
+        "A7 POST /v1/impressions": {"cta_impression": 1},  # names a page: not walkable
+        "A7 POST /v1/pages": {"page_build_requested": 1},
+    }
+    walked.walkable = ["A2 POST /v1/checkout", "A4 POST /v1/work", "A7 POST /v1/pages"]
+    walked.baseline_ms = {
+        "A2 POST /v1/checkout": 90.0,
+        "A7 POST /v1/impressions": 1.0,
+        "A4 POST /v1/work": 1.0,
+        "A7 POST /v1/pages": 8.0,
+    }
+    assert countable_route(walked) == "A7 POST /v1/pages"
+    walked.walkable = ["A4 POST /v1/work"]
+    with pytest.raises(NoRouteError):
+        countable_route(walked)
