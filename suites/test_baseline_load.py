@@ -3,7 +3,7 @@
 locust runs in its own process (``.venv-locust``; never imported here) against each app's
 ``/health`` and ``/ready`` and A1's discovery document and key set; every endpoint is
 judged on its own: error rate < 1 % by the decision bounds and p95 ≤ 120 ms by order
-statistics on locust's histogram (rounding-safe, see ``secondconf.baseline``).
+statistics on locust's histogram (rounding-safe, see ``secondconf.checks.load.baseline``).
 
 20 users at 10 requests/s each is 200 requests/s in all, which the embedded default on
 two cores carries without saturating the machine; 40 s gives each of the 18 endpoints
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import allure
 import pytest
-from secondconf.baseline import (
+from secondconf.checks.load.baseline import (
     HITL_GATE,
     MAX_USERS_WITHOUT_APPROVAL,
     BaselineError,
     locust_bin,
     run_baseline,
 )
-from secondconf.baseline_report import RUN_INFO_KEY as BASELINE_RUN_INFO
-from secondconf.stashkeys import RUN_INFO_KEY, SETTINGS_KEY
-from secondconf.target import Target
-from secondconf.verdict import Verdict
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.state import RUN_INFO_KEY, SETTINGS_KEY
+from secondconf.reports.baseline import RUN_INFO_KEY as BASELINE_RUN_INFO
+from secondconf.target.deployment import Target
 
 BASELINE_USERS = 20
 BASELINE_SPAWN_RATE = 20.0

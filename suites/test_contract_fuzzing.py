@@ -4,8 +4,9 @@ Each app's check fuzzes the operations its document marks ``x-contract-rules: tr
 and A8 mark none: their GET operations are fuzzed for crashes only), with a fresh
 idempotency key and trace id per call, the synthetic tags and the bearer token of the
 app's synthetic identity (the provider for the provider portal, else the student). Never
-against ``prod_observe``: not ``prod_safe``, and :func:`secondconf.fuzzing.fuzz_app`
-refuses it before sending anything. The logic lives in :mod:`secondconf.fuzzing`.
+against ``prod_observe``: not ``prod_safe``, and
+:func:`secondconf.checks.hardening.fuzzing.fuzz_app` refuses it before sending anything.
+The logic lives in :mod:`secondconf.checks.hardening.fuzzing`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from collections.abc import Callable
 
 import allure
 import pytest
-from secondconf.fuzzing import HeaderMinter, fuzz_app, fuzz_verdict, refuse_prod_observe
-from secondconf.markers import APP_IDS
-from secondconf.safeclient import SyntheticIdentity, harness_sync_client
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target
-from secondconf.tokens import fetch_token_sync
-from secondconf.verdict import Verdict
+from secondconf.checks.hardening.fuzzing import (
+    HeaderMinter,
+    fuzz_app,
+    fuzz_verdict,
+    refuse_prod_observe,
+)
+from secondconf.contract.platform import APP_IDS, SyntheticIdentity
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.client import harness_sync_client
+from secondconf.target.deployment import Target
+from secondconf.target.identity import fetch_token_sync
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
 

@@ -2,8 +2,8 @@
 on every covered route of every app.
 
 The routes and their example requests come from each app's OpenAPI document; the run
-that sends every case is measured once per session (:mod:`secondconf.hardening`) and
-each rule is judged app by app (:mod:`secondconf.hardening_rules`). Side effects are
+that sends every case is measured once per session (:mod:`secondconf.checks.hardening.run`) and
+each rule is judged app by app (:mod:`secondconf.checks.hardening.rules`). Side effects are
 counted in A8, never taken from status codes alone.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import allure
 import pytest
-from secondconf.hardening_model import HardeningRun
-from secondconf.hardening_rules import RULES, judge_rule
-from secondconf.verdict import Verdict
+from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.rules import RULES, judge_rule
+from secondconf.engine.verdict import Verdict
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
 

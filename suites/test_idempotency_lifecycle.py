@@ -2,7 +2,7 @@
 boundary, and a state machine of submits, replays, mismatches and clock moves whose
 invariant is side effects = distinct keys accepted within the TTL.
 
-Both walk one countable route (:func:`secondconf.route_client.countable_route`) and move
+Both walk one countable route (:func:`secondconf.checks.hardening.walk.countable_route`) and move
 the app's clock through the target's control where it has one; without it, the TTL check
 waits the real 15 minutes (``slow``) and the state machine keeps to one TTL.
 """
@@ -27,17 +27,17 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from secondconf.contract_routes import other_body, unique_token
-from secondconf.deliberate import selected, skip_covered_elsewhere
-from secondconf.hardening_model import HardeningRun
-from secondconf.route_client import NoRouteError, RouteClient, Sent, countable_route
-from secondconf.rules import ContractRule, rule_verdict
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target
-from secondconf.target_control import TargetControl
-from secondconf.traceids import new_idempotency_key
-from secondconf.ttl_boundary import TTL_S, check_ttl_boundary
-from secondconf.verdict import Verdict
+from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.ttl import TTL_S, check_ttl_boundary
+from secondconf.checks.hardening.walk import NoRouteError, RouteClient, Sent, countable_route
+from secondconf.contract.traceids import new_idempotency_key
+from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.deliberate import selected, skip_covered_elsewhere
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.control import TargetControl
+from secondconf.target.deployment import Target
+from secondconf.target.routes import other_body, unique_token
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
 

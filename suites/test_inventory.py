@@ -2,7 +2,7 @@
 its OpenAPI document and route count are recorded (an absent document is noted, not failed).
 
 Each app's check asks that app once, GET only, through the harness's client (read-only
-against ``prod_observe``); the logic lives in :mod:`secondconf.inventory`.
+against ``prod_observe``); the logic lives in :mod:`secondconf.checks.inventory`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import allure
 import pytest
-from secondconf.inventory import check_inventory
-from secondconf.markers import APP_IDS
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target
-from secondconf.verdict import Verdict
+from secondconf.checks.inventory import check_inventory
+from secondconf.contract.platform import APP_IDS
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.deployment import Target
 
 pytestmark = [
     pytest.mark.second_confirmation,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import allure
 import pytest
-from secondconf.liveness import LivenessResult
-from secondconf.markers import APP_IDS
-from secondconf.verdict import Verdict
+from secondconf.checks.liveness.measure import LivenessResult
+from secondconf.contract.platform import APP_IDS
+from secondconf.engine.verdict import Verdict
 
 pytestmark = [
     pytest.mark.second_confirmation,

@@ -4,9 +4,9 @@ CK-29 … CK-31 (the session cookie of a real login, read from the raw ``Set-Coo
 OIDC-34 (discovery), OIDC-35 (JWKS hygiene), OIDC-36 (forged tokens refused by every app
 that takes A1 tokens), OIDC-37 (a rotated key accepted without a restart: HITL gate
 ``secret_rotation``), OIDC-38 (``redirect_uri`` exact match), and the cookie policy drill
-(HITL gate ``oidc_cookie_policy``). The logic lives in :mod:`secondconf.cookie_checks`,
-:mod:`secondconf.oidc_provider_checks` (OIDC-34, 35, 38) and
-:mod:`secondconf.oidc_token_checks` (OIDC-36, 37); what each needs from the system map is
+(HITL gate ``oidc_cookie_policy``). The logic lives in :mod:`secondconf.checks.oidc.cookies`,
+:mod:`secondconf.checks.oidc.provider` (OIDC-34, 35, 38) and
+:mod:`secondconf.checks.oidc.tokens` (OIDC-36, 37); what each needs from the system map is
 in docs/checks/oidc-cookies.md. Only the JWKS check sends nothing but GETs (``prod_safe``):
 the others fetch a token or post A1's login form.
 """
@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 import allure
 import httpx
 import pytest
-from secondconf.cookie_checks import check_session_cookie, drill_cookie_policy
-from secondconf.oidc_provider_checks import check_discovery, check_jwks, check_redirect_matrix
-from secondconf.oidc_token_checks import check_forged_tokens, check_rotation
-from secondconf.safeclient import harness_sync_client
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target, TargetError
-from secondconf.verdict import Verdict
+from secondconf.checks.oidc.cookies import check_session_cookie, drill_cookie_policy
+from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_redirect_matrix
+from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.client import harness_sync_client
+from secondconf.target.deployment import Target, TargetError
 
 pytestmark = [
     pytest.mark.second_confirmation,

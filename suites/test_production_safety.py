@@ -4,10 +4,10 @@ synthetic in every respect, and no file the run wrote holds a secret's value.
 Both checks send nothing to the target, so both run against ``prod_observe`` too:
 
 * PRD-39 is a self-test of the harness's own clients as configured for ``prod_observe``,
-  onto a recording transport instead of the network (:mod:`secondconf.prod_guard_check`);
-* PRD-41 reads local files only (:mod:`secondconf.redaction`). It sees the files written
-  before it runs; the reports written at session end are scanned by the controller's
-  final scan (:func:`secondconf.redaction.final_scan_for_session`).
+  onto a recording transport instead of the network (:mod:`secondconf.checks.safety.prod_guard`);
+* PRD-41 reads local files only (:mod:`secondconf.checks.safety.secrets_scan`). It sees
+  the files written before it runs; the reports written at session end are scanned by the
+  controller's final scan (:func:`secondconf.pytest_plugin.final_scan.final_scan_for_session`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import allure
 import pytest
-from secondconf.prod_guard_check import check_prod_guard
-from secondconf.redaction import allure_dir_of, output_dirs, scan_for_secrets
-from secondconf.rules import ContractRule, rule_verdict
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target
-from secondconf.verdict import Verdict
+from secondconf.checks.safety.prod_guard import check_prod_guard
+from secondconf.checks.safety.secrets_scan import output_dirs, scan_for_secrets
+from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.final_scan import allure_dir_of
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.deployment import Target
 
 pytestmark = [
     pytest.mark.second_confirmation,

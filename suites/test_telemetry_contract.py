@@ -9,8 +9,8 @@
 TEL-01 and TEL-02 read the window of ``hardening_run`` (every mutating route of every app
 exercised once, which causes the required events): the checks never rely on whatever
 traffic happened to pass. TEL-03 posts synthetic, labelled events to A8's ingest, so none
-of them is ``prod_safe``. The logic lives in :mod:`secondconf.telemetry_schema_check`,
-:mod:`secondconf.telemetry_sampling_check` and :mod:`secondconf.telemetry_dedupe_check`.
+of them is ``prod_safe``. The logic lives in :mod:`secondconf.checks.telemetry.schema`,
+:mod:`secondconf.checks.telemetry.sampling` and :mod:`secondconf.checks.telemetry.dedupe`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from datetime import datetime
 import allure
 import httpx
 import pytest
-from secondconf.clock import SystemClock
-from secondconf.hardening_model import HardeningRun
-from secondconf.safeclient import SyntheticIdentity, harness_client, synthetic_headers
-from secondconf.stashkeys import SETTINGS_KEY
-from secondconf.target import Target, TargetError
-from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_dedupe_check import check_dedupe
-from secondconf.telemetry_sampling_check import check_sampling
-from secondconf.telemetry_schema_check import check_event_schema
-from secondconf.verdict import Verdict
+from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.telemetry.dedupe import check_dedupe
+from secondconf.checks.telemetry.sampling import check_sampling
+from secondconf.checks.telemetry.schema import check_event_schema
+from secondconf.contract.platform import SyntheticIdentity
+from secondconf.core.clock import SystemClock
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.target.a8 import A8Client
+from secondconf.target.client import harness_client, synthetic_headers
+from secondconf.target.deployment import Target, TargetError
 
 pytestmark = [
     pytest.mark.second_confirmation,

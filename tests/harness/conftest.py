@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from reftarget.launcher import Ecosystem
-from secondconf.clock import SystemClock
-from secondconf.liveness import LivenessPlan, LivenessResult, measure_liveness
-from secondconf.safeclient import harness_client
-from secondconf.systemmap import SystemMap, load_system_map
-from secondconf.telemetry_client import A8Client
+from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult, measure_liveness
+from secondconf.core.clock import SystemClock
+from secondconf.target.a8 import A8Client
+from secondconf.target.client import harness_client
+from secondconf.target.map import SystemMap, load_system_map
 
 # Short and fast, but a clean app still reaches the n a PASS needs (8 probes/s per app).
 TEST_PLAN = LivenessPlan(

@@ -16,15 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secondconf import baseline
-from secondconf.baseline import (
+from secondconf.checks.load import baseline
+from secondconf.checks.load.baseline import (
     BaselineResult,
     LoadApprovalRequired,
     expected_endpoints,
     locust_bin,
     run_baseline,
 )
-from secondconf.verdict import Outcome
+from secondconf.engine.verdict import Outcome
 
 from tests.harness.conftest import HarnessTarget
 

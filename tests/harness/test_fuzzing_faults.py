@@ -9,10 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from secondconf.fuzzing import MISSING_HEADER_CHECK, HeaderMinter, fuzz_app, fuzz_verdict
-from secondconf.safeclient import SyntheticIdentity, harness_sync_client
-from secondconf.tokens import fetch_token_sync
-from secondconf.verdict import Outcome, Reason, Verdict
+from secondconf.checks.hardening.fuzzing import (
+    MISSING_HEADER_CHECK,
+    HeaderMinter,
+    fuzz_app,
+    fuzz_verdict,
+)
+from secondconf.contract.platform import SyntheticIdentity
+from secondconf.engine.verdict import Outcome, Reason, Verdict
+from secondconf.target.client import harness_sync_client
+from secondconf.target.identity import fetch_token_sync
 
 from tests.harness.conftest import HarnessTarget
 

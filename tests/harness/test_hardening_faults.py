@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secondconf.clock import SystemClock
-from secondconf.hardening import run_hardening
-from secondconf.hardening_cases import CASES
-from secondconf.hardening_model import HardeningRun
-from secondconf.hardening_rules import RULES, judge_rule
-from secondconf.route_client import RouteClient, countable_route
-from secondconf.safeclient import harness_client
-from secondconf.target_control import TargetControl
-from secondconf.telemetry_client import A8Client
-from secondconf.ttl_boundary import check_ttl_boundary
-from secondconf.verdict import Outcome
+from secondconf.checks.hardening.cases import CASES
+from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.rules import RULES, judge_rule
+from secondconf.checks.hardening.run import run_hardening
+from secondconf.checks.hardening.ttl import check_ttl_boundary
+from secondconf.checks.hardening.walk import RouteClient, countable_route
+from secondconf.core.clock import SystemClock
+from secondconf.engine.verdict import Outcome
+from secondconf.target.a8 import A8Client
+from secondconf.target.client import harness_client
+from secondconf.target.control import TargetControl
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI

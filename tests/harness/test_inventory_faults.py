@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secondconf.inventory import check_inventory
-from secondconf.markers import APP_IDS
-from secondconf.verdict import Outcome, Reason
+from secondconf.checks.inventory import check_inventory
+from secondconf.contract.platform import APP_IDS
+from secondconf.engine.verdict import Outcome, Reason
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI

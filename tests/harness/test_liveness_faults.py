@@ -10,9 +10,9 @@ import time
 from dataclasses import replace
 
 import pytest
-from secondconf.liveness import LivenessResult
-from secondconf.verdict import Outcome, Reason, Verdict
-from secondconf.window import GatingMode
+from secondconf.checks.liveness.measure import LivenessResult
+from secondconf.engine.verdict import Outcome, Reason, Verdict
+from secondconf.engine.window import GatingMode
 
 from tests.harness.conftest import TEST_PLAN, HarnessTarget
 

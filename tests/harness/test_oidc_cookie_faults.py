@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from secondconf.approvals import append_approval
-from secondconf.clock import SystemClock
-from secondconf.cookie_checks import check_session_cookie, drill_cookie_policy
-from secondconf.oidc_provider_checks import check_discovery, check_jwks, check_redirect_matrix
-from secondconf.oidc_token_checks import check_forged_tokens, check_rotation
-from secondconf.safeclient import harness_sync_client
-from secondconf.target_control import TargetControl, target_control
-from secondconf.verdict import Outcome, Verdict
+from secondconf.checks.oidc.cookies import check_session_cookie, drill_cookie_policy
+from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_redirect_matrix
+from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
+from secondconf.core.clock import SystemClock
+from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.hitl.log import append_approval
+from secondconf.target.client import harness_sync_client
+from secondconf.target.control import TargetControl, target_control
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI

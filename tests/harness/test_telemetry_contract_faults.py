@@ -24,22 +24,18 @@ from typing import Any
 
 import httpx
 import pytest
-from secondconf.clock import SystemClock
-from secondconf.safeclient import (
-    SyntheticIdentity,
-    harness_client,
-    harness_sync_client,
-    synthetic_headers,
-)
-from secondconf.systemmap import SystemMap
-from secondconf.target_control import TargetControl
-from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_dedupe_check import TEL03, check_dedupe
-from secondconf.telemetry_sampling_check import TEL02, check_sampling
-from secondconf.telemetry_schema_check import REQUIRED_EVENTS, TEL01, check_event_schema
-from secondconf.tokens import AccessToken, fetch_token_sync
-from secondconf.traceids import new_idempotency_key, new_sampled_in_trace_id
-from secondconf.verdict import Outcome, Verdict
+from secondconf.checks.telemetry.dedupe import TEL03, check_dedupe
+from secondconf.checks.telemetry.sampling import TEL02, check_sampling
+from secondconf.checks.telemetry.schema import REQUIRED_EVENTS, TEL01, check_event_schema
+from secondconf.contract.platform import SyntheticIdentity
+from secondconf.contract.traceids import new_idempotency_key, new_sampled_in_trace_id
+from secondconf.core.clock import SystemClock
+from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.target.a8 import A8Client
+from secondconf.target.client import harness_client, harness_sync_client, synthetic_headers
+from secondconf.target.control import TargetControl
+from secondconf.target.identity import AccessToken, fetch_token_sync
+from secondconf.target.map import SystemMap
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI

@@ -17,7 +17,7 @@ def read_results(pytester: pytest.Pytester) -> dict[str, Any]:
 
 VERDICT_HELPERS = """
 import pytest
-from secondconf.verdict import judge_rate
+from secondconf.engine.verdict import judge_rate
 
 def clean(subject="A1"):
     return judge_rate(check="error_rate", source="probe", failures=0, n=1000,

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from secondconf.approvals import (
-    ENVS,
+from secondconf.contract.platform import ENVS
+from secondconf.core.clock import ManualClock, SystemClock
+from secondconf.hitl.log import (
     GATES,
     GENESIS,
     Approval,
@@ -28,7 +29,6 @@ from secondconf.approvals import (
     record_escalation,
     record_use,
 )
-from secondconf.clock import ManualClock, SystemClock
 
 GATE, ENV = "prod_write", "staging"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -603,8 +603,8 @@ _CHILD = textwrap.dedent(
     import sys, time
     from datetime import timedelta
     from pathlib import Path
-    from secondconf.approvals import append_approval, record_escalation
-    from secondconf.clock import SystemClock
+    from secondconf.hitl.log import append_approval, record_escalation
+    from secondconf.core.clock import SystemClock
 
     log, role, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     clock = SystemClock()

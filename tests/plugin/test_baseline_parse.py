@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secondconf import baseline
-from secondconf.baseline import (
+from secondconf.checks.load import baseline
+from secondconf.checks.load.baseline import (
     BaselineError,
     EndpointStats,
     LoadApprovalRequired,
@@ -20,11 +20,12 @@ from secondconf.baseline import (
     require_load_approval,
     slow_counts,
 )
-from secondconf.baseline_report import BASELINE_RESULTS, endpoint_verdicts, write_baseline_report
-from secondconf.options import PROFILES, HarnessSettings, TargetEnv
-from secondconf.results import CheckRecord, ResultsModel
-from secondconf.verdict import Outcome, Reason
-from secondconf.window import GatingMode
+from secondconf.contract.platform import TargetEnv
+from secondconf.engine.results import CheckRecord, ResultsModel
+from secondconf.engine.verdict import Outcome, Reason
+from secondconf.engine.window import GatingMode
+from secondconf.reports.baseline import BASELINE_RESULTS, endpoint_verdicts, write_baseline_report
+from secondconf.settings import PROFILES, HarnessSettings
 
 # Two entries of a real `locust --json-file` run (20 users, 10 s, a busy machine), with
 # the per-second series cut short. Keys of `response_times` are locust's rounded buckets.

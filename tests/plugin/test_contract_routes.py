@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from secondconf.contract_routes import (
+from secondconf.checks.hardening.cases import reads_what_it_creates, variant_body
+from secondconf.target.routes import (
     discover_routes,
     other_body,
     prepared_body,
     resource_id,
 )
-from secondconf.hardening_cases import reads_what_it_creates, variant_body
 
 HEADERS = [{"name": "X-Idempotency-Key", "in": "header", "required": True}]
 

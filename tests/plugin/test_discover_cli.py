@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import trustme
 from _pytest.capture import CaptureResult
-from secondconf.discover_cli import main
-from secondconf.systemmap import APP_IDS, TARGET_URL_ENV_VARS, load_system_map
+from secondconf.cli.discover import main
+from secondconf.contract.platform import APP_IDS
+from secondconf.target.map import TARGET_URL_ENV_VARS, load_system_map
 
 from tests.loopback import ServedApp, serve
 from tests.plugin.fake_deployment import fake_apps

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy.stats import binom
-from secondconf.sequential import SequentialBernoulliTest, SequentialMonitor
-from secondconf.stats import Method, min_samples, proportion_bounds
+from secondconf.engine.sequential import SequentialBernoulliTest, SequentialMonitor
+from secondconf.engine.stats import Method, min_samples, proportion_bounds
 
 THRESHOLD = 0.01  # the SLO: error rate < 1 %
 P_TRUE = THRESHOLD  # the worst case for a false PASS: exactly at the threshold

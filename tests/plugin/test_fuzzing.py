@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from secondconf.fuzzing import (
+from secondconf.checks.hardening.fuzzing import (
     MISSING_HEADER_CHECK,
     FuzzingRefused,
     FuzzPlan,
@@ -20,9 +20,9 @@ from secondconf.fuzzing import (
     fuzz_config,
     fuzz_verdict,
 )
-from secondconf.safeclient import SyntheticIdentity
-from secondconf.traceids import is_valid_idempotency_key, is_valid_trace_id
-from secondconf.verdict import Outcome
+from secondconf.contract.platform import SyntheticIdentity
+from secondconf.contract.traceids import is_valid_idempotency_key, is_valid_trace_id
+from secondconf.engine.verdict import Outcome
 
 BASE = "https://fake.test"
 HEADERS = ("X-Idempotency-Key", "X-Trace-Id")

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from secondconf.contract_routes import discover_routes
-from secondconf.hardening import RouteDriver, RunContext
-from secondconf.hardening_cases import CASES
-from secondconf.hardening_model import CaseResult, RouteState
-from secondconf.safeclient import SyntheticIdentity
-from secondconf.systemmap import AppEntry, SystemMap
-from secondconf.tokens import AccessToken
+from secondconf.checks.hardening.cases import CASES
+from secondconf.checks.hardening.model import CaseResult, RouteState
+from secondconf.checks.hardening.run import RouteDriver, RunContext
+from secondconf.contract.platform import SyntheticIdentity
+from secondconf.target.identity import AccessToken
+from secondconf.target.map import AppEntry, SystemMap
+from secondconf.target.routes import discover_routes
 
 from tests.plugin.fake_contract_target import DOCUMENT, FakeContractApp
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from secondconf.contract_routes import MutatingRoute
-from secondconf.hardening_effects import business_effects, judge_claim, judge_labels
-from secondconf.hardening_model import CaseResult, EffectClaim, RouteState
-from secondconf.telemetry_client import StoredEvent
+from secondconf.checks.hardening.effects import business_effects, judge_claim, judge_labels
+from secondconf.checks.hardening.model import CaseResult, EffectClaim, RouteState
+from secondconf.target.a8 import StoredEvent
+from secondconf.target.routes import MutatingRoute
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 ROUTE = MutatingRoute("A2", "POST", "/v1/checkout", {})

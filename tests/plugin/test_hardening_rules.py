@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from secondconf.hardening_model import HardeningRun
-from secondconf.hardening_rules import RULES, judge_rule
-from secondconf.route_client import NoRouteError, countable_route
-from secondconf.verdict import Outcome, Reason
+from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.rules import RULES, judge_rule
+from secondconf.checks.hardening.walk import NoRouteError, countable_route
+from secondconf.engine.verdict import Outcome, Reason
 
 
 def case(rule: str, app: str, route: str, **extra: Any) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from secondconf.approvals import ApprovalLog, append_approval, record_escalation
-from secondconf.clock import ManualClock, SystemClock
+from secondconf.core.clock import ManualClock, SystemClock
+from secondconf.hitl.log import ApprovalLog, append_approval, record_escalation
 
 LOG = "tests/perf/reports/hitl_approvals.log"
 
@@ -118,8 +118,8 @@ def test_workers_decide_on_the_controllers_snapshot(pytester: pytest.Pytester) -
     pytester.makeconftest(
         f"""
         from datetime import UTC, datetime, timedelta
-        from secondconf.approvals import append_approval
-        from secondconf.clock import SystemClock
+        from secondconf.hitl.log import append_approval
+        from secondconf.core.clock import SystemClock
 
         def pytest_configure(config):
             if hasattr(config, "workerinput"):  # a worker: too late, the snapshot is taken

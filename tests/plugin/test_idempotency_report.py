@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from secondconf.idempotency_report import IDEMPOTENCY_REPORT, write_idempotency_report
-from secondconf.results import CheckRecord, ResultsModel
-from secondconf.rules import ContractRule, rule_verdict
+from secondconf.engine.results import CheckRecord, ResultsModel
+from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.reports.idempotency import IDEMPOTENCY_REPORT, write_idempotency_report
 
 from tests.plugin.test_inventory_report import settings
 

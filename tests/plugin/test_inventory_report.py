@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from secondconf.inventory import inventory_verdict
-from secondconf.inventory_report import INVENTORY_REPORT, write_inventory_report
-from secondconf.markers import APP_IDS
-from secondconf.options import PROFILES, HarnessSettings, TargetEnv
-from secondconf.results import CheckRecord, ResultsModel
-from secondconf.window import GatingMode
+from secondconf.checks.inventory import inventory_verdict
+from secondconf.contract.platform import APP_IDS, TargetEnv
+from secondconf.engine.results import CheckRecord, ResultsModel
+from secondconf.engine.window import GatingMode
+from secondconf.reports.inventory import INVENTORY_REPORT, write_inventory_report
+from secondconf.settings import PROFILES, HarnessSettings
 
 
 def settings(tmp_path: Path) -> HarnessSettings:

@@ -14,14 +14,14 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from secondconf.cookie_checks import (
+from secondconf.checks.oidc.cookies import (
     LoginObservation,
     judge_drill,
     judge_session_cookie,
     login_form,
     parse_set_cookie,
 )
-from secondconf.oidc_provider_checks import (
+from secondconf.checks.oidc.provider import (
     judge_discovery,
     judge_jwks,
     judge_registered_answer,
@@ -29,16 +29,16 @@ from secondconf.oidc_provider_checks import (
     missing_browser_login,
     redirect_variants,
 )
-from secondconf.oidc_token_checks import (
+from secondconf.checks.oidc.tokens import (
     bearer_get_path,
     forged_tokens,
     judge_rotation,
     judge_token_answer,
     rsa_public_pem,
 )
-from secondconf.rules import ContractRule, rule_verdict
-from secondconf.systemmap import BrowserLogin
-from secondconf.verdict import Outcome, Verdict
+from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.target.map import BrowserLogin
 
 LOGIN = BrowserLogin("student-web", "https://a5.example:8443/auth/callback", 3600)
 DATE = "Wed, 26 Nov 2026 03:00:00 GMT"

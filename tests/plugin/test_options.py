@@ -11,7 +11,7 @@ from tests.plugin.pytester_helpers import system_map_json
 
 SHOW_SETTINGS = """
 def test_show(pytestconfig):
-    from secondconf.stashkeys import SETTINGS_KEY
+    from secondconf.pytest_plugin.state import SETTINGS_KEY
     s = pytestconfig.stash[SETTINGS_KEY]
     print("SETTINGS", s.env.value, s.profile.name, s.profile.burn_in_s, s.profile.window_s,
           s.method, s.gating_mode.value, s.confidence, s.probe_rate)

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from secondconf.clock import SystemClock
-from secondconf.prober import (
+from secondconf.checks.liveness.prober import (
     ProbeSample,
     ProbeTarget,
     probe_schedule,
@@ -25,10 +24,12 @@ from secondconf.prober import (
     run_probes,
     to_observation,
 )
-from secondconf.safeclient import harness_client
-from secondconf.systemmap import APP_IDS, AppEntry, SystemMap
-from secondconf.traceids import is_valid_trace_id
-from secondconf.window import Observation, StableWindowEvaluator
+from secondconf.contract.platform import APP_IDS
+from secondconf.contract.traceids import is_valid_trace_id
+from secondconf.core.clock import SystemClock
+from secondconf.engine.window import Observation, StableWindowEvaluator
+from secondconf.target.client import harness_client
+from secondconf.target.map import AppEntry, SystemMap
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from secondconf.prod_guard_check import (
+from secondconf.checks.safety.prod_guard import (
     HARNESS_CLIENTS,
     METHODS,
     WRITE_METHODS,
@@ -17,13 +17,13 @@ from secondconf.prod_guard_check import (
     check_prod_guard,
     guard_cases,
 )
-from secondconf.safeclient import (
+from secondconf.engine.verdict import Outcome, Reason, Verdict
+from secondconf.target.client import (
     SYNTHETIC_IDENTITY_HEADER,
     ProdObserveGuard,
     RequestPolicy,
     add_trace_id,
 )
-from secondconf.verdict import Outcome, Reason, Verdict
 
 
 def by_method(verdicts: list[Verdict]) -> dict[str, Verdict]:

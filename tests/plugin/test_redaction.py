@@ -11,9 +11,8 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from secondconf import redaction
-from secondconf.options import PROFILES, HarnessSettings, TargetEnv
-from secondconf.redaction import (
+from secondconf.checks.safety import secrets_scan as redaction
+from secondconf.checks.safety.secrets_scan import (
     Finding,
     SecretScan,
     encodings,
@@ -21,7 +20,9 @@ from secondconf.redaction import (
     scan_for_secrets,
     secrets_for_run,
 )
-from secondconf.window import GatingMode
+from secondconf.contract.platform import TargetEnv
+from secondconf.engine.window import GatingMode
+from secondconf.settings import PROFILES, HarnessSettings
 
 from tests.plugin.pytester_helpers import read_results
 

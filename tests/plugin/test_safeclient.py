@@ -17,18 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from secondconf.safeclient import (
+from secondconf.contract.platform import APP_IDS, SYNTHETIC_HEADERS, SyntheticIdentity
+from secondconf.contract.traceids import is_valid_trace_id, new_idempotency_key, new_trace_id
+from secondconf.target.client import (
     NO_TRACE_ID,
-    SYNTHETIC_HEADERS,
     ProductionWriteRefused,
     RequestPolicy,
-    SyntheticIdentity,
     harness_client,
     harness_sync_client,
     synthetic_headers,
 )
-from secondconf.systemmap import APP_IDS, AppEntry, SystemMap
-from secondconf.traceids import is_valid_trace_id, new_idempotency_key, new_trace_id
+from secondconf.target.map import AppEntry, SystemMap
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

@@ -1,4 +1,4 @@
-"""The anytime-valid sequential test (secondconf.sequential): figures, decisions, validation."""
+"""The anytime-valid sequential test (engine.sequential): figures, decisions, validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
-from secondconf.sequential import SequentialBernoulliTest, SequentialMonitor
+from secondconf.engine.sequential import SequentialBernoulliTest, SequentialMonitor
 
 
 @pytest.mark.parametrize(

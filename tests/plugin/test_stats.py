@@ -1,4 +1,4 @@
-"""Fixed-n bounds (secondconf.stats) against statsmodels, published values and exact properties."""
+"""Fixed-n bounds (engine.stats) against statsmodels, published values and exact properties."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom, norm
-from secondconf.stats import (
+from secondconf.engine.stats import (
     Side,
     clopper_pearson_bound,
     clopper_pearson_interval,

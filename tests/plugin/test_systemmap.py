@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import trustme
-from secondconf.clock import ManualClock
-from secondconf.systemmap import (
-    APP_IDS,
+from secondconf.contract.platform import APP_IDS
+from secondconf.core.clock import ManualClock
+from secondconf.target.map import (
     AppEntry,
     BrowserLogin,
     DiscoveryError,

@@ -11,24 +11,24 @@ from typing import Any
 
 import httpx
 import pytest
-from secondconf.clock import SystemClock
-from secondconf.telemetry_client import A8Client
-from secondconf.telemetry_dedupe_check import DedupeCase, check_dedupe, judge_dedupe
-from secondconf.telemetry_sampling_check import (
+from secondconf.checks.telemetry.dedupe import DedupeCase, check_dedupe, judge_dedupe
+from secondconf.checks.telemetry.sampling import (
     SamplingProbe,
     judge_sampling,
     new_sampled_out_trace_id,
     sampling_problem,
 )
-from secondconf.telemetry_schema_check import (
+from secondconf.checks.telemetry.schema import (
     REQUIRED_EVENTS,
     SCHEMA_FIELDS,
     judge_schema,
     schema_problems,
 )
-from secondconf.telemetry_window import read_window
-from secondconf.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
-from secondconf.verdict import Outcome, Reason
+from secondconf.checks.telemetry.window import read_window
+from secondconf.contract.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
+from secondconf.core.clock import SystemClock
+from secondconf.engine.verdict import Outcome, Reason
+from secondconf.target.a8 import A8Client
 
 IN = new_sampled_in_trace_id(0.1)
 OUT = new_sampled_out_trace_id(0.1)

@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from secondconf.traceids import (
+from secondconf.contract.traceids import (
     is_sampled_in,
     is_valid_idempotency_key,
     is_valid_trace_id,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from secondconf.sequential import SequentialBernoulliTest
-from secondconf.verdict import (
+from secondconf.engine.sequential import SequentialBernoulliTest
+from secondconf.engine.verdict import (
     Outcome,
     Reason,
     Timeslice,

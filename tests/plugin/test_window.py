@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from secondconf.clock import ManualClock
-from secondconf.verdict import Outcome
-from secondconf.window import GatingMode, Observation, StableWindowEvaluator
+from secondconf.core.clock import ManualClock
+from secondconf.engine.verdict import Outcome
+from secondconf.engine.window import GatingMode, Observation, StableWindowEvaluator
 
 
 def feed(

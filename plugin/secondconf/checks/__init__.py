@@ -1,0 +1,1 @@
+"""The checks, one package per capability; no check package imports another."""

@@ -1,0 +1,1 @@
+"""Phase 3: header, idempotency and tenant rules, lifecycle and fuzzing."""

@@ -1,0 +1,178 @@
+"""What the hardening run records: its requests, cases, effect claims and the run itself.
+
+Plain data, JSON-friendly where it leaves the process (:class:`HardeningRun` is measured
+once per session and shared with every xdist worker as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+
+from secondconf.contract.traceids import HIGH_VOLUME_RATE, new_sampled_in_trace_id
+from secondconf.target.routes import MutatingRoute
+
+HOME: Final = "home"
+OTHER: Final = "other"
+
+
+def new_trace() -> str:
+    """A trace id A8 must keep whatever the event (sampled in at the lowest rate)."""
+    return new_sampled_in_trace_id(HIGH_VOLUME_RATE)
+
+
+@dataclass
+class Exchange:
+    """One request of the run and its answer, as the report shows it (no credentials)."""
+
+    app: str
+    method: str
+    path: str
+    sent: str
+    status: int | None
+    result: str = "ok"
+    trace_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "method": self.method,
+            "path": self.path,
+            "sent": self.sent,
+            "status": self.status,
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True)
+class EffectClaim:
+    """``traces`` (each with the key its requests carried) must have caused exactly
+    ``executions`` times the route's baseline of business events."""
+
+    traces: tuple[tuple[str, str | None], ...]
+    executions: int
+    what: str
+    tenant: str | None = None  # also: every event is tagged synthetic, for this tenant
+    listed: int | None = None  # items the route's collection lists with the bodies' tokens
+
+
+@dataclass
+class CaseResult:
+    """One rule case on one route: what was violated at once, what waits for A8."""
+
+    rule: str
+    app_id: str
+    route: str
+    requests: list[Exchange] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    claims: list[EffectClaim] = field(default_factory=list)
+    untested: str | None = None
+    not_applicable: str | None = None  # the rule has nothing to act on for this route
+    notes: list[str] = field(default_factory=list)
+
+    def violate(self, exchange: Exchange | None, why: str) -> None:
+        self.violations.append(why)
+        if exchange is not None:
+            exchange.result = why
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "app_id": self.app_id,
+            "route": self.route,
+            "requests": [e.to_dict() for e in self.requests],
+            "violations": list(self.violations),
+            "untested": self.untested,
+            "not_applicable": self.not_applicable,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A fresh request on a route: its path (and the parameters filled into it), body,
+    the token marking its body, key and trace id."""
+
+    path: str
+    body: Any
+    token: str
+    key: str
+    trace: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def json_body(response: httpx.Response | None) -> Any:
+    """The answer's JSON, or ``None`` (no answer, or not JSON)."""
+    if response is None:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def is_success(response: httpx.Response | None) -> bool:
+    return response is not None and 200 <= response.status_code < 300
+
+
+@dataclass
+class RouteState:
+    """A covered route after the warm-up: ready (with its baseline trace) or untested."""
+
+    route: MutatingRoute
+    baseline: tuple[str, str] | None = None  # (trace, key) of the baseline request
+    listed_once: int | None = None  # items one execution adds to the route's collection
+    baseline_ms: float | None = None  # how long the baseline request took
+    untested: str | None = None
+
+
+@dataclass
+class HardeningRun:
+    """What the run found, ready to judge: JSON-friendly (one run per session)."""
+
+    started_at: str
+    ended_at: str
+    env: str
+    apps: dict[str, dict[str, Any]]  # app -> {"covered": [...], "exempt": [...], "untested": [...]}
+    cases: list[dict[str, Any]]
+    baselines: dict[str, dict[str, int] | None]  # route label -> business events per execution
+    baseline_ms: dict[str, float] = field(default_factory=dict)  # route label -> its duration
+    # POSTs a client can send on their own: no path parameter, no reference to a resource
+    walkable: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # run-level (no A8, no tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "env": self.env,
+            "apps": self.apps,
+            "cases": self.cases,
+            "baselines": self.baselines,
+            "baseline_ms": self.baseline_ms,
+            "walkable": self.walkable,
+            "problems": self.problems,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HardeningRun:
+        return cls(
+            started_at=data["started_at"],
+            ended_at=data["ended_at"],
+            env=data["env"],
+            apps=dict(data["apps"]),
+            cases=list(data["cases"]),
+            baselines=dict(data["baselines"]),
+            baseline_ms=dict(data.get("baseline_ms", {})),
+            walkable=list(data.get("walkable", ())),
+            problems=list(data.get("problems", ())),
+        )
+
+
+def canonical(body: Any) -> str:
+    """Canonical JSON (sorted keys, no insignificant whitespace) for comparing bodies."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""OIDC provider, tokens and the session cookie."""

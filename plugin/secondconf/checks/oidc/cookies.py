@@ -1,0 +1,385 @@
+"""A1's session cookie, read from the raw ``Set-Cookie`` list of a real login (CK-29 … CK-31).
+
+The harness logs in as a synthetic identity through the authorization-code + PKCE flow:
+GET the authorization endpoint, read the login page's form generically (its action and
+hidden inputs; the field names come from the map's ``identity.browser_login``), POST the
+credentials, and judge the ``Set-Cookie`` headers of that answer one by one. A cookie jar
+would merge, normalise or drop attributes, so the raw header list is what is judged.
+
+- CK-29 attributes: exactly one session cookie, with ``Secure``, ``HttpOnly``,
+  ``SameSite=None`` and ``Path=/``.
+- CK-30 lifetime: ``Max-Age`` equals the session TTL and is at most 400 days; ``Expires``,
+  when sent, is ``Date + Max-Age`` within a few seconds.
+- CK-31 domain: ``Domain`` equals the configured cookie domain, or is absent when none is
+  configured (a host-only cookie).
+
+The cookie's value is a credential: it is never parsed out, stored or reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from secondconf.checks.oidc.provider import authorize_params, missing_browser_login
+from secondconf.core.clock import Clock, SystemClock
+from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.target.control import ControlError, TargetControl
+from secondconf.target.map import BrowserLogin, SystemMap
+from secondconf.target.oidc_documents import get_discovery
+
+CK_ATTRIBUTES: Final = ContractRule(
+    "CK-29", "Session cookie: one cookie with Secure; SameSite=None; HttpOnly; Path=/", "§1"
+)
+CK_LIFETIME: Final = ContractRule(
+    "CK-30", "Session cookie: Max-Age is the session TTL (<= 400 days), Expires agrees", "§1"
+)
+CK_DOMAIN: Final = ContractRule(
+    "CK-31", "Session cookie: Domain is the configured domain, or absent", "§1"
+)
+CK_DRILL: Final = ContractRule(
+    "CK-29", "Cookie policy drill: CK-29 catches a cookie without Secure/SameSite=None", "§1"
+)
+COOKIE_RULES: Final = (CK_ATTRIBUTES, CK_LIFETIME, CK_DOMAIN)
+
+SUBJECT: Final = "test_student_e2e_01"
+MAX_COOKIE_AGE_S: Final = 400 * 24 * 3600  # 34,560,000 s: browsers cap cookie lifetime here
+EXPIRES_SKEW_S: Final = 3.0
+DRILL_RULE: Final = "cookie_attributes"
+
+
+@dataclass(frozen=True)
+class SetCookie:
+    """One ``Set-Cookie`` header without its value: name and attributes (names lowercased)."""
+
+    name: str
+    has_value: bool
+    attributes: Mapping[str, str | None]
+
+    @property
+    def clears(self) -> bool:
+        """Whether this header deletes the cookie rather than setting it."""
+        max_age = self.attributes.get("max-age")
+        return not self.has_value or (
+            max_age is not None and max_age.strip().startswith(("0", "-"))
+        )
+
+
+def parse_set_cookie(header: str) -> SetCookie:
+    """A ``Set-Cookie`` header as RFC 6265 §5.2 reads it (the last attribute of a name wins)."""
+    pair, *attributes = header.split(";")
+    name, _, value = pair.partition("=")
+    parsed: dict[str, str | None] = {}
+    for attribute in attributes:
+        key, sep, raw = attribute.strip().partition("=")
+        if key:
+            parsed[key.strip().lower()] = raw.strip() if sep else None
+    return SetCookie(name.strip(), bool(value.strip()), parsed)
+
+
+@dataclass(frozen=True)
+class LoginObservation:
+    """What the login answer showed (``problem`` set when no login answer could be judged)."""
+
+    cookies: tuple[SetCookie, ...] = ()
+    date: str | None = None
+    received_at: datetime | None = None
+    status: int | None = None
+    problem: str | None = None
+    requests: tuple[dict[str, object], ...] = field(default=())
+
+
+def session_cookies(observation: LoginObservation, login: BrowserLogin) -> list[SetCookie]:
+    """The cookies the login set as a session: the named one, or every one it did not clear."""
+    if login.cookie_name is not None:
+        return [c for c in observation.cookies if c.name == login.cookie_name]
+    return [c for c in observation.cookies if not c.clears]
+
+
+def _http_date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parsedate_to_datetime(text.replace("-", " "))
+    except (TypeError, ValueError):
+        return None
+
+
+def _attributes_problems(cookie: SetCookie) -> list[str]:
+    attrs = cookie.attributes
+    problems = [
+        f"{cookie.name}: no {name}" for name in ("Secure", "HttpOnly") if name.lower() not in attrs
+    ]
+    same_site = attrs.get("samesite")
+    if same_site is None:
+        problems.append(f"{cookie.name}: no SameSite (expected SameSite=None)")
+    elif same_site.lower() != "none":
+        problems.append(f"{cookie.name}: SameSite={same_site} (expected SameSite=None)")
+    if attrs.get("path") != "/":
+        problems.append(f"{cookie.name}: Path={attrs.get('path')} (expected /)")
+    return problems
+
+
+def _lifetime_problems(cookie: SetCookie, login: BrowserLogin, date: datetime | None) -> list[str]:
+    raw = cookie.attributes.get("max-age")
+    try:
+        max_age = int(raw) if raw is not None else None
+    except ValueError:
+        return [f"{cookie.name}: Max-Age={raw!r} is not an integer"]
+    if max_age is None:
+        return [f"{cookie.name}: no Max-Age (expected the session TTL {login.session_ttl_s})"]
+    problems: list[str] = []
+    if max_age != login.session_ttl_s:
+        problems.append(f"{cookie.name}: Max-Age={max_age}, session TTL is {login.session_ttl_s}")
+    if max_age > MAX_COOKIE_AGE_S:
+        problems.append(f"{cookie.name}: Max-Age={max_age} exceeds 400 days ({MAX_COOKIE_AGE_S})")
+    if "expires" in cookie.attributes:
+        expires = _http_date(cookie.attributes["expires"])
+        if expires is None:
+            problems.append(f"{cookie.name}: Expires is not an HTTP date")
+        elif date is not None:
+            skew = (expires - date).total_seconds() - max_age
+            if abs(skew) > EXPIRES_SKEW_S:
+                problems.append(
+                    f"{cookie.name}: Expires is Date + {max_age + skew:.0f} s, "
+                    f"Max-Age says {max_age} s"
+                )
+    return problems
+
+
+def _domain_problems(cookie: SetCookie, login: BrowserLogin) -> list[str]:
+    domain = cookie.attributes.get("domain")
+    if login.cookie_domain is None:
+        return [] if domain is None else [f"{cookie.name}: Domain={domain}, expected none"]
+    expected = login.cookie_domain.lstrip(".").lower()
+    if domain is None or domain.lstrip(".").lower() != expected:
+        return [f"{cookie.name}: Domain={domain}, expected {login.cookie_domain}"]
+    return []
+
+
+def judge_session_cookie(observation: LoginObservation, login: BrowserLogin) -> list[Verdict]:
+    """CK-29, CK-30 and CK-31 from one login answer."""
+    details = {"requests": list(observation.requests), "status": observation.status}
+    if observation.problem is not None:
+        return [
+            rule_verdict(rule, "A1", cases=0, violations=[], untested=[observation.problem],
+                         details=details)
+            for rule in COOKIE_RULES
+        ]  # fmt: skip
+    found = session_cookies(observation, login)
+    details["cookies"] = [
+        {"name": c.name, "attributes": dict(c.attributes)} for c in observation.cookies
+    ]
+    count_problem = (
+        [] if len(found) == 1 else [f"{len(found)} session cookies set (expected exactly one)"]
+    )
+    date = _http_date(observation.date) or observation.received_at
+    judged = {
+        CK_ATTRIBUTES: count_problem + [p for c in found for p in _attributes_problems(c)],
+        CK_LIFETIME: [p for c in found for p in _lifetime_problems(c, login, date)],
+        CK_DOMAIN: [p for c in found for p in _domain_problems(c, login)],
+    }
+    verdicts: list[Verdict] = []
+    for rule, problems in judged.items():
+        if not found and rule is not CK_ATTRIBUTES:
+            untested = ["the login set no session cookie to judge"]
+            verdicts.append(
+                rule_verdict(rule, "A1", cases=0, violations=[], untested=untested, details=details)
+            )
+            continue
+        cases = max(len(found), 1)
+        verdicts.append(rule_verdict(rule, "A1", cases=cases, violations=problems, details=details))
+    return verdicts
+
+
+# --- the login flow -------------------------------------------------------------------------
+
+
+@dataclass
+class _Form:
+    action: str | None
+    method: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    hidden: dict[str, str] = field(default_factory=dict)
+
+
+class _FormReader(HTMLParser):
+    """Every ``<form>`` of a page with its inputs (hidden ones with their values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[_Form] = []
+        self._open = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append(_Form(values.get("action"), values.get("method", "get").lower()))
+            self._open = True
+        elif tag == "input" and self._open and values.get("name"):
+            form = self.forms[-1]
+            form.inputs[values["name"]] = values.get("type", "text").lower()
+            if values.get("type", "").lower() == "hidden":
+                form.hidden[values["name"]] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = False
+
+
+def login_form(page: str, login: BrowserLogin) -> _Form | None:
+    """The page's form that has the map's username and password fields."""
+    reader = _FormReader()
+    reader.feed(page)
+    for form in reader.forms:
+        if login.username_field in form.inputs and login.password_field in form.inputs:
+            return form
+    return None
+
+
+def log_in(
+    client: httpx.Client,
+    system_map: SystemMap,
+    login: BrowserLogin,
+    password: str,
+    *,
+    clock: Clock | None = None,
+) -> LoginObservation:
+    """Log in as the synthetic student on A1's form and observe the answer's cookies."""
+    clock = clock or SystemClock()
+    discovery, problem = get_discovery(client, system_map)
+    endpoint = discovery.get("authorization_endpoint") if discovery else None
+    if not isinstance(endpoint, str):
+        return LoginObservation(problem=problem or "discovery names no authorization_endpoint")
+    client.cookies.clear()  # a fresh browser: no earlier session decides the answer
+    try:
+        page = client.get(endpoint, params=authorize_params(login, login.redirect_uri))
+    except httpx.HTTPError as error:
+        return LoginObservation(
+            problem=f"authorization endpoint: no answer ({type(error).__name__})"
+        )
+    requests: list[dict[str, object]] = [
+        {"app": "A1", "method": "GET", "path": urlsplit(endpoint).path,
+         "sent": "authorization request (PKCE S256)", "status": page.status_code, "result": "ok"}
+    ]  # fmt: skip
+    form = login_form(page.text, login) if page.status_code == 200 else None
+    if form is None:
+        return LoginObservation(
+            status=page.status_code,
+            problem=f"the authorization endpoint answered {page.status_code} without a login "
+            f"form with fields {login.username_field!r} and {login.password_field!r}",
+            requests=tuple(requests),
+        )
+    action = urljoin(str(page.url), form.action or "")
+    data = dict(form.hidden) | {login.username_field: SUBJECT, login.password_field: password}
+    try:
+        answer = client.post(action, data=data)
+    except httpx.HTTPError as error:
+        return LoginObservation(problem=f"login form post: no answer ({type(error).__name__})")
+    received_at = clock.now()
+    client.cookies.clear()  # the session is not reused by later requests of this client
+    requests.append(
+        {"app": "A1", "method": "POST", "path": urlsplit(action).path,
+         "sent": f"login form as {SUBJECT}", "status": answer.status_code, "result": "ok"}
+    )  # fmt: skip
+    location = answer.headers.get("location", "")
+    if answer.status_code not in (302, 303) or not location.startswith(login.redirect_uri):
+        return LoginObservation(
+            status=answer.status_code,
+            problem=f"the login did not redirect to the registered redirect_uri "
+            f"(status {answer.status_code}): wrong password variable {login.password_env}?",
+            requests=tuple(requests),
+        )
+    return LoginObservation(
+        cookies=tuple(parse_set_cookie(h) for h in answer.headers.get_list("set-cookie")),
+        date=answer.headers.get("date"),
+        received_at=received_at,
+        status=answer.status_code,
+        requests=tuple(requests),
+    )
+
+
+def check_session_cookie(
+    client: httpx.Client,
+    system_map: SystemMap,
+    password: str | None,
+    *,
+    clock: Clock | None = None,
+) -> list[Verdict]:
+    """CK-29 … CK-31 against the target; INCONCLUSIVE with the reason when it cannot log in."""
+    login = system_map.browser_login
+    if login is None:
+        return [missing_browser_login(rule) for rule in COOKIE_RULES]
+    if not password:
+        problem = f"environment variable {login.password_env} (the login password) is not set"
+        return judge_session_cookie(LoginObservation(problem=problem), login)
+    return judge_session_cookie(log_in(client, system_map, login, password, clock=clock), login)
+
+
+# --- the cookie policy drill ----------------------------------------------------------------
+
+
+def judge_drill(clean: Verdict, faulted: Verdict, restored: Verdict) -> Verdict:
+    """The drill PASSes when CK-29 passes, FAILs with the rule off, and passes once restored."""
+    violations: list[str] = []
+    stages = (
+        (clean, Outcome.PASS, "before turning off"),
+        (faulted, Outcome.FAIL, "with"),
+        (restored, Outcome.PASS, "after restoring"),
+    )
+    for verdict, outcome, when in stages:
+        if verdict.outcome is not outcome:
+            seen = "; ".join(
+                [*verdict.details.get("violations", ()), *verdict.details.get("untested", ())]
+            )
+            violations.append(
+                f"CK-29 was {verdict.outcome.value}, expected {outcome.value}, {when} "
+                f"'{DRILL_RULE}'" + (f" ({seen})" if seen else "")
+            )
+    return rule_verdict(
+        CK_DRILL,
+        "A1",
+        cases=3,
+        violations=violations,
+        details={
+            "disabled_rule": DRILL_RULE,
+            "caught": list(faulted.details.get("violations", ())),
+        },
+    )
+
+
+def drill_cookie_policy(
+    client: httpx.Client,
+    system_map: SystemMap,
+    password: str | None,
+    controls: TargetControl | None,
+) -> Verdict:
+    """Turn the reference's ``cookie_attributes`` rule off on A1 and see CK-29 catch it."""
+    if controls is None:
+        return rule_verdict(
+            CK_DRILL, "A1", cases=0, violations=[],
+            untested=["the target offers no fault control (REFTARGET_ADMIN_TOKEN)"],
+        )  # fmt: skip
+    if system_map.browser_login is None:
+        return missing_browser_login(CK_DRILL)
+
+    def attributes() -> Verdict:
+        return check_session_cookie(client, system_map, password)[0]
+
+    app_id = system_map.identity_app_id
+    try:
+        clean = attributes()
+        with controls.faults((app_id,), {"disabled_rules": [DRILL_RULE]}):
+            faulted = attributes()
+        restored = attributes()
+    except ControlError as error:
+        return rule_verdict(CK_DRILL, "A1", cases=0, violations=[], untested=[str(error)])
+    return judge_drill(clean, faulted, restored)

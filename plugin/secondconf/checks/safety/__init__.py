@@ -1,0 +1,1 @@
+"""Production safety: the write guard and the secret scan."""

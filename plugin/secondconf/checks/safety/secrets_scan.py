@@ -1,0 +1,348 @@
+"""Redaction: no secret value in any file the run wrote.
+
+Secrets travel by name only (contract §2): reports, evidence, logs and Allure results may
+name ``OIDC_CLIENT_SECRET`` but must never hold its value. :func:`scan_for_secrets` walks
+files and folders and reports each place a value appears, as the file, the secret's
+*name*, the encoding, the line and the byte offset. A :class:`Finding` never holds the
+value, and nothing here prints, logs or returns one.
+
+What counts as the value appearing (the forms a leak takes on its way to a file):
+
+* the raw value;
+* URL-encoded (``quote`` with nothing safe, ``quote_plus``, and lowercase escapes);
+* JSON-escaped (``json.dumps`` with and without ``ensure_ascii``, and with ``\\/``);
+* base64 and base64url, at each of the three alignments a value can have inside a longer
+  base64 text (a Basic ``Authorization`` header encodes ``user:secret``): only the
+  characters that depend on the value's bytes alone are searched;
+* hex, lower and upper case (a bytes dump).
+
+Files are read in chunks with an overlap, so any size is scanned in bounded memory and
+binary files are fine; a file over ``max_file_bytes`` (default 64 MiB: nothing the
+harness writes comes close) is skipped *with a note*, as is a symlink (not followed) or
+a file that cannot be read. Those notes are what keep a clean scan honest: the check
+lists them as not scanned.
+
+Values shorter than :data:`MIN_SECRET_LENGTH` (8) are not searched, and are listed by
+name as such: a value that short matches ordinary text (``qa``, ``true``, a port), so a
+scan for it would fail runs for nothing, and it gives no protection worth the name.
+Every secret the harness or the reference target generates is 32+ characters.
+
+Where the controller gets the values
+------------------------------------
+The final scan runs on the controller after the reports are written, and under xdist the
+controller never opens the target. Secret values must not travel between processes (not
+in worker output, not in a file of ours), so the controller reads them where the workers
+did (:func:`secrets_for_run`):
+
+* a deployment named by ``--system-map``: the same environment variables
+  :func:`secondconf.target.deployment.open_target` reads (the controller has the same environment);
+* the embedded default: ``secrets.env`` (0600) in the shared ecosystem's state directory,
+  which holds the values for the session's processes by design (``reftarget.launcher``).
+  The controller learns that directory from ``run_info["system_map"]``, the path of the
+  system map the ``target`` fixture records (workers hand their run info over): the map
+  sits in the state directory, the apps' logs in ``<state>/logs``. The shared state
+  directory is left in place when the ecosystem stops, so the file is still there at
+  session end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, quote_plus
+
+from secondconf.contract.platform import SECRET_ENV_VARS
+from secondconf.settings import HarnessSettings
+from secondconf.target.control import ADMIN_TOKEN_ENV
+
+MIN_SECRET_LENGTH: Final = 8
+DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
+CHUNK_BYTES: Final = 1024 * 1024
+SECRETS_FILE: Final = "secrets.env"  # reftarget.launcher.SECRETS_FILE (no import: the
+# plugin must not need the reference target to check a deployment)
+LOGS_DIR: Final = "logs"
+# What open_target reads from the environment for a deployment named by a system map.
+ENV_SECRET_NAMES: Final = (*SECRET_ENV_VARS, ADMIN_TOKEN_ENV)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A secret's value found in a file: where, which secret (by name), in what form."""
+
+    path: Path
+    secret: str
+    encoding: str
+    line: int
+    offset: int
+
+    def describe(self) -> str:
+        return f"{self.path}:{self.line} (byte {self.offset}): {self.secret} ({self.encoding})"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.path}: not scanned ({self.reason})"
+
+
+@dataclass
+class SecretScan:
+    """What a scan found, and what it could not look at.
+
+    ``problems`` are reasons the scan cannot vouch for the run (the secret values could
+    not be read): a scan with problems has not passed even with no finding.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    files_scanned: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
+    unsearched: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings and not self.problems
+
+    def violations(self) -> list[str]:
+        return [finding.describe() for finding in self.findings]
+
+    def not_scanned(self) -> list[str]:
+        """Files and secrets the scan could not cover, each with its reason."""
+        return [s.describe() for s in self.skipped] + self.unsearched
+
+    def summary_lines(self) -> list[str]:
+        """For the terminal summary: the verdict, then each finding and each gap."""
+        if self.findings:
+            head = f"SECRET LEAK: {len(self.findings)} finding(s) in {self.files_scanned} file(s)"
+        elif self.problems:
+            head = "SECRET SCAN INCOMPLETE: " + "; ".join(self.problems)
+        else:
+            names = ", ".join(self.searched) or "none"
+            head = f"secret scan clean: {self.files_scanned} file(s), secrets searched: {names}"
+        return [head, *(f"  {line}" for line in self.violations() + self.not_scanned())]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "files_scanned": self.files_scanned,
+            "findings": self.violations(),
+            "not_scanned": self.not_scanned(),
+            "missing": [str(p) for p in self.missing],
+            "searched": list(self.searched),
+            "problems": list(self.problems),
+        }
+
+
+def encodings(value: str) -> dict[bytes, str]:
+    """Each byte string that shows ``value`` in a file, mapped to the encoding's name (the
+    first name wins where two encodings give the same bytes)."""
+    raw = value.encode()
+    forms: list[tuple[str, str | bytes]] = [
+        ("raw", raw),
+        ("url-encoded", quote(value, safe="")),
+        ("url-encoded", quote_plus(value, safe="")),
+        ("url-encoded", _lower_escapes(quote(value, safe=""))),
+        ("json-escaped", json.dumps(value)[1:-1]),
+        ("json-escaped", json.dumps(value, ensure_ascii=False)[1:-1]),
+        ("json-escaped", json.dumps(value)[1:-1].replace("/", "\\/")),
+        ("hex", raw.hex()),
+        ("hex", raw.hex().upper()),
+    ]
+    for shift in range(3):
+        # Bytes before the value change the first characters, bytes after it the last:
+        # keep the characters made of the value's bits alone.
+        start, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
+        padded = b"\0" * shift + raw
+        forms.append(("base64", base64.b64encode(padded)[start:end]))
+        forms.append(("base64url", base64.urlsafe_b64encode(padded)[start:end]))
+    needles: dict[bytes, str] = {}
+    for name, form in forms:
+        needle = form.encode() if isinstance(form, str) else form
+        needles.setdefault(needle, name)
+    return needles
+
+
+def _lower_escapes(encoded: str) -> str:
+    parts = encoded.split("%")
+    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
+
+
+def scan_for_secrets(
+    paths: Iterable[Path],
+    secrets: Mapping[str, str],
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> SecretScan:
+    """Look for every value of ``secrets`` (name -> value) in the files under ``paths``.
+
+    A path that does not exist is noted in ``missing`` (nothing was written there). A file
+    reached twice (nested paths) is scanned once.
+    """
+    scan = SecretScan()
+    needles: dict[bytes, tuple[str, str]] = {}
+    for name, value in sorted(secrets.items()):
+        if not value:
+            continue
+        if len(value) < MIN_SECRET_LENGTH:
+            scan.unsearched.append(
+                f"{name}: not searched (shorter than {MIN_SECRET_LENGTH} characters)"
+            )
+            continue
+        scan.searched.append(name)
+        for needle, encoding in encodings(value).items():
+            needles.setdefault(needle, (name, encoding))
+    seen: set[Path] = set()
+    for path in paths:
+        for file, problem in _files(Path(path), max_file_bytes):
+            if file in seen:
+                continue
+            seen.add(file)
+            if problem == "missing":
+                scan.missing.append(file)
+            elif problem is not None:
+                scan.skipped.append(SkippedFile(file, problem))
+            elif needles:
+                try:
+                    scan.findings.extend(_scan_file(file, needles))
+                except OSError as error:
+                    scan.skipped.append(SkippedFile(file, f"unreadable: {error.strerror}"))
+                    continue
+                scan.files_scanned += 1
+            else:
+                scan.files_scanned += 1
+    return scan
+
+
+def _files(root: Path, max_file_bytes: int) -> Iterable[tuple[Path, str | None]]:
+    """Each file under ``root`` with the reason it cannot be scanned (``None``: it can)."""
+    try:
+        info = root.lstat()
+    except FileNotFoundError:
+        yield root, "missing"
+        return
+    except OSError as error:
+        yield root, f"unreadable: {error.strerror}"
+        return
+    if stat.S_ISDIR(info.st_mode):
+        errors: list[OSError] = []  # a folder os.walk cannot list is a gap, not silence
+        for folder, dirs, names in os.walk(root, onerror=errors.append, followlinks=False):
+            dirs.sort()
+            for name in sorted(names) + [d for d in dirs if Path(folder, d).is_symlink()]:
+                yield from _files(Path(folder, name), max_file_bytes)
+        for failed in errors:
+            yield Path(str(failed.filename)), f"folder unreadable: {failed.strerror}"
+        return
+    if stat.S_ISLNK(info.st_mode):
+        yield root, "symlink, not followed"
+    elif not stat.S_ISREG(info.st_mode):
+        yield root, "not a regular file"
+    elif info.st_size > max_file_bytes:
+        yield root, f"{info.st_size} bytes, over the {max_file_bytes}-byte limit"
+    else:
+        yield root, None
+
+
+def _scan_file(path: Path, needles: Mapping[bytes, tuple[str, str]]) -> list[Finding]:
+    """Every occurrence of every needle, read in chunks that overlap by the longest
+    needle less one byte (a match across a chunk boundary is found once)."""
+    overlap = max(len(n) for n in needles) - 1
+    findings: list[Finding] = []
+    tail = b""
+    buffer_offset = 0  # file offset of the buffer's first byte
+    lines_before = 0  # newlines before the buffer
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            buffer = tail + chunk
+            for needle, (name, encoding) in needles.items():
+                at = buffer.find(needle)
+                while at != -1:
+                    if at + len(needle) > len(tail):  # not wholly in the part seen before
+                        line = lines_before + buffer.count(b"\n", 0, at) + 1
+                        findings.append(Finding(path, name, encoding, line, buffer_offset + at))
+                    at = buffer.find(needle, at + 1)
+            consumed = len(buffer) - min(overlap, len(buffer))
+            lines_before += buffer.count(b"\n", 0, consumed)
+            buffer_offset += consumed
+            tail = buffer[consumed:]
+    findings.sort(key=lambda f: (f.offset, f.secret))
+    return findings
+
+
+# -- the run's outputs and secrets ----------------------------------------------------------
+
+
+def output_dirs(
+    settings: HarnessSettings,
+    *,
+    allure_dir: Path | None = None,
+    log_dirs: Sequence[Path] = (),
+) -> list[Path]:
+    """The folders a run writes: evidence, reports, Allure results, the target's logs."""
+    dirs = [settings.evidence_dir, settings.reports_dir]
+    if allure_dir is not None:
+        dirs.append(allure_dir)
+    return [*dirs, *log_dirs]
+
+
+@dataclass(frozen=True)
+class RunSecrets:
+    """The secret values of a run, the target's log folders, and why values are missing."""
+
+    values: Mapping[str, str]
+    log_dirs: tuple[Path, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def secrets_for_run(
+    settings: HarnessSettings,
+    run_info: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> RunSecrets:
+    """Where the controller finds the run's secret values (see the module docstring)."""
+    if settings.system_map is not None:
+        environ = os.environ if environ is None else environ
+        return RunSecrets({n: environ[n] for n in ENV_SECRET_NAMES if environ.get(n)})
+    map_path = run_info.get("system_map")
+    if not map_path:  # no check opened the embedded target: it never ran, nothing to leak
+        return RunSecrets({})
+    state_dir = Path(map_path).parent
+    log_dirs = (state_dir / LOGS_DIR,)
+    try:
+        return RunSecrets(read_secrets_env(state_dir / SECRETS_FILE), log_dirs)
+    except OSError as error:
+        problem = f"cannot read the embedded target's {SECRETS_FILE} ({error.strerror})"
+        return RunSecrets({}, log_dirs, (problem,))
+
+
+def read_secrets_env(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines, as ``reftarget.launcher.write_secrets_file`` writes them."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            values[name.strip()] = value
+    return values
+
+
+def final_scan(
+    settings: HarnessSettings,
+    secrets: Mapping[str, str],
+    *,
+    allure_dir: Path | None = None,
+    log_dirs: Sequence[Path] = (),
+) -> SecretScan:
+    """Scan every output folder of the run for ``secrets``."""
+    return scan_for_secrets(
+        output_dirs(settings, allure_dir=allure_dir, log_dirs=log_dirs), secrets
+    )

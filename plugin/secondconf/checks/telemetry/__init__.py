@@ -1,0 +1,1 @@
+"""The telemetry contract: schema, sampling, dedupe."""

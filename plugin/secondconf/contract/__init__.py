@@ -1,0 +1,1 @@
+"""The harness's own copy of the contract: platform constants, trace ids."""

@@ -1,0 +1,1 @@
+"""Standard-library helpers: the clock and atomic files."""

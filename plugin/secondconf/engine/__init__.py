@@ -1,0 +1,1 @@
+"""Statistics, sequential tests, windows, verdicts and the results model; no I/O."""

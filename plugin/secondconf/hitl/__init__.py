@@ -1,0 +1,1 @@
+"""The HITL approvals log."""

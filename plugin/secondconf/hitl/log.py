@@ -1,0 +1,565 @@
+"""The HITL approvals log: an append-only, hash-chained JSON Lines file.
+
+Risky test actions (load above 60 VUs, fault injection, production writes, …) run only
+under a logged human approval. The log is tamper-evident like a tiny transparency log:
+every line carries the SHA-256 of its own canonical JSON and the hash of the line before,
+so editing, deleting, reordering or forging a line breaks the chain at a line we can name.
+A log that does not verify is never trusted: loading it raises ``ApprovalLogError`` and
+restricted tests do not run.
+
+Limitation (inherent to any hash chain without an external anchor): dropping whole entries
+from the *end* leaves a valid, shorter chain. ``ApprovalLog.head`` is what to record
+elsewhere (CI output, a ticket) if that matters.
+
+This module has no pytest import: the plugin, the CLI and tests share it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from secondconf.contract.platform import ENVS
+from secondconf.core.clock import Clock, utc_iso
+from secondconf.core.files import write_atomic
+
+__all__ = [
+    "DEFAULT_LOG_PATH",
+    "ENVS",
+    "GATES",
+    "GENESIS",
+    "Approval",
+    "ApprovalLog",
+    "ApprovalLogError",
+    "Escalation",
+    "Use",
+    "append_approval",
+    "record_escalation",
+    "record_use",
+]
+
+GATES: Final = (
+    "load_over_60_vus",
+    "inject_503",
+    "prod_write",
+    "oidc_cookie_policy",
+    "secret_rotation",
+)
+
+DEFAULT_LOG_PATH: Final = Path("tests/perf/reports/hitl_approvals.log")
+GENESIS: Final = "0" * 64
+"""The ``prev`` of the first entry."""
+
+SNAPSHOT_FORMAT: Final = "secondconf-hitl-log/1"
+"""Tag of the ``to_json`` form, so a worker never misreads some other dict."""
+
+_COMMON_FIELDS: Final = ("seq", "kind", "at", "prev", "hash")
+_KIND_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "approval": ("who", "gate", "env", "reason", "expires_at"),
+    "use": ("approval_id", "test_id", "gate", "env"),
+    # ``kind`` is taken by the entry kind, so an escalation's own kind is ``escalation``.
+    "escalation": ("escalation", "detail"),
+}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ESCALATION_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+Entry = dict[str, Any]
+
+
+class ApprovalLogError(Exception):
+    """The log cannot be trusted: unreadable, malformed, or its hash chain is broken.
+
+    The message is one line naming the file, the line and the problem, because it is shown
+    on its own (as a ``pytest.UsageError`` or a CLI error).
+    """
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A human's permission to run one gate's restricted tests in one env until a deadline."""
+
+    id: str
+    """The approval entry's hash; ``use`` entries point at it."""
+    seq: int
+    who: str
+    gate: str
+    env: str
+    reason: str
+    approved_at: datetime
+    expires_at: datetime
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def is_active(self, now: datetime) -> bool:
+        """True until ``expires_at`` (exclusive: at ``expires_at`` it has expired)."""
+        return now < self.expires_at
+
+
+@dataclass(frozen=True)
+class Use:
+    """A restricted test ran under an approval."""
+
+    id: str
+    seq: int
+    approval_id: str
+    test_id: str
+    gate: str
+    env: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Something a human must look at (Stripe live failure, OIDC regression, …)."""
+
+    id: str
+    seq: int
+    kind: str
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalLog:
+    """A verified, immutable snapshot of the log.
+
+    Only ``load``/``from_json`` build one, and both verify the whole chain first, so holding
+    an ``ApprovalLog`` means holding a log that verified. ``entries`` are the raw entries as
+    plain dicts (treat them as read-only).
+    """
+
+    path: Path
+    entries: tuple[Entry, ...]
+    approvals: tuple[Approval, ...]
+    uses: tuple[Use, ...]
+    escalations: tuple[Escalation, ...]
+    head: str
+    """Hash of the last entry, or ``GENESIS`` for an empty log."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ApprovalLog:
+        """Read and verify the log; a missing file is an empty (valid) log."""
+        log_path = Path(path)
+        return _parse(_read(log_path), log_path)
+
+    def valid_approval(self, gate: str, env: str, now: datetime) -> Approval | None:
+        """The latest approval for ``gate`` in ``env`` that has not expired at ``now``."""
+        _check_choice("gate", gate, GATES)
+        _check_choice("env", env, ENVS)
+        _check_aware("now", now)
+        for approval in reversed(self.approvals):
+            if approval.gate == gate and approval.env == env and approval.is_active(now):
+                return approval
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (for xdist ``workerinput``); ``from_json`` re-verifies it."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "path": str(self.path),
+            "head": self.head,
+            "entries": [dict(entry) for entry in self.entries],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ApprovalLog:
+        """Rebuild a snapshot from ``to_json`` output, verifying the chain and the head.
+
+        The head check catches a snapshot whose trailing entries were dropped, which the
+        chain alone cannot.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != SNAPSHOT_FORMAT:
+            raise ApprovalLogError(f"HITL approvals snapshot: not a {SNAPSHOT_FORMAT} snapshot")
+        path, head, entries = data.get("path"), data.get("head"), data.get("entries")
+        if not isinstance(path, str) or not isinstance(head, str) or not isinstance(entries, list):
+            raise ApprovalLogError(
+                "HITL approvals snapshot: needs string 'path' and 'head' and list 'entries'"
+            )
+        source = f"HITL approvals log {path} (snapshot)"
+        log = _build(Path(path), source, [(n, e) for n, e in enumerate(entries, 1)])
+        if log.head != head:
+            raise ApprovalLogError(
+                f"{source}: head is {log.head[:12]} but the snapshot says {head[:12]}"
+                " (entries dropped from the end?)"
+            )
+        return log
+
+
+# --- appending -------------------------------------------------------------------------
+
+
+def append_approval(
+    path: str | os.PathLike[str],
+    *,
+    who: str,
+    gate: str,
+    env: str,
+    reason: str,
+    expires_at: datetime,
+    clock: Clock,
+) -> Approval:
+    """Log a human approval for ``gate`` in ``env`` until ``expires_at``."""
+    _check_text("who", who)
+    _check_text("reason", reason)
+    _check_choice("gate", gate, GATES)
+    _check_choice("env", env, ENVS)
+    _check_aware("expires_at", expires_at)
+
+    def build(_log: ApprovalLog, now: datetime) -> Entry:
+        if expires_at <= now:
+            raise ValueError(f"expires_at {utc_iso(expires_at)} is not after now ({utc_iso(now)})")
+        return {
+            "kind": "approval",
+            "who": who,
+            "gate": gate,
+            "env": env,
+            "reason": reason,
+            "expires_at": utc_iso(expires_at),
+        }
+
+    log = _append(Path(path), build, clock)
+    return log.approvals[-1]
+
+
+def record_use(
+    path: str | os.PathLike[str], approval: Approval, *, test_id: str, clock: Clock
+) -> Use:
+    """Log that restricted test ``test_id`` runs under ``approval``.
+
+    Refuses (ValueError) if the approval has expired, and (ApprovalLogError) if the log on
+    disk no longer holds that approval, e.g. it was replaced since the snapshot was taken.
+    """
+    if not isinstance(test_id, str) or not test_id.strip():
+        raise ValueError("test_id must be a non-empty string")
+    _check_unicode("test_id", test_id)
+
+    def build(log: ApprovalLog, now: datetime) -> Entry:
+        if approval not in log.approvals:
+            raise ApprovalLogError(
+                f"HITL approvals log {log.path}: approval {approval.short_id} "
+                f"({approval.gate}/{approval.env}) is not in this log"
+            )
+        if not approval.is_active(now):
+            raise ValueError(
+                f"approval {approval.short_id} ({approval.gate}/{approval.env}) expired at "
+                f"{utc_iso(approval.expires_at)}; {test_id} may not run under it"
+            )
+        return {
+            "kind": "use",
+            "approval_id": approval.id,
+            "test_id": test_id,
+            "gate": approval.gate,
+            "env": approval.env,
+        }
+
+    log = _append(Path(path), build, clock)
+    return log.uses[-1]
+
+
+def record_escalation(
+    path: str | os.PathLike[str], *, kind: str, detail: str, clock: Clock
+) -> Escalation:
+    """Log an escalation; ``kind`` is a snake_case word such as ``stripe_live_failure``."""
+    _check_escalation_kind(kind)
+    if not isinstance(detail, str) or not detail.strip():
+        raise ValueError("detail must be a non-empty string")
+    _check_unicode("detail", detail)
+
+    def build(_log: ApprovalLog, _now: datetime) -> Entry:
+        return {"kind": "escalation", "escalation": kind, "detail": detail}
+
+    log = _append(Path(path), build, clock)
+    return log.escalations[-1]
+
+
+def _append(
+    path: Path,
+    build: Callable[[ApprovalLog, datetime], Entry],
+    clock: Clock,
+) -> ApprovalLog:
+    """Add one entry under an exclusive lock, atomically; return the new snapshot.
+
+    The lock lives in a sibling file because ``os.replace`` swaps the log's inode, so a
+    lock on the log itself would not exclude the next writer. Writing the full content to
+    a temp file and renaming it means readers (who take no lock) see the old or the new
+    log, never half a line.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive_lock(path.with_name(path.name + ".lock")):
+        old = _read(path)
+        log = _parse(old, path)
+        now = clock.now()
+        _check_aware("clock.now()", now)
+        entry: Entry = build(log, now)
+        entry.update(seq=len(log.entries), at=utc_iso(now), prev=log.head)
+        entry["hash"] = _entry_hash(entry)
+        line = (_canonical(entry) + "\n").encode("utf-8")
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        new = old + line
+        write_atomic(path, new)
+    return _parse(new, path)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    # The lock file is never deleted: deleting it would let two writers lock two inodes.
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# --- reading and verifying -------------------------------------------------------------
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ApprovalLogError(
+            f"HITL approvals log {path}: cannot read it: {exc.strerror or exc}"
+        ) from exc
+
+
+def _canonical(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _entry_hash(entry: Mapping[str, Any]) -> str:
+    body = {key: value for key, value in entry.items() if key != "hash"}
+    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads would silently keep the last of two equal keys: a way to hide an edit.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _parse(raw: bytes, path: Path) -> ApprovalLog:
+    """Split JSON Lines, decode each line strictly, then verify the chain."""
+    source = f"HITL approvals log {path}"
+    lines = raw.split(b"\n")
+    if lines[-1] == b"":  # the usual trailing newline (or an empty file)
+        lines.pop()
+    numbered: list[tuple[int, object]] = []
+    for number, line_bytes in enumerate(lines, 1):
+        where = f"{source}: line {number}"
+        if not line_bytes.strip():
+            raise ApprovalLogError(f"{where}: empty line")
+        try:
+            text = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApprovalLogError(f"{where}: not UTF-8 ({exc.reason})") from exc
+        try:
+            value = json.loads(
+                text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+            )
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            hint = " (truncated write?)" if number == len(lines) else ""
+            raise ApprovalLogError(f"{where}: not valid JSON: {msg}{hint}") from exc
+        if isinstance(value, dict) and _canonical(value) != text:
+            # Whitespace, key order or escapes changed: the content may be the same, but a
+            # line that is not byte-for-byte what we wrote has been touched.
+            raise ApprovalLogError(f"{where}: not in canonical form (edited by hand?)")
+        numbered.append((number, value))
+    return _build(path, source, numbered)
+
+
+def _build(path: Path, source: str, numbered: Sequence[tuple[int, object]]) -> ApprovalLog:
+    """Verify every entry in order and assemble the snapshot."""
+    entries: list[Entry] = []
+    approvals: list[Approval] = []
+    uses: list[Use] = []
+    escalations: list[Escalation] = []
+    by_id: dict[str, Approval] = {}
+    head = GENESIS
+    for index, (number, value) in enumerate(numbered):
+        where = f"{source}: line {number}"
+        entry = dict(_check_shape(value, where))  # a copy: the snapshot owns its entries
+        if entry["seq"] != index:
+            raise ApprovalLogError(
+                f"{where}: seq is {entry['seq']}, expected {index}"
+                " (line removed, inserted or reordered?)"
+            )
+        if entry["prev"] != head:
+            expected = "64 zeros (first entry)" if index == 0 else f"the hash of line {number - 1}"
+            raise ApprovalLogError(
+                f"{where}: prev does not match {expected} (chain broken: an earlier line was"
+                " changed, removed or replaced)"
+            )
+        if entry["hash"] != _entry_hash(entry):
+            raise ApprovalLogError(
+                f"{where}: hash does not match the entry's content (edited after writing?)"
+            )
+        at = _check_time(entry["at"], f"{where}: at")
+        kind = entry["kind"]
+        if kind == "approval":
+            approval = _check_approval(entry, at, where)
+            approvals.append(approval)
+            by_id[approval.id] = approval
+        elif kind == "use":
+            target = by_id.get(entry["approval_id"])
+            if target is None:
+                raise ApprovalLogError(
+                    f"{where}: approval_id {entry['approval_id'][:12]} is not an earlier"
+                    " approval in this log"
+                )
+            if (entry["gate"], entry["env"]) != (target.gate, target.env):
+                raise ApprovalLogError(
+                    f"{where}: gate/env {entry['gate']}/{entry['env']} differ from approval"
+                    f" {target.short_id} ({target.gate}/{target.env})"
+                )
+            if not entry["test_id"].strip():
+                raise ApprovalLogError(f"{where}: test_id is empty")
+            uses.append(
+                Use(entry["hash"], index, target.id, entry["test_id"], target.gate, target.env, at)
+            )
+        else:
+            if not _ESCALATION_KIND.fullmatch(entry["escalation"]):
+                raise ApprovalLogError(f"{where}: escalation is not a snake_case word")
+            if not entry["detail"].strip():
+                raise ApprovalLogError(f"{where}: detail is empty")
+            escalations.append(
+                Escalation(entry["hash"], index, entry["escalation"], entry["detail"], at)
+            )
+        entries.append(entry)
+        head = entry["hash"]
+    return ApprovalLog(
+        path=path,
+        entries=tuple(entries),
+        approvals=tuple(approvals),
+        uses=tuple(uses),
+        escalations=tuple(escalations),
+        head=head,
+    )
+
+
+def _check_shape(value: object, where: str) -> Entry:
+    """Exact field set and types, so nothing unverified can ride along in an entry."""
+    if not isinstance(value, dict):
+        raise ApprovalLogError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    kind = value.get("kind")
+    if not isinstance(kind, str) or kind not in _KIND_FIELDS:
+        raise ApprovalLogError(
+            f"{where}: kind must be one of {', '.join(_KIND_FIELDS)}, got {kind!r}"
+        )
+    expected = set(_COMMON_FIELDS) | set(_KIND_FIELDS[kind])
+    missing = sorted(expected - value.keys())
+    if missing:
+        raise ApprovalLogError(f"{where}: missing field(s): {', '.join(missing)}")
+    extra = sorted(value.keys() - expected)
+    if extra:
+        raise ApprovalLogError(f"{where}: unexpected field(s): {', '.join(extra)}")
+    if type(value["seq"]) is not int:  # bool is an int subclass; reject it too
+        raise ApprovalLogError(f"{where}: seq must be an integer")
+    for key in sorted(expected - {"seq"}):
+        if not isinstance(value[key], str):
+            raise ApprovalLogError(f"{where}: {key} must be a string")
+    for key in ("prev", "hash") + (("approval_id",) if kind == "use" else ()):
+        if not _HEX64.fullmatch(value[key]):
+            raise ApprovalLogError(f"{where}: {key} must be 64 lowercase hex digits")
+    return value
+
+
+def _check_approval(entry: Entry, at: datetime, where: str) -> Approval:
+    for name, choices in (("gate", GATES), ("env", ENVS)):
+        if entry[name] not in choices:
+            raise ApprovalLogError(
+                f"{where}: unknown {name} {entry[name]!r} (valid: {', '.join(choices)})"
+            )
+    for name in ("who", "reason"):
+        if not entry[name].strip():
+            raise ApprovalLogError(f"{where}: {name} is empty")
+    expires_at = _check_time(entry["expires_at"], f"{where}: expires_at")
+    if expires_at <= at:
+        raise ApprovalLogError(f"{where}: expires_at is not after the approval time")
+    return Approval(
+        id=entry["hash"],
+        seq=entry["seq"],
+        who=entry["who"],
+        gate=entry["gate"],
+        env=entry["env"],
+        reason=entry["reason"],
+        approved_at=at,
+        expires_at=expires_at,
+    )
+
+
+def _check_time(text: str, where: str) -> datetime:
+    """Timestamps must be exactly what ``utc_iso`` writes (RFC 3339 UTC, ``Z``)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or utc_iso(moment) != text:
+        raise ApprovalLogError(
+            f"{where} is {text!r}, not an RFC 3339 UTC time like 2026-01-01T00:00:00Z"
+        )
+    return moment
+
+
+# --- input validation (ValueError: the caller passed something wrong) -------------------
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r} (valid: {', '.join(choices)})")
+
+
+def _check_aware(name: str, moment: datetime) -> None:
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+
+
+def _check_unicode(name: str, value: str) -> None:
+    # Lone surrogates (e.g. from undecodable argv bytes) cannot be written as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not valid Unicode text") from exc
+
+
+def _check_text(name: str, value: str) -> None:
+    """One line of human-typed text: non-empty and free of control characters.
+
+    Control characters would let a ``reason`` rewrite the terminal when ``list`` shows it.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    _check_unicode(name, value)
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError(f"{name} must be one line without control characters")
+
+
+def _check_escalation_kind(kind: str) -> None:
+    if not isinstance(kind, str) or not _ESCALATION_KIND.fullmatch(kind):
+        raise ValueError(
+            f"escalation kind must be a snake_case word like 'stripe_live_failure', got {kind!r}"
+        )

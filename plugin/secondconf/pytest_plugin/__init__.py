@@ -1,0 +1,1 @@
+"""pytest wiring: the only package that imports pytest."""

@@ -1,0 +1,278 @@
+"""pytest wiring: options, markers, the HITL gate, verdict recording and the release gate.
+
+Loading this module (every pytest start in an environment that has the plugin) imports
+no check, no report writer, no httpx and no scipy: those are imported where they are
+used, as hypothesis's plugin does.
+
+This module holds no statistics and formats no report: it connects pytest's hooks to
+the modules that own those ideas. Decisions that must be the same on every xdist worker
+(the approvals snapshot) are made once on the controller and handed to the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from secondconf.contract.platform import TargetEnv
+from secondconf.core.clock import SystemClock, utc_iso
+from secondconf.core.versions import library_versions
+from secondconf.engine.results import ResultsModel
+from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.hitl.log import ApprovalLog, ApprovalLogError, record_use
+from secondconf.pytest_plugin import markers
+from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
+    exclusive_target_load,
+    hardening_run,
+    liveness_run,
+    target,
+)
+from secondconf.pytest_plugin.options import add_options, resolve_settings
+from secondconf.pytest_plugin.reporting import (
+    REPORT_DELIBERATE_SKIP,
+    REPORT_MARKS,
+    REPORT_VERDICTS,
+    add_report,
+)
+from secondconf.pytest_plugin.state import (
+    APPROVALS_KEY,
+    CLOCK_KEY,
+    DELIBERATE_SKIP_KEY,
+    HITL_USES_KEY,
+    MARKS_KEY,
+    RESULTS_KEY,
+    RUN_INFO_KEY,
+    SETTINGS_KEY,
+    VERDICTS_KEY,
+)
+from secondconf.settings import HarnessSettings
+
+if TYPE_CHECKING:
+    from secondconf.checks.safety.secrets_scan import SecretScan
+
+WORKERINPUT_APPROVALS = "secondconf_approvals"
+WORKEROUTPUT_KEY = "secondconf.v1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in markers.MARKER_LINES:
+        config.addinivalue_line("markers", line)
+    settings = resolve_settings(config)
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[CLOCK_KEY] = SystemClock()
+    config.stash[RESULTS_KEY] = ResultsModel()
+    config.stash[HITL_USES_KEY] = []
+    config.stash[RUN_INFO_KEY] = {}
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    try:
+        if workerinput is not None and WORKERINPUT_APPROVALS in workerinput:
+            approvals = ApprovalLog.from_json(workerinput[WORKERINPUT_APPROVALS])
+        else:
+            approvals = ApprovalLog.load(settings.hitl_log)
+    except ApprovalLogError as error:
+        raise pytest.UsageError(f"{error}; restricted checks never run on it") from None
+    config.stash[APPROVALS_KEY] = approvals
+    if settings.system_map is not None and workerinput is None:
+        from secondconf.target.deployment import TargetError, load_named_target
+
+        try:  # once, on the controller: a bad map or a dead target stops the run here
+            load_named_target(settings.system_map)
+        except TargetError as error:
+            raise pytest.UsageError(str(error)) from None
+    if _is_worker(config):
+        config.pluginmanager.register(_Worker(config), "secondconf-worker")
+    else:
+        config.pluginmanager.register(_Controller(config), "secondconf-controller")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "secondconf-xdist")
+
+
+class _XdistHooks:
+    """Registered only when xdist is installed, so its hooks are known to pluggy."""
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKERINPUT_APPROVALS] = node.config.stash[APPROVALS_KEY].to_json()
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        payload = getattr(node, "workeroutput", {}).get(WORKEROUTPUT_KEY)
+        worker_id = str(node.gateway.id)
+        node.config.stash[RESULTS_KEY].add_worker_output(worker_id, payload)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    approvals = config.stash[APPROVALS_KEY]
+    return [
+        config.stash[SETTINGS_KEY].describe(),
+        f"secondconf: {len(approvals.approvals)} HITL approval(s) in {approvals.path}",
+    ]
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _marks(item: pytest.Item) -> markers.CheckMarks | markers.MarkerError:
+    if MARKS_KEY not in item.stash:
+        try:
+            item.stash[MARKS_KEY] = markers.validate(item.iter_markers())
+        except markers.MarkerError as error:
+            item.stash[MARKS_KEY] = error
+    return item.stash[MARKS_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marks = _marks(item)
+    if isinstance(marks, markers.MarkerError):
+        raise marks
+    settings = item.config.stash[SETTINGS_KEY]
+    if settings.env is TargetEnv.PROD_OBSERVE and marks.is_check and "prod_safe" not in marks.tags:
+        item.stash[DELIBERATE_SKIP_KEY] = True
+        pytest.skip("not marked prod_safe: never run against prod_observe")
+    if marks.hitl_gate is not None:
+        _require_approval(item, marks.hitl_gate, settings)
+
+
+def _require_approval(item: pytest.Item, gate: str, settings: HarnessSettings) -> None:
+    config = item.config
+    approval = config.stash[APPROVALS_KEY].valid_approval(
+        gate, settings.env.value, config.stash[CLOCK_KEY].now()
+    )
+    if approval is None:
+        item.stash[DELIBERATE_SKIP_KEY] = True
+        pytest.skip(
+            f"HITL gate {gate!r} not approved for env {settings.env.value!r} "
+            f"(approval log: {settings.hitl_log})"
+        )
+    try:
+        record_use(settings.hitl_log, approval, test_id=item.nodeid, clock=config.stash[CLOCK_KEY])
+    except (ApprovalLogError, ValueError) as error:  # log replaced, or approval just expired
+        pytest.fail(f"HITL gate {gate!r}: cannot log the use of its approval: {error}", False)
+    config.stash[HITL_USES_KEY].append({"test": item.nodeid, "gate": gate, "approval": approval.id})
+
+
+@pytest.fixture
+def record_verdict(request: pytest.FixtureRequest) -> Callable[[Verdict], Verdict]:
+    """Record a verdict for this check; a check whose verdicts are not all PASS fails."""
+    recorded = request.node.stash.setdefault(VERDICTS_KEY, [])
+
+    def record(verdict: Verdict) -> Verdict:
+        recorded.append(verdict)
+        return verdict
+
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    marks = _marks(item)
+    if isinstance(marks, markers.MarkerError):
+        setattr(report, REPORT_MARKS, {"invalid": str(marks)})
+    elif marks.is_check:
+        setattr(report, REPORT_MARKS, _marks_dict(marks))
+    else:
+        return report
+    setattr(report, REPORT_DELIBERATE_SKIP, item.stash.get(DELIBERATE_SKIP_KEY, False))
+    if report.when == "call":
+        verdicts = item.stash.get(VERDICTS_KEY, [])
+        setattr(report, REPORT_VERDICTS, [v.to_dict() for v in verdicts])
+        not_passed = [v for v in verdicts if v.outcome is not Outcome.PASS]
+        if report.passed and not_passed:
+            report.outcome = "failed"
+            report.longrepr = "release gate: verdict not PASS\n" + "\n".join(
+                v.summary() for v in not_passed
+            )
+    return report
+
+
+def _marks_dict(marks: markers.CheckMarks) -> dict[str, Any]:
+    return {
+        "phase": marks.phase,
+        "app": marks.app,
+        "hitl_gate": marks.hitl_gate,
+        "tags": marks.tags,
+    }
+
+
+class _Controller:
+    """Keeps the results model and the gate; registered only where reports converge
+    (the xdist controller, or the only process without xdist)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.model = config.stash[RESULTS_KEY]
+        self.secret_scan: SecretScan | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        add_report(self.model, report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.model.has_checks:
+            return  # no side effects when no check ran
+        settings = self.config.stash[SETTINGS_KEY]
+        run_info: dict[str, Any] = self.config.stash[RUN_INFO_KEY]
+        uses: list[dict[str, str]] = self.config.stash[HITL_USES_KEY]
+        self.model.run_info.update(run_info)
+        self.model.hitl_uses.extend(uses)
+        self.model.generated_at = utc_iso(self.config.stash[CLOCK_KEY].now())
+        from secondconf.pytest_plugin.final_scan import final_scan_for_session
+        from secondconf.reports.writers import WRITERS
+
+        for write_report in WRITERS:
+            write_report(self.model, settings)
+        # Last: every output of the run is written, so the scan sees all of it.
+        self.secret_scan = final_scan_for_session(self.config, self.model.run_info)
+        gate_failed = not self.model.gate_passed or not self.secret_scan.passed
+        if gate_failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.model.has_checks:
+            return
+        write = terminalreporter.write_line
+        failing = self.model.failing()
+        terminalreporter.section("second confirmation gate", sep="=", bold=True)
+        total = len(self.model.checks)
+        if self.model.gate_passed:
+            write(f"GATE PASSED: {total} check(s), every verdict PASS", green=True, bold=True)
+        else:
+            write(f"GATE FAILED: {len(failing)} of {total} check(s) not PASS", red=True, bold=True)
+            for check in failing:
+                write(f"  {check.nodeid}")
+                for line in check.problems():
+                    write(f"      {line}")
+            for worker in self.model.lost_workers:
+                write(f"  worker {worker} was lost before handing over its output")
+        if self.secret_scan is not None:
+            for line in self.secret_scan.summary_lines():
+                write(line, red=not self.secret_scan.passed)
+        for escalation in self.config.stash[APPROVALS_KEY].escalations:
+            write(f"ESCALATION {escalation.kind} ({utc_iso(escalation.at)}): {escalation.detail}")
+        from secondconf.reports.run_results import RESULTS_FILE
+
+        write(f"results: {self.config.stash[SETTINGS_KEY].reports_dir / RESULTS_FILE}")
+
+
+class _Worker:
+    """Hands the worker's own output to the controller at the end of its session."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_sessionfinish(self) -> None:
+        workeroutput: dict[str, Any] = getattr(self.config, "workeroutput")  # noqa: B009
+        workeroutput[WORKEROUTPUT_KEY] = {
+            "hitl_uses": self.config.stash[HITL_USES_KEY],
+            "run_info": self.config.stash[RUN_INFO_KEY],
+            "library_versions": library_versions(),
+        }

@@ -1,0 +1,1 @@
+"""Report writers: they read the results model and never measure."""

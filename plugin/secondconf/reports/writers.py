@@ -1,0 +1,28 @@
+"""Every deliverable's writer, in the order the controller runs them at session end.
+
+A new deliverable adds its writer here; the wiring iterates this tuple and never names a
+report. Each writer reads the results model and the settings and writes atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from secondconf.engine.results import ResultsModel
+from secondconf.reports.baseline import write_baseline_report
+from secondconf.reports.idempotency import write_idempotency_report
+from secondconf.reports.inventory import write_inventory_report
+from secondconf.reports.liveness import write_liveness_reports
+from secondconf.reports.run_results import write_run_results
+from secondconf.settings import HarnessSettings
+
+ReportWriter = Callable[[ResultsModel, HarnessSettings], None]
+
+WRITERS: Final[tuple[ReportWriter, ...]] = (
+    write_run_results,
+    write_inventory_report,
+    write_liveness_reports,
+    write_baseline_report,
+    write_idempotency_report,
+)

@@ -1,0 +1,60 @@
+"""The harness's settings, resolved once per session (see ``pytest_plugin.options``).
+
+:class:`HarnessSettings` is plain data: report writers and checks read it without
+importing pytest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from secondconf.contract.platform import TargetEnv
+from secondconf.engine.verdict import DecisionMethod
+from secondconf.engine.window import GatingMode
+
+
+@dataclass(frozen=True)
+class WindowProfile:
+    """Burn-in and stable-window lengths, stated in every report."""
+
+    name: str
+    burn_in_s: float
+    window_s: float
+
+
+# The seed asks for 15 minutes of each against real deployments. The embedded default
+# is short, but long enough that a clean app reaches the n a PASS needs at the probe rate:
+# 4 probes/s to each of two routes for 55 s is 440 per app, against the 381 of a PASS.
+PROFILES: dict[TargetEnv, WindowProfile] = {
+    TargetEnv.EMBEDDED: WindowProfile("embedded-short", burn_in_s=3.0, window_s=55.0),
+    TargetEnv.STAGING: WindowProfile("seed-15m", burn_in_s=900.0, window_s=900.0),
+    TargetEnv.PROD_OBSERVE: WindowProfile("seed-15m", burn_in_s=900.0, window_s=900.0),
+}
+
+DECISION_METHODS: tuple[DecisionMethod, ...] = ("wilson", "exact")
+
+
+@dataclass(frozen=True)
+class HarnessSettings:
+    system_map: Path | None
+    env: TargetEnv
+    profile: WindowProfile
+    confidence: float
+    method: DecisionMethod
+    gating_mode: GatingMode
+    probe_rate: float
+    telemetry_deadline_s: float
+    hitl_log: Path
+    evidence_dir: Path
+    reports_dir: Path
+
+    def describe(self) -> str:
+        target = str(self.system_map) if self.system_map else "embedded default"
+        return (
+            f"secondconf: target={target} env={self.env.value} "
+            f"profile={self.profile.name} (burn-in {self.profile.burn_in_s:g}s, "
+            f"window {self.profile.window_s:g}s) method={self.method} "
+            f"confidence={self.confidence:g} mode={self.gating_mode.value} "
+            f"probe-rate={self.probe_rate:g}/s hitl-log={self.hitl_log}"
+        )

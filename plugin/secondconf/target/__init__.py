@@ -1,0 +1,1 @@
+"""How the harness talks to a deployment: map, clients, identity, A8, control."""

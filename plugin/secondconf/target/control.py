@@ -1,0 +1,114 @@
+"""The target's control surface (contract §9): fault switches, clock offset, key rotation.
+
+Only the reference ecosystem is known to offer it (``/_admin/faults`` on every app,
+``/_admin/keys/{rotate,retire}`` on A1, behind an admin token); a deployment offers it when
+its admin token is exported as ``REFTARGET_ADMIN_TOKEN``. Never against ``prod_observe``:
+there :func:`target_control` answers ``None`` whatever the environment holds.
+
+Checks use it for what cannot be observed otherwise: crossing a 15-minute TTL without
+waiting 15 minutes (``clock_offset_s``), rotating A1's signing key, or a drill that turns a
+contract rule off to show a check catches it. Every change is undone by the context
+managers here, also when the check fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from secondconf.contract.platform import PROD_OBSERVE
+from secondconf.target.client import harness_sync_client
+from secondconf.target.map import SystemMap
+
+ADMIN_TOKEN_ENV: Final = "REFTARGET_ADMIN_TOKEN"
+FAULTS_PATH: Final = "/_admin/faults"
+
+
+class ControlError(Exception):
+    """The target refused or did not answer a control request: one line says why."""
+
+
+@dataclass(frozen=True)
+class TargetControl:
+    """Admin requests to one target. ``admin_token`` is a secret: never print it."""
+
+    system_map: SystemMap
+    admin_token: str
+
+    def __repr__(self) -> str:
+        return f"TargetControl(env={self.system_map.env!r})"
+
+    def _post(self, app_id: str, path: str, body: Mapping[str, Any] | None) -> Any:
+        url = self.system_map.apps[app_id].base_url + path
+        try:
+            with harness_sync_client(self.system_map, timeout_s=15.0) as client:
+                answer = client.post(url, json=dict(body or {}), headers=self._auth)
+        except httpx.HTTPError as error:
+            raise ControlError(f"{app_id} {path}: unreachable ({type(error).__name__})") from None
+        if answer.status_code != 200:
+            raise ControlError(f"{app_id} {path}: answered {answer.status_code}")
+        try:
+            return answer.json()
+        except ValueError:
+            raise ControlError(f"{app_id} {path}: the answer is not JSON") from None
+
+    def _delete(self, app_id: str, path: str) -> None:
+        url = self.system_map.apps[app_id].base_url + path
+        try:
+            with harness_sync_client(self.system_map, timeout_s=15.0) as client:
+                answer = client.delete(url, headers=self._auth)
+        except httpx.HTTPError as error:
+            raise ControlError(f"{app_id} {path}: unreachable ({type(error).__name__})") from None
+        if answer.status_code not in (200, 204):
+            raise ControlError(f"{app_id} {path}: answered {answer.status_code}")
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def set_faults(self, app_id: str, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into ``app_id``'s fault switches."""
+        self._post(app_id, FAULTS_PATH, changes)
+
+    def clear_faults(self, app_id: str) -> None:
+        self._delete(app_id, FAULTS_PATH)
+
+    @contextlib.contextmanager
+    def faults(self, app_ids: tuple[str, ...], changes: Mapping[str, Any]) -> Iterator[None]:
+        """``changes`` on every app of ``app_ids`` for the block; cleared after it."""
+        try:
+            for app_id in app_ids:
+                self.set_faults(app_id, changes)
+            yield
+        finally:
+            for app_id in app_ids:
+                self.clear_faults(app_id)
+
+    @contextlib.contextmanager
+    def clock_offset(self, app_id: str, offset_s: float) -> Iterator[None]:
+        """``app_id``'s clock moved by ``offset_s`` for the block, then put back."""
+        try:
+            self.set_faults(app_id, {"clock_offset_s": offset_s})
+            yield
+        finally:
+            self.set_faults(app_id, {"clock_offset_s": 0.0})
+
+    def rotate_signing_key(self) -> str:
+        """A1 signs new tokens with a fresh key (the old one still verifies); its kid."""
+        body = self._post(self.system_map.identity_app_id, "/_admin/keys/rotate", None)
+        kid = body.get("kid") if isinstance(body, dict) else None
+        if not isinstance(kid, str):
+            raise ControlError("A1 /_admin/keys/rotate: the answer names no kid")
+        return kid
+
+
+def target_control(system_map: SystemMap, secrets: Mapping[str, str]) -> TargetControl | None:
+    """The control surface, or ``None`` when the target offers none (or is production)."""
+    token = secrets.get(ADMIN_TOKEN_ENV)
+    if system_map.env == PROD_OBSERVE or not token:
+        return None
+    return TargetControl(system_map, token)

@@ -1,0 +1,767 @@
+"""The system map: which deployment of A1–A8 the harness checks (contract §2).
+
+A system map is a JSON file naming every app's base URL, role, health and readiness
+paths, version and routes, plus A8's telemetry URL, A1's identity settings, an optional
+Stripe API base and an optional CA bundle. ``identity.browser_login`` is a harness
+extension (optional): what the contract leaves unsaid about A1's browser login (the
+browser client and its registered redirect URI, the session TTL, the cookie domain, the
+login form's field names and the variable holding the synthetic identities' password),
+which the cookie and ``redirect_uri`` checks need. :func:`load_system_map` reads and validates
+one, once, at the edge: a bad map is a :class:`SystemMapError` whose one-line message
+names the file and the field (the wiring layer turns it into a ``pytest.UsageError``).
+
+Secrets never belong in the map, only the names of the environment variables that hold
+them (:data:`SECRET_ENV_VARS`). The loader refuses a map that carries one: a key named
+like a secret with a value, a value that looks like a Stripe key, or a value equal to
+one of those variables' current values.
+
+Building a map by discovery
+---------------------------
+:func:`discover` asks each app's ``/health`` (version), ``/ready`` and ``/openapi.json``
+(routes) and returns the map with notes on what it could not learn. Its input is one
+base URL per app, from either of two places:
+
+* environment variables ``SECONDCONF_A1_URL`` … ``SECONDCONF_A8_URL``, read by
+  :func:`base_urls_from_env` (only the variables that are set; an empty value is unset);
+* a targets file, a small JSON object read by :func:`load_targets_file`::
+
+      {"A1": "https://a1.staging.example", "A2": "https://a2.staging.example", …}
+
+Both return a partial mapping; callers that combine them let the environment variable
+override the file. :func:`discover` needs all eight apps and says which are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from secondconf.contract.platform import APP_IDS, APP_ROLES, ENVS, SECRET_ENV_VARS
+from secondconf.contract.traceids import TRACE_ID_HEADER, new_trace_id
+from secondconf.core.clock import Clock, SystemClock, utc_iso
+from secondconf.core.files import write_atomic
+
+HEALTH_PATH: Final = "/health"
+READY_PATH: Final = "/ready"
+OPENAPI_PATH: Final = "/openapi.json"
+DEFAULT_QA_CLIENT_ID: Final = "qa-harness"
+
+TARGET_URL_ENV_VARS: Final[Mapping[str, str]] = MappingProxyType(
+    {app_id: f"SECONDCONF_{app_id}_URL" for app_id in APP_IDS}
+)
+
+_SECRET_ADVICE: Final = (
+    "secrets never belong in the system map; name the environment variable instead "
+    f"({', '.join(SECRET_ENV_VARS)})"
+)
+# Key names that say "this holds a secret"; suffixes that say "this names or locates one".
+_SECRET_KEY_MARKERS: Final = (
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "publishable_key",
+    "telemetry_key",
+    "credential",
+)
+# ``_field`` names a form field (``password_field: "password"``), not a secret.
+_NAMING_SUFFIXES: Final = (
+    "_url",
+    "_uri",
+    "_endpoint",
+    "_env",
+    "_env_var",
+    "_var",
+    "_name",
+    "_field",
+)
+_ENV_VAR_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_SECRET_VALUE_PREFIXES: Final = (
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "pk_live_",
+    "pk_test_",
+    "whsec_",
+)
+_MIN_SECRET_MATCH_LENGTH: Final = 8  # shorter env values would match innocent strings
+_HTTP_METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
+
+
+class SystemMapError(Exception):
+    """A system map, targets file or discovery input that cannot be used.
+
+    The message is one line that names the file (or source) and the field at fault.
+    """
+
+
+class DiscoveryError(SystemMapError):
+    """Discovery could not describe every app (one is unreachable, missing or misnamed).
+
+    ``notes`` holds everything discovery learnt before it gave up.
+    """
+
+    def __init__(self, message: str, notes: list[DiscoveryNote] | None = None) -> None:
+        super().__init__(message)
+        self.notes: list[DiscoveryNote] = list(notes or ())
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    """One app of the deployment: where it is and what it serves."""
+
+    app_id: str
+    base_url: str
+    role: str
+    health: str
+    ready: str
+    version: str
+    routes: tuple[str, ...]
+
+    @property
+    def health_url(self) -> str:
+        return self.base_url + self.health
+
+    @property
+    def ready_url(self) -> str:
+        return self.base_url + self.ready
+
+
+@dataclass(frozen=True)
+class BrowserLogin:
+    """A1's browser login as the cookie and redirect checks drive it (harness extension).
+
+    ``password_env`` names the variable holding the synthetic identities' password (never
+    the password itself); ``cookie_domain`` ``None`` means a host-only cookie (no
+    ``Domain``); ``cookie_name`` ``None`` means "the one cookie the login sets".
+    """
+
+    client_id: str
+    redirect_uri: str
+    session_ttl_s: int
+    cookie_domain: str | None = None
+    username_field: str = "username"
+    password_field: str = "password"
+    password_env: str = "OIDC_CLIENT_SECRET"
+    cookie_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SystemMap:
+    """A validated system map. ``ca_bundle`` is absolute; base URLs have no trailing slash."""
+
+    env: str
+    generated_at: str
+    apps: Mapping[str, AppEntry]
+    telemetry_base_url: str
+    identity_base_url: str
+    qa_client_id: str
+    stripe_api_base: str | None
+    ca_bundle: Path | None
+    telemetry_app_id: str = "A8"
+    identity_app_id: str = "A1"
+    browser_login: BrowserLogin | None = None
+
+    def __post_init__(self) -> None:
+        # A read-only view: a map is validated once and then shared, never edited.
+        object.__setattr__(self, "apps", MappingProxyType(dict(self.apps)))
+
+
+@dataclass(frozen=True)
+class DiscoveryNote:
+    """Something discovery noticed about one app; ``fatal`` notes make it fail."""
+
+    app_id: str
+    url: str
+    message: str
+    fatal: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.app_id} {self.url}: {self.message}"
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _Document:
+    """One JSON document being validated; every error names its source and field."""
+
+    def __init__(self, label: str, error_type: type[SystemMapError] = SystemMapError) -> None:
+        self.label = label
+        self.error_type = error_type
+
+    def error(self, field: str, problem: str) -> SystemMapError:
+        return self.error_type(f"{self.label}: {field}: {problem}")
+
+    def object(self, value: Any, field: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(field, f"must be a JSON object, got {_json_type(value)}")
+        return value
+
+    def string(
+        self, parent: Mapping[str, Any], key: str, field: str, default: str | None = None
+    ) -> str:
+        if key not in parent:
+            if default is None:
+                raise self.error(field, "missing")
+            return default
+        value = parent[key]
+        if not isinstance(value, str):
+            raise self.error(field, f"must be a string, got {_json_type(value)}")
+        return value
+
+    def url(self, value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise self.error(field, f"must be a string, got {_json_type(value)}")
+        problem = url_problem(value)
+        if problem is not None:
+            raise self.error(field, problem)
+        return value.rstrip("/")
+
+    def path(self, parent: Mapping[str, Any], key: str, field: str, default: str) -> str:
+        value = self.string(parent, key, field, default)
+        if not value.startswith("/"):
+            raise self.error(field, f"{value!r} must be a path starting with '/'")
+        return value
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable http(s) base URL, or ``None`` when it is.
+
+    The message never repeats a URL that carries credentials.
+    """
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return f"{value!r} is not a valid URL"
+    if parts.username is not None or parts.password is not None:
+        return f"credentials in a URL are secrets; {_SECRET_ADVICE}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{value!r} is not an http(s) URL"
+    if parts.query or parts.fragment:
+        return f"{value!r} must not carry a query or fragment"
+    return None
+
+
+def load_system_map(path: Path | str, *, environ: Mapping[str, str] | None = None) -> SystemMap:
+    """Read and validate a system map file; relative ``ca_bundle`` paths are resolved
+    against the map file's folder.
+
+    ``environ`` (default: ``os.environ``) supplies the current values of
+    :data:`SECRET_ENV_VARS`, so a map that pastes one in is refused by value too.
+    """
+    path = Path(path)
+    doc = _Document(f"system map {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemMapError(f"system map {path}: cannot be read: {_reason(error)}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SystemMapError(
+            f"system map {path}: not valid JSON at line {error.lineno} column {error.colno}: "
+            f"{error.msg}"
+        ) from None
+    top = doc.object(raw, "(top level)")
+    check_no_secrets(top, doc.label, environ=os.environ if environ is None else environ)
+    return _parse_map(top, doc, path.parent)
+
+
+def _parse_map(top: Mapping[str, Any], doc: _Document, base_dir: Path) -> SystemMap:
+    env = doc.string(top, "env", "env")
+    if env not in ENVS:
+        raise doc.error("env", f"unknown environment {env!r}; valid values: {', '.join(ENVS)}")
+    generated_at = doc.string(top, "generated_at", "generated_at")
+    if not _is_rfc3339(generated_at):
+        raise doc.error("generated_at", f"{generated_at!r} is not an RFC 3339 UTC timestamp")
+
+    if "apps" not in top:
+        raise doc.error("apps", "missing (the map must name every app A1..A8)")
+    apps_raw = doc.object(top["apps"], "apps")
+    unknown = sorted(set(apps_raw) - set(APP_IDS))
+    if unknown:
+        raise doc.error(f"apps.{unknown[0]}", "unknown app id; valid ids: A1..A8")
+    apps: dict[str, AppEntry] = {}
+    for app_id in APP_IDS:
+        field = f"apps.{app_id}"
+        if app_id not in apps_raw:
+            raise doc.error(field, "missing (the map must name every app A1..A8)")
+        apps[app_id] = _parse_app(app_id, doc.object(apps_raw[app_id], field), doc)
+
+    telemetry = _section(top, "telemetry", doc, "A8's telemetry base_url")
+    telemetry_app = _app_ref(telemetry, "telemetry", doc, default="A8")
+    if "base_url" not in telemetry:
+        raise doc.error("telemetry.base_url", "missing")
+    telemetry_url = doc.url(telemetry["base_url"], "telemetry.base_url")
+
+    identity = _section(top, "identity", doc, "A1's app_id and qa_client_id")
+    identity_app = _app_ref(identity, "identity", doc, default="A1")
+    qa_client_id = doc.string(identity, "qa_client_id", "identity.qa_client_id")
+    if not qa_client_id:
+        raise doc.error("identity.qa_client_id", "must not be empty")
+    identity_url = apps[identity_app].base_url
+    if "base_url" in identity:
+        identity_url = doc.url(identity["base_url"], "identity.base_url")
+    browser_login = None
+    if identity.get("browser_login") is not None:
+        browser_login = _parse_browser_login(identity["browser_login"], doc)
+
+    stripe_api_base: str | None = None
+    if top.get("stripe") is not None:
+        stripe = doc.object(top["stripe"], "stripe")
+        if stripe.get("api_base") is not None:
+            stripe_api_base = doc.url(stripe["api_base"], "stripe.api_base")
+
+    ca_bundle: Path | None = None
+    if top.get("ca_bundle") is not None:
+        ca_text = doc.string(top, "ca_bundle", "ca_bundle")
+        ca_bundle = (base_dir / ca_text).resolve()
+        if not ca_bundle.is_file():
+            raise doc.error("ca_bundle", f"{ca_bundle} does not exist (resolved from {ca_text!r})")
+
+    return SystemMap(
+        env=env,
+        generated_at=generated_at,
+        apps=apps,
+        telemetry_base_url=telemetry_url,
+        identity_base_url=identity_url,
+        qa_client_id=qa_client_id,
+        stripe_api_base=stripe_api_base,
+        ca_bundle=ca_bundle,
+        telemetry_app_id=telemetry_app,
+        identity_app_id=identity_app,
+        browser_login=browser_login,
+    )
+
+
+_MAX_SESSION_TTL_S: Final = 400 * 24 * 3600  # browsers cap a cookie's lifetime at 400 days
+
+
+def _parse_browser_login(raw: Any, doc: _Document) -> BrowserLogin:
+    field = "identity.browser_login"
+    section = doc.object(raw, field)
+    known = {f.name for f in dataclasses.fields(BrowserLogin)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise doc.error(
+            f"{field}.{unknown[0]}", f"unknown field; valid: {', '.join(sorted(known))}"
+        )
+
+    def text(key: str, default: str | None = None) -> str:
+        value = doc.string(section, key, f"{field}.{key}", default)
+        if not value:
+            raise doc.error(f"{field}.{key}", "must not be empty")
+        return value
+
+    def optional_text(key: str) -> str | None:
+        return None if section.get(key) is None else text(key)
+
+    redirect_uri = text("redirect_uri")
+    parts = urlsplit(redirect_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise doc.error(
+            f"{field}.redirect_uri", "must be an absolute http(s) URL without a fragment"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise doc.error(
+            f"{field}.redirect_uri", f"credentials in a URL are secrets; {_SECRET_ADVICE}"
+        )
+    ttl = section.get("session_ttl_s")
+    if ttl is None:
+        raise doc.error(f"{field}.session_ttl_s", "missing")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= _MAX_SESSION_TTL_S:
+        raise doc.error(
+            f"{field}.session_ttl_s", f"must be an integer in 1..{_MAX_SESSION_TTL_S} (seconds)"
+        )
+    password_env = text("password_env", "OIDC_CLIENT_SECRET")
+    if _ENV_VAR_NAME.fullmatch(password_env) is None:
+        raise doc.error(f"{field}.password_env", "must name an environment variable (A_NAME)")
+    cookie_domain = optional_text("cookie_domain")
+    if cookie_domain is not None and any(c in cookie_domain for c in "; ,/"):
+        raise doc.error(f"{field}.cookie_domain", f"{cookie_domain!r} is not a domain")
+    return BrowserLogin(
+        client_id=text("client_id"),
+        redirect_uri=redirect_uri,
+        session_ttl_s=ttl,
+        cookie_domain=cookie_domain,
+        username_field=text("username_field", "username"),
+        password_field=text("password_field", "password"),
+        password_env=password_env,
+        cookie_name=optional_text("cookie_name"),
+    )
+
+
+def _parse_app(app_id: str, raw: Mapping[str, Any], doc: _Document) -> AppEntry:
+    field = f"apps.{app_id}"
+    if "base_url" not in raw:
+        raise doc.error(f"{field}.base_url", "missing")
+    routes_raw = raw.get("routes", [])
+    if not isinstance(routes_raw, list) or not all(isinstance(r, str) for r in routes_raw):
+        raise doc.error(f"{field}.routes", "must be a JSON array of strings")
+    return AppEntry(
+        app_id=app_id,
+        base_url=doc.url(raw["base_url"], f"{field}.base_url"),
+        role=doc.string(raw, "role", f"{field}.role", APP_ROLES[app_id]),
+        health=doc.path(raw, "health", f"{field}.health", HEALTH_PATH),
+        ready=doc.path(raw, "ready", f"{field}.ready", READY_PATH),
+        version=doc.string(raw, "version", f"{field}.version", "unknown"),
+        routes=tuple(routes_raw),
+    )
+
+
+def _section(top: Mapping[str, Any], key: str, doc: _Document, what: str) -> Mapping[str, Any]:
+    if top.get(key) is None:
+        raise doc.error(key, f"missing (the map must name {what})")
+    return doc.object(top[key], key)
+
+
+def _app_ref(section: Mapping[str, Any], name: str, doc: _Document, *, default: str) -> str:
+    app_id = doc.string(section, "app_id", f"{name}.app_id", default)
+    if app_id not in APP_IDS:
+        raise doc.error(f"{name}.app_id", f"{app_id!r} is not an app id; valid ids: A1..A8")
+    return app_id
+
+
+def check_no_secrets(
+    value: Any, label: str, *, environ: Mapping[str, str], field: str = ""
+) -> None:
+    """Raise :class:`SystemMapError` if ``value`` (a parsed JSON document) holds a secret.
+
+    A secret is a key named like one (``secret``, ``token``, ``password``, …) with a
+    value that is not the name of an environment variable; a string shaped like a
+    Stripe key; or a string equal to the current value of one of :data:`SECRET_ENV_VARS`.
+    The message names the field, never the value.
+    """
+    secret_values = {
+        environ[name]
+        for name in SECRET_ENV_VARS
+        if len(environ.get(name, "")) >= _MIN_SECRET_MATCH_LENGTH
+    }
+    _scan_for_secrets(value, label, field, secret_values)
+
+
+def _scan_for_secrets(value: Any, label: str, field: str, secret_values: set[str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{field}.{key}" if field else str(key)
+            if _names_a_secret(str(key)) and _holds_a_value(item):
+                raise SystemMapError(f"{label}: {child}: {_SECRET_ADVICE}")
+            _scan_for_secrets(item, label, child, secret_values)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _scan_for_secrets(item, label, f"{field}[{index}]", secret_values)
+    elif isinstance(value, str) and (
+        value in secret_values or value.startswith(_SECRET_VALUE_PREFIXES)
+    ):
+        raise SystemMapError(f"{label}: {field or '(top level)'}: {_SECRET_ADVICE}")
+
+
+def _names_a_secret(key: str) -> bool:
+    name = key.lower().replace("-", "_")
+    if name.endswith(_NAMING_SUFFIXES):
+        return False
+    return name in {v.lower() for v in SECRET_ENV_VARS} or any(
+        marker in name for marker in _SECRET_KEY_MARKERS
+    )
+
+
+def _holds_a_value(item: Any) -> bool:
+    """Whether a secret-named key holds a string that is not an environment variable's name."""
+    if not isinstance(item, str) or item == "":
+        return False  # null, numbers and flags are no secrets; containers are scanned inside
+    return _ENV_VAR_NAME.fullmatch(item) is None
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def dump_system_map(system_map: SystemMap) -> dict[str, Any]:
+    """The map as the JSON shape of contract §2 (what :func:`load_system_map` reads)."""
+    apps = {
+        app_id: {
+            "base_url": entry.base_url,
+            "role": entry.role,
+            "health": entry.health,
+            "ready": entry.ready,
+            "version": entry.version,
+            "routes": list(entry.routes),
+        }
+        for app_id, entry in system_map.apps.items()
+    }
+    identity: dict[str, Any] = {
+        "app_id": system_map.identity_app_id,
+        "qa_client_id": system_map.qa_client_id,
+    }
+    if system_map.identity_base_url != system_map.apps[system_map.identity_app_id].base_url:
+        identity["base_url"] = system_map.identity_base_url
+    if system_map.browser_login is not None:
+        identity["browser_login"] = dataclasses.asdict(system_map.browser_login)
+    data: dict[str, Any] = {
+        "env": system_map.env,
+        "generated_at": system_map.generated_at,
+        "apps": apps,
+        "telemetry": {
+            "app_id": system_map.telemetry_app_id,
+            "base_url": system_map.telemetry_base_url,
+        },
+        "identity": identity,
+    }
+    if system_map.stripe_api_base is not None:
+        data["stripe"] = {"api_base": system_map.stripe_api_base}
+    if system_map.ca_bundle is not None:
+        data["ca_bundle"] = str(system_map.ca_bundle)
+    return data
+
+
+def write_system_map(system_map: SystemMap, path: Path | str) -> None:
+    """Write the map atomically: a reader never sees half a file."""
+    text = json.dumps(dump_system_map(system_map), indent=2) + "\n"
+    write_atomic(Path(path), text)
+
+
+# --- discovery inputs ----------------------------------------------------------------------
+
+
+def base_urls_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``{app_id: base_url}`` from ``SECONDCONF_A1_URL`` … ``SECONDCONF_A8_URL`` (set ones only)."""
+    doc = _Document("environment")
+    return {
+        app_id: doc.url(environ[name], name)
+        for app_id, name in TARGET_URL_ENV_VARS.items()
+        if environ.get(name)
+    }
+
+
+def load_targets_file(path: Path | str) -> dict[str, str]:
+    """``{app_id: base_url}`` from a JSON object such as ``{"A1": "https://…", …}``."""
+    path = Path(path)
+    doc = _Document(f"targets file {path}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SystemMapError(f"targets file {path}: cannot be read: {_reason(error)}") from None
+    except json.JSONDecodeError as error:
+        raise SystemMapError(
+            f"targets file {path}: not valid JSON at line {error.lineno} column {error.colno}: "
+            f"{error.msg}"
+        ) from None
+    targets = doc.object(raw, "(top level)")
+    urls: dict[str, str] = {}
+    for app_id, url in targets.items():
+        if app_id not in APP_IDS:
+            raise doc.error(app_id, "unknown app id; valid ids: A1..A8")
+        urls[app_id] = doc.url(url, app_id)
+    return urls
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+async def discover(
+    base_urls: Mapping[str, str],
+    *,
+    env: str,
+    telemetry_app: str = "A8",
+    identity_app: str = "A1",
+    qa_client_id: str = DEFAULT_QA_CLIENT_ID,
+    verify: ssl.SSLContext | bool | Path = True,
+    timeout_s: float = 5.0,
+    stripe_api_base: str | None = None,
+    clock: Clock | None = None,
+) -> tuple[SystemMap, list[DiscoveryNote]]:
+    """Build a system map by asking every app what it serves (GET requests only).
+
+    Per app: ``/health`` must answer (its ``version`` is recorded, its ``app_id`` must be
+    the app's own); ``/ready`` and ``/openapi.json`` are asked too, and what they do not
+    tell is a note, not an error (routes are then empty). An unreachable app, or one that
+    answers as another app, raises :class:`DiscoveryError` naming the app and the URL.
+
+    ``verify`` given as a ``Path`` is a CA bundle: it is trusted and recorded in the map.
+    """
+    doc = _Document("discovery", DiscoveryError)
+    if env not in ENVS:
+        raise DiscoveryError(
+            f"discovery: env: unknown environment {env!r}; valid values: {', '.join(ENVS)}"
+        )
+    missing = [app_id for app_id in APP_IDS if app_id not in base_urls]
+    if missing:
+        names = ", ".join(TARGET_URL_ENV_VARS[a] for a in missing)
+        raise DiscoveryError(
+            f"discovery: no base URL for {', '.join(missing)}; set {names} or name them in "
+            "a targets file"
+        )
+    for app_id in (telemetry_app, identity_app):
+        if app_id not in APP_IDS:
+            raise DiscoveryError(f"discovery: {app_id!r} is not an app id; valid ids: A1..A8")
+    urls = {app_id: doc.url(base_urls[app_id], app_id) for app_id in APP_IDS}
+    ca_bundle = verify.resolve() if isinstance(verify, Path) else None
+    ssl_verify = _ssl_context(verify, doc)
+
+    headers = {"X-Test-Run": "true", "X-Source": "qa"}
+    async with httpx.AsyncClient(
+        verify=ssl_verify, timeout=timeout_s, headers=headers, trust_env=False
+    ) as client:
+        results = await asyncio.gather(
+            *(_describe_app(client, app_id, urls[app_id]) for app_id in APP_IDS)
+        )
+    notes = [note for _, app_notes in results for note in app_notes]
+    fatal = [note for note in notes if note.fatal]
+    if fatal:
+        raise DiscoveryError("discovery: " + "; ".join(str(n) for n in fatal), notes)
+    apps = {entry.app_id: entry for entry, _ in results if entry is not None}
+    moment = (clock or SystemClock()).now().replace(microsecond=0)
+    system_map = SystemMap(
+        env=env,
+        generated_at=utc_iso(moment),
+        apps=apps,
+        telemetry_base_url=urls[telemetry_app],
+        identity_base_url=urls[identity_app],
+        qa_client_id=qa_client_id,
+        stripe_api_base=doc.url(stripe_api_base, "stripe_api_base") if stripe_api_base else None,
+        ca_bundle=ca_bundle,
+        telemetry_app_id=telemetry_app,
+        identity_app_id=identity_app,
+    )
+    return system_map, notes
+
+
+async def _describe_app(
+    client: httpx.AsyncClient, app_id: str, base_url: str
+) -> tuple[AppEntry | None, list[DiscoveryNote]]:
+    notes: list[DiscoveryNote] = []
+
+    def note(path: str, message: str, *, fatal: bool = False) -> None:
+        notes.append(DiscoveryNote(app_id, base_url + path, message, fatal))
+
+    health = await _get(client, base_url + HEALTH_PATH)
+    if isinstance(health, str):
+        note(HEALTH_PATH, f"unreachable ({health})", fatal=True)
+        return None, notes
+    version = "unknown"
+    body = _json_object(health)
+    if health.status_code != 200:
+        note(HEALTH_PATH, f"answered {health.status_code}; version unknown")
+    elif body is None:
+        note(HEALTH_PATH, "answered without a JSON object; version unknown")
+    else:
+        if body.get("app_id") not in (None, app_id):
+            note(HEALTH_PATH, f"answers as {body['app_id']!r}, not {app_id}", fatal=True)
+        if isinstance(body.get("version"), str) and body["version"]:
+            version = body["version"]
+        else:
+            note(HEALTH_PATH, "names no version")
+
+    ready = await _get(client, base_url + READY_PATH)
+    if isinstance(ready, str):
+        note(READY_PATH, f"did not answer ({ready})")
+    elif ready.status_code != 200:
+        note(READY_PATH, f"answered {ready.status_code} (not ready at discovery time)")
+
+    routes: tuple[str, ...] = ()
+    openapi = await _get(client, base_url + OPENAPI_PATH)
+    if isinstance(openapi, str):
+        note(OPENAPI_PATH, f"did not answer ({openapi}); routes left empty")
+    elif openapi.status_code != 200 or (document := _json_object(openapi)) is None:
+        note(OPENAPI_PATH, f"absent (answered {openapi.status_code}); routes left empty")
+    else:
+        routes = openapi_routes(document)
+
+    entry = AppEntry(
+        app_id=app_id,
+        base_url=base_url,
+        role=APP_ROLES[app_id],
+        health=HEALTH_PATH,
+        ready=READY_PATH,
+        version=version,
+        routes=routes,
+    )
+    return entry, notes
+
+
+def openapi_routes(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """``"METHOD /template"`` for every operation of an OpenAPI document, sorted."""
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return ()
+    return tuple(
+        sorted(
+            f"{method.upper()} {path}"
+            for path, item in paths.items()
+            if isinstance(item, dict)
+            for method in item
+            if method in _HTTP_METHODS
+        )
+    )
+
+
+async def _get(client: httpx.AsyncClient, url: str) -> httpx.Response | str:
+    """The response, or a short reason it did not come (``connect error``, ``timeout``…)."""
+    try:
+        return await client.get(url, headers={TRACE_ID_HEADER: new_trace_id()})
+    except httpx.TimeoutException:
+        return "timeout"
+    except httpx.ConnectError as error:
+        return f"connect error: {_reason(error)}"
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {_reason(error)}"
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _ssl_context(verify: ssl.SSLContext | bool | Path, doc: _Document) -> ssl.SSLContext | bool:
+    if not isinstance(verify, Path):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=str(verify))
+    except (OSError, ssl.SSLError) as error:
+        raise doc.error("verify", f"CA bundle {verify} cannot be used: {_reason(error)}") from None
+
+
+def _is_rfc3339(text: str) -> bool:
+    if "T" not in text.upper():
+        return False
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as a short single line (messages here must stay one line)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
