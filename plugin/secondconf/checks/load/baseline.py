@@ -45,7 +45,7 @@ from secondconf.engine.verdict import (
 )
 from secondconf.target.map import SystemMap, load_system_map
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+REPO_ROOT: Final = Path(__file__).resolve().parents[4]
 LOCUST_ENV: Final = "SECONDCONF_LOCUST"
 DEFAULT_LOCUST: Final = REPO_ROOT / ".venv-locust" / "bin" / "locust"
 LOCUSTFILE: Final = REPO_ROOT / "perf" / "locustfile_baseline.py"
