@@ -15,7 +15,8 @@ import trustme
 from _pytest.capture import CaptureResult
 from secondconf.cli.discover import main
 from secondconf.contract.platform import APP_IDS
-from secondconf.target.map import TARGET_URL_ENV_VARS, load_system_map
+from secondconf.target.discovery import TARGET_URL_ENV_VARS
+from secondconf.target.map import load_system_map
 
 from tests.loopback import ServedApp, serve
 from tests.plugin.fake_deployment import fake_apps

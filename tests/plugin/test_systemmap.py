@@ -13,16 +13,18 @@ import pytest
 import trustme
 from secondconf.contract.platform import APP_IDS
 from secondconf.core.clock import ManualClock
+from secondconf.target.discovery import (
+    DiscoveryError,
+    base_urls_from_env,
+    discover,
+    load_targets_file,
+)
 from secondconf.target.map import (
     AppEntry,
     BrowserLogin,
-    DiscoveryError,
     SystemMapError,
-    base_urls_from_env,
-    discover,
     dump_system_map,
     load_system_map,
-    load_targets_file,
     write_system_map,
 )
 

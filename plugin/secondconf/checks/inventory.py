@@ -23,7 +23,8 @@ import httpx
 from secondconf.core.clock import Clock, SystemClock
 from secondconf.engine.verdict import Outcome, Reason, Verdict, Window
 from secondconf.target.client import harness_sync_client
-from secondconf.target.map import OPENAPI_PATH, AppEntry, SystemMap, openapi_routes
+from secondconf.target.discovery import openapi_routes
+from secondconf.target.map import OPENAPI_PATH, AppEntry, SystemMap
 
 INVENTORY_CHECK: Final = "inventory"
 INVENTORY_SOURCE: Final = "probe"

@@ -21,19 +21,21 @@ from pathlib import Path
 from typing import NoReturn
 
 from secondconf.contract.platform import APP_IDS, ENVS
+from secondconf.target.discovery import (
+    TARGET_URL_ENV_VARS,
+    DiscoveryNote,
+    base_urls_from_env,
+    discover,
+    load_targets_file,
+)
 from secondconf.target.map import (
     HEALTH_PATH,
     OPENAPI_PATH,
     READY_PATH,
-    TARGET_URL_ENV_VARS,
-    DiscoveryNote,
     SystemMap,
     SystemMapError,
-    base_urls_from_env,
     check_no_secrets,
-    discover,
     dump_system_map,
-    load_targets_file,
     write_system_map,
 )
 

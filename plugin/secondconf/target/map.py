@@ -15,30 +15,15 @@ them (:data:`SECRET_ENV_VARS`). The loader refuses a map that carries one: a key
 like a secret with a value, a value that looks like a Stripe key, or a value equal to
 one of those variables' current values.
 
-Building a map by discovery
----------------------------
-:func:`discover` asks each app's ``/health`` (version), ``/ready`` and ``/openapi.json``
-(routes) and returns the map with notes on what it could not learn. Its input is one
-base URL per app, from either of two places:
-
-* environment variables ``SECONDCONF_A1_URL`` … ``SECONDCONF_A8_URL``, read by
-  :func:`base_urls_from_env` (only the variables that are set; an empty value is unset);
-* a targets file, a small JSON object read by :func:`load_targets_file`::
-
-      {"A1": "https://a1.staging.example", "A2": "https://a2.staging.example", …}
-
-Both return a partial mapping; callers that combine them let the environment variable
-override the file. :func:`discover` needs all eight apps and says which are missing.
+Building a map by asking each app what it serves is :mod:`secondconf.target.discovery`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,21 +32,12 @@ from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
-
 from secondconf.contract.platform import APP_IDS, APP_ROLES, ENVS, SECRET_ENV_VARS
-from secondconf.contract.traceids import TRACE_ID_HEADER, new_trace_id
-from secondconf.core.clock import Clock, SystemClock, utc_iso
 from secondconf.core.files import write_atomic
 
 HEALTH_PATH: Final = "/health"
 READY_PATH: Final = "/ready"
 OPENAPI_PATH: Final = "/openapi.json"
-DEFAULT_QA_CLIENT_ID: Final = "qa-harness"
-
-TARGET_URL_ENV_VARS: Final[Mapping[str, str]] = MappingProxyType(
-    {app_id: f"SECONDCONF_{app_id}_URL" for app_id in APP_IDS}
-)
 
 _SECRET_ADVICE: Final = (
     "secrets never belong in the system map; name the environment variable instead "
@@ -102,7 +78,6 @@ _SECRET_VALUE_PREFIXES: Final = (
     "whsec_",
 )
 _MIN_SECRET_MATCH_LENGTH: Final = 8  # shorter env values would match innocent strings
-_HTTP_METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
 
 
 class SystemMapError(Exception):
@@ -110,17 +85,6 @@ class SystemMapError(Exception):
 
     The message is one line that names the file (or source) and the field at fault.
     """
-
-
-class DiscoveryError(SystemMapError):
-    """Discovery could not describe every app (one is unreachable, missing or misnamed).
-
-    ``notes`` holds everything discovery learnt before it gave up.
-    """
-
-    def __init__(self, message: str, notes: list[DiscoveryNote] | None = None) -> None:
-        super().__init__(message)
-        self.notes: list[DiscoveryNote] = list(notes or ())
 
 
 @dataclass(frozen=True)
@@ -184,24 +148,12 @@ class SystemMap:
         object.__setattr__(self, "apps", MappingProxyType(dict(self.apps)))
 
 
-@dataclass(frozen=True)
-class DiscoveryNote:
-    """Something discovery noticed about one app; ``fatal`` notes make it fail."""
-
-    app_id: str
-    url: str
-    message: str
-    fatal: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.app_id} {self.url}: {self.message}"
-
-
 # --- loading -------------------------------------------------------------------------------
 
 
-class _Document:
-    """One JSON document being validated; every error names its source and field."""
+class Document:
+    """One JSON document being validated (a map, a targets file, discovery's input);
+    every error names its source and field."""
 
     def __init__(self, label: str, error_type: type[SystemMapError] = SystemMapError) -> None:
         self.label = label
@@ -269,11 +221,11 @@ def load_system_map(path: Path | str, *, environ: Mapping[str, str] | None = Non
     :data:`SECRET_ENV_VARS`, so a map that pastes one in is refused by value too.
     """
     path = Path(path)
-    doc = _Document(f"system map {path}")
+    doc = Document(f"system map {path}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise SystemMapError(f"system map {path}: cannot be read: {_reason(error)}") from None
+        raise SystemMapError(f"system map {path}: cannot be read: {error_line(error)}") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
@@ -286,7 +238,7 @@ def load_system_map(path: Path | str, *, environ: Mapping[str, str] | None = Non
     return _parse_map(top, doc, path.parent)
 
 
-def _parse_map(top: Mapping[str, Any], doc: _Document, base_dir: Path) -> SystemMap:
+def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemMap:
     env = doc.string(top, "env", "env")
     if env not in ENVS:
         raise doc.error("env", f"unknown environment {env!r}; valid values: {', '.join(ENVS)}")
@@ -356,7 +308,7 @@ def _parse_map(top: Mapping[str, Any], doc: _Document, base_dir: Path) -> System
 _MAX_SESSION_TTL_S: Final = 400 * 24 * 3600  # browsers cap a cookie's lifetime at 400 days
 
 
-def _parse_browser_login(raw: Any, doc: _Document) -> BrowserLogin:
+def _parse_browser_login(raw: Any, doc: Document) -> BrowserLogin:
     field = "identity.browser_login"
     section = doc.object(raw, field)
     known = {f.name for f in dataclasses.fields(BrowserLogin)}
@@ -410,7 +362,7 @@ def _parse_browser_login(raw: Any, doc: _Document) -> BrowserLogin:
     )
 
 
-def _parse_app(app_id: str, raw: Mapping[str, Any], doc: _Document) -> AppEntry:
+def _parse_app(app_id: str, raw: Mapping[str, Any], doc: Document) -> AppEntry:
     field = f"apps.{app_id}"
     if "base_url" not in raw:
         raise doc.error(f"{field}.base_url", "missing")
@@ -428,13 +380,13 @@ def _parse_app(app_id: str, raw: Mapping[str, Any], doc: _Document) -> AppEntry:
     )
 
 
-def _section(top: Mapping[str, Any], key: str, doc: _Document, what: str) -> Mapping[str, Any]:
+def _section(top: Mapping[str, Any], key: str, doc: Document, what: str) -> Mapping[str, Any]:
     if top.get(key) is None:
         raise doc.error(key, f"missing (the map must name {what})")
     return doc.object(top[key], key)
 
 
-def _app_ref(section: Mapping[str, Any], name: str, doc: _Document, *, default: str) -> str:
+def _app_ref(section: Mapping[str, Any], name: str, doc: Document, *, default: str) -> str:
     app_id = doc.string(section, "app_id", f"{name}.app_id", default)
     if app_id not in APP_IDS:
         raise doc.error(f"{name}.app_id", f"{app_id!r} is not an app id; valid ids: A1..A8")
@@ -538,210 +490,6 @@ def write_system_map(system_map: SystemMap, path: Path | str) -> None:
     write_atomic(Path(path), text)
 
 
-# --- discovery inputs ----------------------------------------------------------------------
-
-
-def base_urls_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """``{app_id: base_url}`` from ``SECONDCONF_A1_URL`` … ``SECONDCONF_A8_URL`` (set ones only)."""
-    doc = _Document("environment")
-    return {
-        app_id: doc.url(environ[name], name)
-        for app_id, name in TARGET_URL_ENV_VARS.items()
-        if environ.get(name)
-    }
-
-
-def load_targets_file(path: Path | str) -> dict[str, str]:
-    """``{app_id: base_url}`` from a JSON object such as ``{"A1": "https://…", …}``."""
-    path = Path(path)
-    doc = _Document(f"targets file {path}")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise SystemMapError(f"targets file {path}: cannot be read: {_reason(error)}") from None
-    except json.JSONDecodeError as error:
-        raise SystemMapError(
-            f"targets file {path}: not valid JSON at line {error.lineno} column {error.colno}: "
-            f"{error.msg}"
-        ) from None
-    targets = doc.object(raw, "(top level)")
-    urls: dict[str, str] = {}
-    for app_id, url in targets.items():
-        if app_id not in APP_IDS:
-            raise doc.error(app_id, "unknown app id; valid ids: A1..A8")
-        urls[app_id] = doc.url(url, app_id)
-    return urls
-
-
-# --- discovery -----------------------------------------------------------------------------
-
-
-async def discover(
-    base_urls: Mapping[str, str],
-    *,
-    env: str,
-    telemetry_app: str = "A8",
-    identity_app: str = "A1",
-    qa_client_id: str = DEFAULT_QA_CLIENT_ID,
-    verify: ssl.SSLContext | bool | Path = True,
-    timeout_s: float = 5.0,
-    stripe_api_base: str | None = None,
-    clock: Clock | None = None,
-) -> tuple[SystemMap, list[DiscoveryNote]]:
-    """Build a system map by asking every app what it serves (GET requests only).
-
-    Per app: ``/health`` must answer (its ``version`` is recorded, its ``app_id`` must be
-    the app's own); ``/ready`` and ``/openapi.json`` are asked too, and what they do not
-    tell is a note, not an error (routes are then empty). An unreachable app, or one that
-    answers as another app, raises :class:`DiscoveryError` naming the app and the URL.
-
-    ``verify`` given as a ``Path`` is a CA bundle: it is trusted and recorded in the map.
-    """
-    doc = _Document("discovery", DiscoveryError)
-    if env not in ENVS:
-        raise DiscoveryError(
-            f"discovery: env: unknown environment {env!r}; valid values: {', '.join(ENVS)}"
-        )
-    missing = [app_id for app_id in APP_IDS if app_id not in base_urls]
-    if missing:
-        names = ", ".join(TARGET_URL_ENV_VARS[a] for a in missing)
-        raise DiscoveryError(
-            f"discovery: no base URL for {', '.join(missing)}; set {names} or name them in "
-            "a targets file"
-        )
-    for app_id in (telemetry_app, identity_app):
-        if app_id not in APP_IDS:
-            raise DiscoveryError(f"discovery: {app_id!r} is not an app id; valid ids: A1..A8")
-    urls = {app_id: doc.url(base_urls[app_id], app_id) for app_id in APP_IDS}
-    ca_bundle = verify.resolve() if isinstance(verify, Path) else None
-    ssl_verify = _ssl_context(verify, doc)
-
-    headers = {"X-Test-Run": "true", "X-Source": "qa"}
-    async with httpx.AsyncClient(
-        verify=ssl_verify, timeout=timeout_s, headers=headers, trust_env=False
-    ) as client:
-        results = await asyncio.gather(
-            *(_describe_app(client, app_id, urls[app_id]) for app_id in APP_IDS)
-        )
-    notes = [note for _, app_notes in results for note in app_notes]
-    fatal = [note for note in notes if note.fatal]
-    if fatal:
-        raise DiscoveryError("discovery: " + "; ".join(str(n) for n in fatal), notes)
-    apps = {entry.app_id: entry for entry, _ in results if entry is not None}
-    moment = (clock or SystemClock()).now().replace(microsecond=0)
-    system_map = SystemMap(
-        env=env,
-        generated_at=utc_iso(moment),
-        apps=apps,
-        telemetry_base_url=urls[telemetry_app],
-        identity_base_url=urls[identity_app],
-        qa_client_id=qa_client_id,
-        stripe_api_base=doc.url(stripe_api_base, "stripe_api_base") if stripe_api_base else None,
-        ca_bundle=ca_bundle,
-        telemetry_app_id=telemetry_app,
-        identity_app_id=identity_app,
-    )
-    return system_map, notes
-
-
-async def _describe_app(
-    client: httpx.AsyncClient, app_id: str, base_url: str
-) -> tuple[AppEntry | None, list[DiscoveryNote]]:
-    notes: list[DiscoveryNote] = []
-
-    def note(path: str, message: str, *, fatal: bool = False) -> None:
-        notes.append(DiscoveryNote(app_id, base_url + path, message, fatal))
-
-    health = await _get(client, base_url + HEALTH_PATH)
-    if isinstance(health, str):
-        note(HEALTH_PATH, f"unreachable ({health})", fatal=True)
-        return None, notes
-    version = "unknown"
-    body = _json_object(health)
-    if health.status_code != 200:
-        note(HEALTH_PATH, f"answered {health.status_code}; version unknown")
-    elif body is None:
-        note(HEALTH_PATH, "answered without a JSON object; version unknown")
-    else:
-        if body.get("app_id") not in (None, app_id):
-            note(HEALTH_PATH, f"answers as {body['app_id']!r}, not {app_id}", fatal=True)
-        if isinstance(body.get("version"), str) and body["version"]:
-            version = body["version"]
-        else:
-            note(HEALTH_PATH, "names no version")
-
-    ready = await _get(client, base_url + READY_PATH)
-    if isinstance(ready, str):
-        note(READY_PATH, f"did not answer ({ready})")
-    elif ready.status_code != 200:
-        note(READY_PATH, f"answered {ready.status_code} (not ready at discovery time)")
-
-    routes: tuple[str, ...] = ()
-    openapi = await _get(client, base_url + OPENAPI_PATH)
-    if isinstance(openapi, str):
-        note(OPENAPI_PATH, f"did not answer ({openapi}); routes left empty")
-    elif openapi.status_code != 200 or (document := _json_object(openapi)) is None:
-        note(OPENAPI_PATH, f"absent (answered {openapi.status_code}); routes left empty")
-    else:
-        routes = openapi_routes(document)
-
-    entry = AppEntry(
-        app_id=app_id,
-        base_url=base_url,
-        role=APP_ROLES[app_id],
-        health=HEALTH_PATH,
-        ready=READY_PATH,
-        version=version,
-        routes=routes,
-    )
-    return entry, notes
-
-
-def openapi_routes(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """``"METHOD /template"`` for every operation of an OpenAPI document, sorted."""
-    paths = document.get("paths")
-    if not isinstance(paths, dict):
-        return ()
-    return tuple(
-        sorted(
-            f"{method.upper()} {path}"
-            for path, item in paths.items()
-            if isinstance(item, dict)
-            for method in item
-            if method in _HTTP_METHODS
-        )
-    )
-
-
-async def _get(client: httpx.AsyncClient, url: str) -> httpx.Response | str:
-    """The response, or a short reason it did not come (``connect error``, ``timeout``…)."""
-    try:
-        return await client.get(url, headers={TRACE_ID_HEADER: new_trace_id()})
-    except httpx.TimeoutException:
-        return "timeout"
-    except httpx.ConnectError as error:
-        return f"connect error: {_reason(error)}"
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {_reason(error)}"
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _ssl_context(verify: ssl.SSLContext | bool | Path, doc: _Document) -> ssl.SSLContext | bool:
-    if not isinstance(verify, Path):
-        return verify
-    try:
-        return ssl.create_default_context(cafile=str(verify))
-    except (OSError, ssl.SSLError) as error:
-        raise doc.error("verify", f"CA bundle {verify} cannot be used: {_reason(error)}") from None
-
-
 def _is_rfc3339(text: str) -> bool:
     if "T" not in text.upper():
         return False
@@ -761,7 +509,7 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _reason(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
     """An exception as a short single line (messages here must stay one line)."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text[:200]
