@@ -388,6 +388,27 @@ async def test_discovery_without_the_ca_fails_as_unreachable(apps_url: str) -> N
 
 
 @pytest.mark.asyncio
+async def test_discovery_sends_through_the_harness_client_with_trace_id_and_tags() -> None:
+    """Discovery's requests are the guarded client's: a fresh trace id each, the synthetic
+    tags and identity (a hand-built client forgot the identity)."""
+    seen: list[dict[str, str]] = []
+    apps = fake_apps()
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        await apps(scope, receive, send)
+
+    with serve(recording) as served:
+        await discover(app_urls(served.url), env="staging", timeout_s=5)
+    assert len(seen) == 3 * len(APP_IDS)
+    assert {(h["x-test-run"], h["x-source"], h["x-synthetic-identity"]) for h in seen} == {
+        ("true", "qa", "test_student_e2e_01")
+    }
+    assert len({h["x-trace-id"] for h in seen}) == len(seen)
+
+
+@pytest.mark.asyncio
 async def test_discovery_refuses_a_url_that_is_not_http() -> None:
     urls = {app_id: f"https://{app_id.lower()}.test" for app_id in APP_IDS}
     urls["A2"] = "ftp://a2.test"

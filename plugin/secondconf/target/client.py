@@ -219,7 +219,8 @@ def harness_client(
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for talking to the target under the harness's rules.
 
-    ``target`` is a system map (requests then use absolute URLs from it) or one base URL.
+    ``target`` is a system map (requests then use absolute URLs from it) or one base URL
+    (``""`` for a client whose every request names an absolute URL).
     The environment is ``env``, else the map's; given both, the stricter wins (either
     ``prod_observe`` installs the refusal). ``verify`` defaults to the map's CA bundle,
     else the system's trust store; a path is a CA bundle file. Every request gets a fresh

@@ -27,9 +27,9 @@ from typing import Any, Final
 
 import httpx
 
-from secondconf.contract.platform import APP_IDS, APP_ROLES, ENVS
-from secondconf.contract.traceids import TRACE_ID_HEADER, new_trace_id
+from secondconf.contract.platform import APP_IDS, APP_ROLES, ENVS, SyntheticIdentity
 from secondconf.core.clock import Clock, SystemClock, utc_iso
+from secondconf.target.client import harness_client
 from secondconf.target.map import (
     HEALTH_PATH,
     OPENAPI_PATH,
@@ -42,6 +42,7 @@ from secondconf.target.map import (
 )
 
 DEFAULT_QA_CLIENT_ID: Final = "qa-harness"
+DISCOVERY_IDENTITY: Final = SyntheticIdentity.STUDENT  # the tags a discovery request carries
 
 TARGET_URL_ENV_VARS: Final[Mapping[str, str]] = MappingProxyType(
     {app_id: f"SECONDCONF_{app_id}_URL" for app_id in APP_IDS}
@@ -152,9 +153,10 @@ async def discover(
     ca_bundle = verify.resolve() if isinstance(verify, Path) else None
     ssl_verify = _ssl_context(verify, doc)
 
-    headers = {"X-Test-Run": "true", "X-Source": "qa"}
-    async with httpx.AsyncClient(
-        verify=ssl_verify, timeout=timeout_s, headers=headers, trust_env=False
+    # The harness's own client: a trace id on every request, the synthetic tags (as the
+    # student identity), the production guard of ``env``; every URL is absolute.
+    async with harness_client(
+        "", env=env, verify=ssl_verify, timeout_s=timeout_s, synthetic_identity=DISCOVERY_IDENTITY
     ) as client:
         results = await asyncio.gather(
             *(_describe_app(client, app_id, urls[app_id]) for app_id in APP_IDS)
@@ -252,7 +254,7 @@ def openapi_routes(document: Mapping[str, Any]) -> tuple[str, ...]:
 async def _get(client: httpx.AsyncClient, url: str) -> httpx.Response | str:
     """The response, or a short reason it did not come (``connect error``, ``timeout``…)."""
     try:
-        return await client.get(url, headers={TRACE_ID_HEADER: new_trace_id()})
+        return await client.get(url)
     except httpx.TimeoutException:
         return "timeout"
     except httpx.ConnectError as error:
