@@ -119,7 +119,7 @@ def test_sequential_mode_reports_a_clearly_failing_app_early(
     harness_target: HarnessTarget,
 ) -> None:
     """An anytime-valid test may stop at its first boundary crossing: the two failing
-    apps are FAIL long before the 55 s window would have ended."""
+    apps are FAIL long before the stable window would have ended."""
     harness_target.set_faults("A3", {"added_latency_ms": 150})
     harness_target.set_faults("A4", {"ready_fails": True})
     plan = replace(TEST_PLAN, mode=GatingMode.SEQUENTIAL)
