@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reftarget.core.tls import client_ssl_context
-from reftarget.launcher import Ecosystem
+from reftarget.launch.ecosystem import Ecosystem
 
 COLD_START_TARGET_S = 10.0
 P95_TARGET_MS = 20.0

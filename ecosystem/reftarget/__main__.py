@@ -2,7 +2,7 @@
 
 Prints where the system map is and which environment variables to export; their values
 are in ``<state>/secrets.env`` (mode 0600) and are never printed. With ``--lease DIR`` it
-is the supervisor of a shared ecosystem (see ``launcher.shared_ecosystem``): it also serves
+is the supervisor of a shared ecosystem (see ``reftarget.launch.supervisor``): it also serves
 control commands and stops when no lease holder is alive any more.
 """
 
@@ -17,13 +17,10 @@ from pathlib import Path
 from types import FrameType
 
 from reftarget.core.settings import SECRET_ENV_VARS
-from reftarget.launcher import (
-    SECRETS_FILE,
-    Ecosystem,
-    lease_has_holders,
-    mark_supervisor_ready,
-    serve_control,
-)
+from reftarget.launch.ecosystem import Ecosystem
+from reftarget.launch.lease import lease_has_holders
+from reftarget.launch.secrets import SECRETS_FILE
+from reftarget.launch.supervisor import mark_supervisor_ready, serve_control
 
 LEASE_CHECK_INTERVAL_S = 1.0
 

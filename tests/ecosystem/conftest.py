@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reftarget.launcher import RemoteEcosystem, shared_ecosystem
+from reftarget.launch.supervisor import RemoteEcosystem, shared_ecosystem
 
 
 def shared_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -97,7 +97,7 @@ def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target
         )
         return
     # Imported here: only a run against the embedded default needs the reference target.
-    from reftarget.launcher import shared_ecosystem
+    from reftarget.launch.supervisor import shared_ecosystem
 
     with shared_ecosystem(lock_dir) as ecosystem:
         path = ecosystem.system_map_path

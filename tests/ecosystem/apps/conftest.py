@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reftarget.launcher import RemoteEcosystem
+from reftarget.launch.supervisor import RemoteEcosystem
 
 from tests.ecosystem.apps.target import Target
 from tests.ecosystem.conftest import shared_lock_dir

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from reftarget.core.tls import client_ssl_context
-from reftarget.launcher import RemoteEcosystem
+from reftarget.launch.supervisor import RemoteEcosystem
 
 STUDENT = "test_student_e2e_01"
 PROVIDER = "test_provider_e2e_01"

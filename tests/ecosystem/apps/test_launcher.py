@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reftarget.launcher import Ecosystem, EcosystemStartError
+from reftarget.launch.ecosystem import Ecosystem, EcosystemStartError
 
 from tests.ecosystem.apps.target import Target, eventually
 

@@ -37,7 +37,7 @@ did (:func:`secrets_for_run`):
 * a deployment named by ``--system-map``: the same environment variables
   :func:`secondconf.target.deployment.open_target` reads (the controller has the same environment);
 * the embedded default: ``secrets.env`` (0600) in the shared ecosystem's state directory,
-  which holds the values for the session's processes by design (``reftarget.launcher``).
+  which holds the values for the session's processes by design (``reftarget.launch.secrets``).
   The controller learns that directory from ``run_info["system_map"]``, the path of the
   system map the ``target`` fixture records (workers hand their run info over): the map
   sits in the state directory, the apps' logs in ``<state>/logs``. The shared state
@@ -64,7 +64,7 @@ from secondconf.target.control import ADMIN_TOKEN_ENV
 MIN_SECRET_LENGTH: Final = 8
 DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 CHUNK_BYTES: Final = 1024 * 1024
-SECRETS_FILE: Final = "secrets.env"  # reftarget.launcher.SECRETS_FILE (no import: the
+SECRETS_FILE: Final = "secrets.env"  # reftarget.launch.secrets.SECRETS_FILE (no import: the
 # plugin must not need the reference target to check a deployment)
 LOGS_DIR: Final = "logs"
 # What open_target reads from the environment for a deployment named by a system map.
@@ -326,7 +326,7 @@ def secrets_for_run(
 
 
 def read_secrets_env(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines, as ``reftarget.launcher.write_secrets_file`` writes them."""
+    """``NAME=value`` lines, as ``reftarget.launch.secrets.write_secrets_file`` writes them."""
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
         name, sep, value = line.partition("=")

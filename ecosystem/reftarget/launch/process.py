@@ -1,0 +1,96 @@
+"""One child process of the ecosystem, and the loopback ports the children listen on.
+
+Children run in their own session (Ctrl-C reaches the launcher, which orders shutdown) and
+write stdout/stderr to their log file. A child started with ``pdeathsig`` gets SIGTERM from
+the kernel when the thread that started it exits, so no child outlives its launcher.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STOP_TIMEOUT_S = 10.0
+POLL_INTERVAL_S = 0.1
+_PR_SET_PDEATHSIG = 1
+
+
+def free_loopback_ports(count: int) -> list[int]:
+    """``count`` distinct ports that were free on 127.0.0.1 a moment ago."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class ManagedProcess:
+    """One child process with its log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: Mapping[str, str], *, pdeathsig: bool = False) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher, which orders shutdown
+                preexec_fn=_die_with_parent if pdeathsig else None,
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.popen is None else self.popen.pid
+
+    def exit_code(self) -> int | None:
+        """``None`` while running (or never started)."""
+        return None if self.popen is None else self.popen.poll()
+
+    def is_running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def terminate(self) -> None:
+        if self.is_running() and self.popen is not None:
+            self.popen.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, timeout_s: float) -> None:
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        self.terminate()
+        self.wait_or_kill(timeout_s)
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
