@@ -80,7 +80,8 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("gating-mode", "fixed (one look at the end) or sequential", _choice(tuple(GatingMode))),
     _Option(
         "probe-rate",
-        "Probes per second to each app's /health and each /ready (default 4)",
+        "Probes per second to each app's /health and each /ready "
+        "(default: the profile's, 8 embedded, 4 elsewhere)",
         _positive,
     ),
     _Option(
@@ -130,6 +131,7 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
     if env is not TargetEnv.EMBEDDED and system_map is None:
         raise pytest.UsageError(f"--env {env.value} needs --system-map naming that deployment")
     profile = PROFILES[env]
+    probe_rate: float | None = _value(config, "probe-rate")
     burn_in = _value(config, "burn-in")
     window = _value(config, "stable-window")
     if burn_in is not None or window is not None:
@@ -137,6 +139,7 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
             "custom",
             burn_in_s=profile.burn_in_s if burn_in is None else burn_in,
             window_s=profile.window_s if window is None else window,
+            probe_rate=profile.probe_rate,
         )
     if profile.window_s <= 0:
         raise pytest.UsageError("--stable-window must be longer than zero")
@@ -157,7 +160,7 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
         confidence=_value(config, "confidence") or 0.95,
         method=_value(config, "decision-method") or "wilson",
         gating_mode=GatingMode(_value(config, "gating-mode") or GatingMode.FIXED),
-        probe_rate=_value(config, "probe-rate") or 4.0,
+        probe_rate=profile.probe_rate if probe_rate is None else probe_rate,
         telemetry_deadline_s=_value(config, "telemetry-deadline") or 60.0,
         hitl_log=path("hitl-log", "tests/perf/reports/hitl_approvals.log"),
         evidence_dir=path("evidence-dir", "tests/perf/evidence"),
