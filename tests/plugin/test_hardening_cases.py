@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from secondconf.checks.hardening.cases import CASES
+from secondconf.checks.hardening.driver import RouteDriver, RunContext
 from secondconf.checks.hardening.model import CaseResult, RouteState
-from secondconf.checks.hardening.run import RouteDriver, RunContext
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.target.identity import AccessToken
 from secondconf.target.map import AppEntry, SystemMap

@@ -1,6 +1,6 @@
 """The rule cases of the hardening run: what is sent on each covered route, and what must hold.
 
-Each case is an async function of a :class:`~secondconf.checks.hardening.run.RouteDriver`
+Each case is an async function of a :class:`~secondconf.checks.hardening.driver.RouteDriver`
 (the route, its tenants, the recorder), the route's warm-up state and its app's other routes. It
 judges what the answers show at once (status, problem+json, headers, bodies) and leaves
 side effects as :class:`~secondconf.checks.hardening.model.EffectClaim` s, which the run
@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import httpx
 
+from secondconf.checks.hardening.driver import CaseFunction, RouteDriver
 from secondconf.checks.hardening.model import (
     HOME,
     OTHER,
@@ -31,7 +32,6 @@ from secondconf.checks.hardening.model import (
     json_body,
     new_trace,
 )
-from secondconf.checks.hardening.run import CaseFunction, RouteDriver
 from secondconf.contract.traceids import IDEMPOTENCY_KEY_HEADER, TRACE_ID_HEADER, is_valid_trace_id
 from secondconf.target.routes import fill_template, resource_id, unique_token
 
