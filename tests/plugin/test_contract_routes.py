@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from secondconf.checks.hardening.cases import reads_what_it_creates, variant_body
+from secondconf.checks.hardening.cases.idempotency import variant_body
+from secondconf.checks.hardening.cases.tenants import reads_what_it_creates
 from secondconf.target.routes import (
     discover_routes,
     other_body,
