@@ -4,25 +4,31 @@ Why a separate package: the apps are thin routes over these modules, and the con
 business rules (reward, Thompson sampling, backoff and breaker, cycles and auto-heal,
 credits, provider fee, work cost) are tested here directly, on an injected clock and
 ``:memory:`` SQLite. Operations return plain records (``Emitted`` for events to send);
-the app builds the telemetry events. The only other reftarget module used is
-``reftarget.money``.
+the app builds the telemetry events. The only other reftarget modules used are
+``reftarget.money`` and ``reftarget.clock`` (the injected clock).
 
 Modules: ``bandit`` (A7), ``resilience`` (§8 error correction), ``cycles`` and
-``attribution`` (A3), ``work`` (A4), ``credits`` (A5), ``providers`` (A6); ``clock``,
+``attribution`` (A3), ``work`` (A4), ``credits`` (A5), ``providers`` (A6); ``instants``,
 ``storage``, ``records`` and ``errors`` are the shared seams.
 """
 
 from __future__ import annotations
 
-from .attribution import Attribution, AttributionConflict, AttributionLedger
-from .bandit import BanditUpdate, Posterior, SqliteBanditStore, ThompsonBandit, reward
-from .clock import Clock, SystemClock, rfc3339
-from .credits import CreditLedger, InsufficientCredits
-from .cycles import CycleContext, CycleResult, CycleRunner, RunStatus
-from .errors import Conflict, DomainError, NotFound
-from .providers import ProviderAlreadyRegistered, ProviderPortal, fee_split
-from .records import Emitted
-from .resilience import (
+from reftarget.domain.attribution import Attribution, AttributionConflict, AttributionLedger
+from reftarget.domain.bandit import (
+    BanditUpdate,
+    Posterior,
+    SqliteBanditStore,
+    ThompsonBandit,
+    reward,
+)
+from reftarget.domain.credits import CreditLedger, InsufficientCredits
+from reftarget.domain.cycles import CycleContext, CycleResult, CycleRunner, RunStatus
+from reftarget.domain.errors import Conflict, DomainError, NotFound
+from reftarget.domain.instants import rfc3339
+from reftarget.domain.providers import ProviderAlreadyRegistered, ProviderPortal, fee_split
+from reftarget.domain.records import Emitted
+from reftarget.domain.resilience import (
     Backoff,
     BreakerState,
     CircuitBreaker,
@@ -30,8 +36,8 @@ from .resilience import (
     retry_call,
     retry_call_async,
 )
-from .storage import Database, as_database
-from .work import WorkCatalog, WorkResult
+from reftarget.domain.storage import Database, as_database
+from reftarget.domain.work import WorkCatalog, WorkResult
 
 __all__ = [
     "Attribution",
@@ -42,7 +48,6 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "CircuitOpen",
-    "Clock",
     "Conflict",
     "CreditLedger",
     "CycleContext",
@@ -58,7 +63,6 @@ __all__ = [
     "ProviderPortal",
     "RunStatus",
     "SqliteBanditStore",
-    "SystemClock",
     "ThompsonBandit",
     "WorkCatalog",
     "WorkResult",

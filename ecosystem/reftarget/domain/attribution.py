@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .clock import Clock, parse_instant, rfc3339, utc_now
-from .errors import Conflict
-from .storage import Database, DbLike, as_database
+from reftarget.clock import Clock
+from reftarget.domain.errors import Conflict
+from reftarget.domain.instants import parse_instant, rfc3339, utc_now
+from reftarget.domain.storage import Database, DbLike, as_database
 
 __all__ = ["Attribution", "AttributionConflict", "AttributionLedger"]
 

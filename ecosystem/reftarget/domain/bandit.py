@@ -34,9 +34,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .clock import Clock, SystemClock, parse_instant, rfc3339, utc_now
-from .records import Emitted
-from .storage import Database, DbLike, as_database
+from reftarget.clock import Clock, SystemClock
+from reftarget.domain.instants import parse_instant, rfc3339, utc_now
+from reftarget.domain.records import Emitted
+from reftarget.domain.storage import Database, DbLike, as_database
 
 __all__ = [
     "REWARD_MAX",

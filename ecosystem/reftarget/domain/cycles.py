@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from .attribution import Attribution, AttributionLedger
-from .clock import Clock, parse_instant, rfc3339, utc_now
-from .records import Emitted
-from .resilience import Backoff
-from .storage import Database, DbLike, as_database
+from reftarget.clock import Clock
+from reftarget.domain.attribution import Attribution, AttributionLedger
+from reftarget.domain.instants import parse_instant, rfc3339, utc_now
+from reftarget.domain.records import Emitted
+from reftarget.domain.resilience import Backoff
+from reftarget.domain.storage import Database, DbLike, as_database
 
 __all__ = [
     "CycleAlreadyRunning",

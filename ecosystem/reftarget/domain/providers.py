@@ -24,12 +24,12 @@ from decimal import Decimal
 from typing import Any
 
 from reftarget import money
-
-from ._validate import identifier, non_negative_int, positive_int
-from .clock import Clock, parse_instant, rfc3339, utc_now
-from .errors import Conflict, NotFound
-from .records import Emitted
-from .storage import Database, DbLike, as_database
+from reftarget.clock import Clock
+from reftarget.domain._validate import identifier, non_negative_int, positive_int
+from reftarget.domain.errors import Conflict, NotFound
+from reftarget.domain.instants import parse_instant, rfc3339, utc_now
+from reftarget.domain.records import Emitted
+from reftarget.domain.storage import Database, DbLike, as_database
 
 __all__ = [
     "BillingRecord",

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, ParamSpec, TypeVar
 
-from .clock import Clock
+from reftarget.clock import Clock
 
 __all__ = [
     "Backoff",

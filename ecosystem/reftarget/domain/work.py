@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reftarget import money
-
-from ._validate import non_negative_int, positive_int
+from reftarget.domain._validate import non_negative_int, positive_int
 
 __all__ = ["DEFAULT_UNIT_COSTS_CENTS", "UnknownWorkKind", "WorkCatalog", "WorkResult"]
 

@@ -4,7 +4,7 @@ Modules: ``keys`` (RSA keys in SQLite, rotation, JWKS), ``provider`` (protocol r
 ``routes`` (Starlette routes), ``verifier`` (``TokenVerifier`` for relying apps),
 ``registry`` (clients, users, synthetic identities), and the stores behind them
 (``sessions``, ``codes``, ``storage``). Nothing here imports ``reftarget.core``; the clock
-is any object with ``now()`` and ``time()`` (``clock.Clock``).
+is a ``reftarget.clock.Clock`` (``TargetClock`` fits).
 
 Decisions the contract leaves open (each is enforced by a test in tests/ecosystem/identity):
 
@@ -46,7 +46,6 @@ Decisions the contract leaves open (each is enforced by a test in tests/ecosyste
   a failed fetch keeps the cached keys (``jwks_unavailable`` only when none are cached).
 """
 
-from reftarget.identity.clock import Clock
 from reftarget.identity.keys import KeyStore, SigningKey
 from reftarget.identity.passwords import hash_password, verify_password
 from reftarget.identity.provider import IdentityProvider, OAuthError
@@ -70,7 +69,6 @@ __all__ = [
     "STUDENT_CLIENT_ID",
     "SYNTHETIC_IDENTITIES",
     "Claims",
-    "Clock",
     "IdentityProvider",
     "InvalidToken",
     "KeyStore",

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from reftarget.clock import Clock
 from reftarget.identity import storage
-from reftarget.identity.clock import Clock
 
 CODE_TTL_S = 60
 

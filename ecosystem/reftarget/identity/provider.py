@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 
-from reftarget.identity.clock import Clock
+from reftarget.clock import Clock
 from reftarget.identity.codes import CodeGrant, CodeStore, is_s256_challenge, verifier_matches
 from reftarget.identity.keys import KeyStore
 from reftarget.identity.passwords import decoy_hash, verify_password

@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from reftarget.clock import Clock
 from reftarget.identity import storage
-from reftarget.identity.clock import Clock
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

@@ -28,7 +28,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from reftarget.identity.clock import Clock
+from reftarget.clock import Clock
 
 ALGORITHM = "RS256"
 AUDIENCE = "reftarget"

@@ -52,6 +52,9 @@ class MovableClock:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.time(), UTC)
 
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
