@@ -30,8 +30,9 @@ from hypothesis.stateful import (
 from secondconf.checks.hardening.model import HardeningRun
 from secondconf.checks.hardening.ttl import TTL_S, check_ttl_boundary
 from secondconf.checks.hardening.walk import NoRouteError, RouteClient, Sent, countable_route
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.deliberate import selected, skip_covered_elsewhere
 from secondconf.pytest_plugin.state import SETTINGS_KEY
@@ -41,7 +42,7 @@ from secondconf.target.routes import other_body, unique_token
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
 
-MODEL_RULE = ContractRule("IDEM-18", "side effects = distinct keys accepted within the TTL", "§4")
+MODEL_RULE = rule_by_id("IDEM-18")
 AMBIGUOUS_S = 30.0  # ages this close to the TTL may fall either side: the answer decides
 REQUIRED_PATHS = (
     "a replay within the TTL",
@@ -93,7 +94,7 @@ def test_ttl_boundary(
             skip_covered_elsewhere(request, "no clock control: test_ttl_boundary_real_time runs")
         _record(
             rule_verdict(
-                ContractRule("IDEM-13", "a key is kept 15 minutes, then free again", "§4"),
+                rule_by_id("IDEM-13"),
                 route.app_id,
                 cases=0,
                 violations=[],

@@ -19,7 +19,8 @@ import allure
 import pytest
 from secondconf.checks.safety.prod_guard import check_prod_guard
 from secondconf.checks.safety.secrets_scan import output_dirs, scan_for_secrets
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.contract.catalog import rule_by_id
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.final_scan import allure_dir_of
 from secondconf.pytest_plugin.state import SETTINGS_KEY
@@ -32,7 +33,7 @@ pytestmark = [
     pytest.mark.prod_safe,
 ]
 
-PRD_41 = ContractRule("PRD-41", "No secret in outputs", "§2")
+PRD_41 = rule_by_id("PRD-41")
 
 
 def _step(verdict: Verdict, lines: list[str]) -> None:

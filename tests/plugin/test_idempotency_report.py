@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from secondconf.contract.catalog import rule_by_id
 from secondconf.engine.results import CheckRecord, ResultsModel
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.reports.idempotency import IDEMPOTENCY_REPORT, write_idempotency_report
 
 from tests.plugin.test_inventory_report import settings
 
-RULE = ContractRule("IDEM-09", "same key with a new trace id is a replay", "§4")
+RULE = rule_by_id("IDEM-09")
 MARKS = {"phase": 3, "app": None, "hitl_gate": None, "tags": ["second_confirmation", "idempotency"]}
 REQUEST = {
     "app": "A2",

@@ -36,7 +36,8 @@ from secondconf.checks.oidc.tokens import (
     judge_token_answer,
     rsa_public_pem,
 )
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.contract.catalog import rule_by_id
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.map import BrowserLogin
 
@@ -171,7 +172,7 @@ def test_a_failed_login_is_inconclusive_with_its_reason() -> None:
 
 
 def test_without_browser_login_the_rules_are_inconclusive_with_the_reason() -> None:
-    verdict = missing_browser_login(ContractRule("CK-29", "t", "§1"))
+    verdict = missing_browser_login(rule_by_id("CK-29"))
     assert verdict.outcome is Outcome.INCONCLUSIVE
     assert "identity.browser_login" in verdict.details["untested"][0]
 
@@ -188,7 +189,7 @@ def test_the_login_form_is_read_generically() -> None:
 
 def _rule(outcome: Outcome, violations: tuple[str, ...] = ()) -> Verdict:
     cases = 0 if outcome is Outcome.INCONCLUSIVE else 1
-    return rule_verdict(ContractRule("CK-29", "t", "§1"), "A1", cases=cases, violations=violations)
+    return rule_verdict(rule_by_id("CK-29"), "A1", cases=cases, violations=violations)
 
 
 def test_the_drill_passes_only_when_the_fault_is_caught_and_the_restore_is_clean() -> None:

@@ -11,25 +11,12 @@ resource) are listed as ``untested`` with the reason, never counted as passed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
+from secondconf.contract.catalog import ContractRule
 from secondconf.engine.verdict import Outcome, Reason, Verdict, Window
 
 RULE_METHOD: Final = "exhaustive"
-
-
-@dataclass(frozen=True)
-class ContractRule:
-    """One rule of the contract as a check: ``rule_id`` (e.g. ``HDR-01``) and its title."""
-
-    rule_id: str
-    title: str
-    contract: str  # where it is written, e.g. "§4"
-
-    @property
-    def check(self) -> str:
-        return f"{self.rule_id} {self.title}"
 
 
 def rule_verdict(

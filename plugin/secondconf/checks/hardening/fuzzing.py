@@ -64,6 +64,7 @@ from schemathesis.generation.meta import CoveragePhaseData
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.platform import PROD_OBSERVE
 from secondconf.contract.traceids import (
     IDEMPOTENCY_KEY_HEADER,
@@ -72,11 +73,11 @@ from secondconf.contract.traceids import (
     is_valid_trace_id,
     new_trace_id,
 )
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.client import NO_TRACE_ID, synthetic_headers
 
-RULE: Final = ContractRule("HDR-06", "schemathesis contract checks", "§4")
+RULE: Final = rule_by_id("HDR-06")
 MISSING_HEADER_STATUSES: Final = ("428",)
 DEPENDENCY_FAILURES: Final = frozenset({502, 503, 504})
 RULES_EXTENSION: Final = "x-contract-rules"

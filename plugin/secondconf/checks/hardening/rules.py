@@ -14,30 +14,19 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from secondconf.checks.hardening.model import HardeningRun
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.contract.catalog import ContractRule, rule_by_id
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict, Window
 
+# The rules whose cases the hardening run sends (checks/hardening/cases.py), in its order.
 RULES: Final[Mapping[str, ContractRule]] = {
-    rule.rule_id: rule
-    for rule in (
-        ContractRule("HDR-01", "missing X-Idempotency-Key -> 428, no side effect", "§4"),
-        ContractRule("HDR-02", "missing trace id -> 428, no side effect", "§4"),
-        ContractRule("HDR-03", "both headers missing -> 428 naming both", "§4"),
-        ContractRule("HDR-04", "malformed key or trace id -> 400, no side effect", "§4"),
-        ContractRule("HDR-05", "GET, HEAD and OPTIONS need neither header", "§4"),
-        ContractRule("TRC-26", "a valid traceparent supplies the trace id", "§4"),
-        ContractRule("TRC-27", "an invalid traceparent is no trace id -> 428", "§4"),
-        ContractRule("TRC-28", "conflicting trace headers -> 400", "§4"),
-        ContractRule("IDEM-07", "replay: same answer, Idempotent-Replayed, one effect", "§4"),
-        ContractRule("IDEM-09", "same key with a new trace id is a replay", "§4"),
-        ContractRule("IDEM-10", "same key, different body -> 422, no side effect", "§4"),
-        ContractRule("IDEM-11", "same key on another route is another request", "§4"),
-        ContractRule("IDEM-12", "reordered JSON body is a replay", "§4"),
-        ContractRule("IDEM-15", "N identical requests released together -> one effect", "§4"),
-        ContractRule("TEN-22", "same key under two tenants is two requests", "§4"),
-        ContractRule("TEN-24", "no valid token -> 401, stored answer not disclosed", "§2a"),
-        ContractRule("TEN-25", "another tenant's resource -> 404 without its data", "§4"),
-        ContractRule("PRD-40", "synthetic writes are tagged with the identity's tenant", "§5"),
+    rule_id: rule_by_id(rule_id)
+    for rule_id in (
+        *("HDR-01", "HDR-02", "HDR-03", "HDR-04", "HDR-05"),
+        *("TRC-26", "TRC-27", "TRC-28"),
+        *("IDEM-07", "IDEM-09", "IDEM-10", "IDEM-11", "IDEM-12", "IDEM-15"),
+        *("TEN-22", "TEN-24", "TEN-25"),
+        "PRD-40",
     )
 }
 HARDENING_SOURCE: Final = "probe+A8"

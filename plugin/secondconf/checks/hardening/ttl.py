@@ -17,14 +17,15 @@ from contextlib import AbstractContextManager
 from typing import Final
 
 from secondconf.checks.hardening.walk import RouteClient, Sent
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.routes import other_body, unique_token
 
 TTL_S: Final = 900.0
 MARGIN_S: Final = 10.0
-TTL_RULE: Final = ContractRule("IDEM-13", "a key is kept 15 minutes, then free again", "§4")
+TTL_RULE: Final = rule_by_id("IDEM-13")
 
 # Runs the block with the app's clock ``offset`` seconds ahead (or waits that long).
 TimeShift = Callable[[float], AbstractContextManager[None]]

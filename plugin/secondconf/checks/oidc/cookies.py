@@ -29,25 +29,18 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from secondconf.checks.oidc.provider import authorize_params, missing_browser_login
+from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.control import ControlError, TargetControl
 from secondconf.target.map import BrowserLogin, SystemMap
 from secondconf.target.oidc_documents import get_discovery
 
-CK_ATTRIBUTES: Final = ContractRule(
-    "CK-29", "Session cookie: one cookie with Secure; SameSite=None; HttpOnly; Path=/", "§1"
-)
-CK_LIFETIME: Final = ContractRule(
-    "CK-30", "Session cookie: Max-Age is the session TTL (<= 400 days), Expires agrees", "§1"
-)
-CK_DOMAIN: Final = ContractRule(
-    "CK-31", "Session cookie: Domain is the configured domain, or absent", "§1"
-)
-CK_DRILL: Final = ContractRule(
-    "CK-29", "Cookie policy drill: CK-29 catches a cookie without Secure/SameSite=None", "§1"
-)
+CK_ATTRIBUTES: Final = rule_by_id("CK-29")
+CK_LIFETIME: Final = rule_by_id("CK-30")
+CK_DOMAIN: Final = rule_by_id("CK-31")
+CK_DRILL: Final = rule_by_id("CK-29-DRILL")
 COOKIE_RULES: Final = (CK_ATTRIBUTES, CK_LIFETIME, CK_DOMAIN)
 
 SUBJECT: Final = "test_student_e2e_01"

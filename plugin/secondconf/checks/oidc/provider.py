@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.contract.catalog import ContractRule, rule_by_id
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.identity import TokenError, fetch_token_sync
 from secondconf.target.map import BrowserLogin, SystemMap
@@ -35,17 +36,9 @@ from secondconf.target.oidc_documents import (
     get_jwks,
 )
 
-OIDC_DISCOVERY: Final = ContractRule(
-    "OIDC-34",
-    "Discovery: issuer equals the tokens' iss, jwks_uri https, RS256 and never none",
-    "§2a",
-)
-OIDC_JWKS: Final = ContractRule(
-    "OIDC-35", "JWKS hygiene: unique kids, public members only, RSA of 2048 bits or more", "§2a"
-)
-OIDC_REDIRECT: Final = ContractRule(
-    "OIDC-38", "redirect_uri matched exactly: every variant refused at A1", "§2a"
-)
+OIDC_DISCOVERY: Final = rule_by_id("OIDC-34")
+OIDC_JWKS: Final = rule_by_id("OIDC-35")
+OIDC_REDIRECT: Final = rule_by_id("OIDC-38")
 
 PRIVATE_JWK_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "k")
 MIN_RSA_BITS: Final = 2048

@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from secondconf.checks.oidc.provider import MIN_RSA_BITS
+from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.control import ControlError, TargetControl
 from secondconf.target.identity import TokenError, fetch_token_sync
@@ -47,12 +48,8 @@ from secondconf.target.oidc_documents import (
     json_or_none,
 )
 
-OIDC_FORGED: Final = ContractRule(
-    "OIDC-36", "Forged tokens (alg none, HS256 with the public key, a foreign key) refused", "§2a"
-)
-OIDC_ROTATION: Final = ContractRule(
-    "OIDC-37", "A token signed with a rotated key is accepted by every app without a restart", "§2a"
-)
+OIDC_FORGED: Final = rule_by_id("OIDC-36")
+OIDC_ROTATION: Final = rule_by_id("OIDC-37")
 
 ROTATION_DEADLINE_S: Final = 15.0  # longer than a relying app's JWKS refetch cooldown
 _POLL_INTERVAL_S: Final = 0.5

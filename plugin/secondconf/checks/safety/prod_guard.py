@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import httpx
 
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.platform import PROD_OBSERVE, SYNTHETIC_HEADERS, SyntheticIdentity
 from secondconf.contract.traceids import (
     IDEMPOTENCY_KEY_HEADER,
@@ -34,7 +35,7 @@ from secondconf.contract.traceids import (
     new_idempotency_key,
     new_trace_id,
 )
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.client import (
     NO_TRACE_ID,
@@ -46,7 +47,7 @@ from secondconf.target.client import (
     synthetic_headers,
 )
 
-PRD_39: Final = ContractRule("PRD-39", "Prod write guard", "§5")
+PRD_39: Final = rule_by_id("PRD-39")
 WRITE_METHODS: Final = ("POST", "PUT", "PATCH", "DELETE")
 READ_METHODS: Final = ("GET", "HEAD")
 # OPTIONS is exempt from the §4 headers, but §5 allows only GET and HEAD in prod_observe.

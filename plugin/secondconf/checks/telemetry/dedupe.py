@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from secondconf.checks.telemetry.schema import HTTP_REQUEST
 from secondconf.checks.telemetry.window import POLL_S, SUBJECT, request_record
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import (
     HIGH_VOLUME_RATE,
     TRACE_ID_HEADER,
@@ -23,12 +24,12 @@ from secondconf.contract.traceids import (
     new_sampled_in_trace_id,
 )
 from secondconf.core.clock import Clock, utc_iso
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
 from secondconf.target.control import ControlError, TargetControl
 
-TEL03: Final = ContractRule("TEL-03", "A8 dedupe by (event, idempotency key, trace id)", "§6")
+TEL03: Final = rule_by_id("TEL-03")
 DEDUPE_WINDOW_S: Final = 900.0
 
 

@@ -27,6 +27,7 @@ from secondconf.checks.telemetry.window import (
     read_window,
     request_record,
 )
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import (
     HIGH_VOLUME_RATE,
     TRACE_ID_HEADER,
@@ -37,12 +38,12 @@ from secondconf.contract.traceids import (
     sampling_threshold,
 )
 from secondconf.core.clock import Clock
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
 from secondconf.target.map import SystemMap
 
-TEL02: Final = ContractRule("TEL-02", "telemetry sampled by trace id as §6 states", "§6")
+TEL02: Final = rule_by_id("TEL-02")
 PROBES_PER_SIDE: Final = 2  # per app: traces sampled in, and as many sampled out
 _SPAN: Final = 2**64
 

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from secondconf.checks.telemetry.window import SUBJECT, Tally, event_name, read_window
+from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import (
     FINANCE_EVENTS,
     FULL_RATE,
@@ -25,11 +26,11 @@ from secondconf.contract.traceids import (
     is_valid_trace_id,
 )
 from secondconf.core.clock import Clock
-from secondconf.engine.rules import ContractRule, rule_verdict
+from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
 
-TEL01: Final = ContractRule("TEL-01", "required events in A8 with every schema field", "§6")
+TEL01: Final = rule_by_id("TEL-01")
 
 REQUIRED_EVENTS: Final[tuple[str, ...]] = (
     "identity_ok",

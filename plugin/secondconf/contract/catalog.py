@@ -1,0 +1,139 @@
+"""The rule catalogue: one row per contract check id, the one place a rule is defined.
+
+Each row says what the rule is (id, title, the contract section it comes from) and how
+its check may run: the capability marker its test carries, whether it may run against
+``prod_observe`` (``prod_safe``) and the HITL gate it waits for, if any. Checks look
+their rule up here by id; suite tests declare the ids they judge
+(``@pytest.mark.rules(...)``), and the release gate names a declared id that produced no
+verdict instead of counting its test as a PASS. Rule ids follow the research catalogue
+(``idempotency-security.md`` §a); TEL, PRD-41 and the drill are the harness's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+
+@dataclass(frozen=True)
+class ContractRule:
+    """One rule of the contract as a check: ``rule_id`` (e.g. ``HDR-01``) and its title."""
+
+    rule_id: str
+    title: str
+    contract: str  # where it is written, e.g. "§4"
+    marker: str  # the capability marker of the test that runs it, e.g. "idempotency"
+    prod_safe: bool = False  # its check sends nothing but GET/HEAD (or nothing)
+    hitl_gate: str | None = None  # runs only behind a logged approval for this gate
+
+    @property
+    def check(self) -> str:
+        return f"{self.rule_id} {self.title}"
+
+
+class UnknownRuleError(KeyError):
+    """An id that is not in the catalogue."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]!r} is not a catalogued rule id (secondconf.contract.catalog)"
+
+
+_PHASE3: Final = "idempotency"
+
+ROWS: Final = (
+    # §4 headers, idempotency and tenants, on every covered route (the hardening run)
+    ContractRule("HDR-01", "missing X-Idempotency-Key -> 428, no side effect", "§4", _PHASE3),
+    ContractRule("HDR-02", "missing trace id -> 428, no side effect", "§4", _PHASE3),
+    ContractRule("HDR-03", "both headers missing -> 428 naming both", "§4", _PHASE3),
+    ContractRule("HDR-04", "malformed key or trace id -> 400, no side effect", "§4", _PHASE3),
+    ContractRule("HDR-05", "GET, HEAD and OPTIONS need neither header", "§4", _PHASE3),
+    ContractRule("TRC-26", "a valid traceparent supplies the trace id", "§4", _PHASE3),
+    ContractRule("TRC-27", "an invalid traceparent is no trace id -> 428", "§4", _PHASE3),
+    ContractRule("TRC-28", "conflicting trace headers -> 400", "§4", _PHASE3),
+    ContractRule("IDEM-07", "replay: same answer, Idempotent-Replayed, one effect", "§4", _PHASE3),
+    ContractRule("IDEM-09", "same key with a new trace id is a replay", "§4", _PHASE3),
+    ContractRule("IDEM-10", "same key, different body -> 422, no side effect", "§4", _PHASE3),
+    ContractRule("IDEM-11", "same key on another route is another request", "§4", _PHASE3),
+    ContractRule("IDEM-12", "reordered JSON body is a replay", "§4", _PHASE3),
+    ContractRule("IDEM-15", "N identical requests released together -> one effect", "§4", _PHASE3),
+    ContractRule("TEN-22", "same key under two tenants is two requests", "§4", _PHASE3),
+    ContractRule("TEN-24", "no valid token -> 401, stored answer not disclosed", "§2a", _PHASE3),
+    ContractRule("TEN-25", "another tenant's resource -> 404 without its data", "§4", _PHASE3),
+    ContractRule("PRD-40", "synthetic writes are tagged with the identity's tenant", "§5", _PHASE3),
+    # §4 in time and by fuzzing
+    ContractRule("HDR-06", "schemathesis contract checks", "§4", _PHASE3),
+    ContractRule("IDEM-13", "a key is kept 15 minutes, then free again", "§4", _PHASE3),
+    ContractRule("IDEM-18", "side effects = distinct keys accepted within the TTL", "§4", _PHASE3),
+    # §1 the session cookie
+    ContractRule(
+        "CK-29",
+        "Session cookie: one cookie with Secure; SameSite=None; HttpOnly; Path=/",
+        "§1",
+        _PHASE3,
+    ),
+    ContractRule(
+        "CK-30",
+        "Session cookie: Max-Age is the session TTL (<= 400 days), Expires agrees",
+        "§1",
+        _PHASE3,
+    ),
+    ContractRule(
+        "CK-31", "Session cookie: Domain is the configured domain, or absent", "§1", _PHASE3
+    ),
+    ContractRule(
+        "CK-29-DRILL",
+        "Cookie policy drill: CK-29 catches a cookie without Secure/SameSite=None",
+        "§1",
+        _PHASE3,
+        hitl_gate="oidc_cookie_policy",
+    ),
+    # §2a OIDC and A1's tokens
+    ContractRule(
+        "OIDC-34",
+        "Discovery: issuer equals the tokens' iss, jwks_uri https, RS256 and never none",
+        "§2a",
+        _PHASE3,
+    ),
+    ContractRule(
+        "OIDC-35",
+        "JWKS hygiene: unique kids, public members only, RSA of 2048 bits or more",
+        "§2a",
+        _PHASE3,
+        prod_safe=True,
+    ),
+    ContractRule(
+        "OIDC-36",
+        "Forged tokens (alg none, HS256 with the public key, a foreign key) refused",
+        "§2a",
+        _PHASE3,
+    ),
+    ContractRule(
+        "OIDC-37",
+        "A token signed with a rotated key is accepted by every app without a restart",
+        "§2a",
+        _PHASE3,
+        hitl_gate="secret_rotation",
+    ),
+    ContractRule(
+        "OIDC-38", "redirect_uri matched exactly: every variant refused at A1", "§2a", _PHASE3
+    ),
+    # §6 telemetry
+    ContractRule("TEL-01", "required events in A8 with every schema field", "§6", _PHASE3),
+    ContractRule("TEL-02", "telemetry sampled by trace id as §6 states", "§6", _PHASE3),
+    ContractRule("TEL-03", "A8 dedupe by (event, idempotency key, trace id)", "§6", _PHASE3),
+    # §5 and §2 production safety: nothing is sent to the target
+    ContractRule("PRD-39", "Prod write guard", "§5", _PHASE3, prod_safe=True),
+    ContractRule("PRD-41", "No secret in outputs", "§2", _PHASE3, prod_safe=True),
+)
+
+CATALOG: Final[Mapping[str, ContractRule]] = MappingProxyType({r.rule_id: r for r in ROWS})
+
+
+def rule_by_id(rule_id: str) -> ContractRule:
+    """The catalogued rule ``rule_id``; :class:`UnknownRuleError` if there is none."""
+    try:
+        return CATALOG[rule_id]
+    except KeyError:
+        raise UnknownRuleError(rule_id) from None
