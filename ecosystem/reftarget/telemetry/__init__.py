@@ -4,15 +4,15 @@ every app uses to reach A8, and A8's own store and routes.
 Modules: ``schema`` (fields, event names, ``make_event``/``validate_event``), ``sampling``
 (``sample_rate_for``/``is_sampled_in``, the drop-fault selector), ``emitter``
 (``TelemetryEmitter``), ``a8store`` (``TelemetryStore``), ``a8routes`` (``a8_routes``),
-``dashboards`` and ``slo`` (pure query arithmetic), ``clock`` (the clock protocol).
+``dashboards`` and ``slo`` (pure query arithmetic), ``timestamps`` (the RFC 3339 form).
+The clock is a ``reftarget.clock.Clock``.
 """
 
-from .a8routes import a8_routes
-from .a8store import IngestResult, ItemResult, TelemetryStore, UnknownDashboard
-from .clock import Clock, SystemClock, format_timestamp, parse_timestamp
-from .emitter import TelemetryEmitter, new_trace_id
-from .sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
-from .schema import (
+from reftarget.telemetry.a8routes import a8_routes
+from reftarget.telemetry.a8store import IngestResult, ItemResult, TelemetryStore, UnknownDashboard
+from reftarget.telemetry.emitter import TelemetryEmitter, new_trace_id
+from reftarget.telemetry.sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
+from reftarget.telemetry.schema import (
     ALLOWED_EVENTS,
     EVENT_FIELDS,
     EXTRA_EVENTS,
@@ -26,6 +26,7 @@ from .schema import (
     make_tags,
     validate_event,
 )
+from reftarget.telemetry.timestamps import format_timestamp, parse_timestamp
 
 __all__ = [
     "ALLOWED_EVENTS",
@@ -35,12 +36,10 @@ __all__ = [
     "HIGH_VOLUME_EVENTS",
     "MONEY_EVENTS",
     "REQUIRED_EVENTS",
-    "Clock",
     "Event",
     "EventError",
     "IngestResult",
     "ItemResult",
-    "SystemClock",
     "TelemetryEmitter",
     "TelemetryStore",
     "UnknownDashboard",

@@ -29,15 +29,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import dashboards
-from .a8store import MAX_EVENTS_LIMIT, TelemetryStore
-from .clock import parse_timestamp
-from .problem import problem
+from reftarget.core.problem import problem_response
+from reftarget.telemetry import dashboards
+from reftarget.telemetry.a8store import MAX_EVENTS_LIMIT, TelemetryStore
+from reftarget.telemetry.timestamps import parse_timestamp
 
 MAX_BODY_BYTES: Final = 5 * 1024 * 1024
 MAX_BATCH: Final = 1000
 _APP_ID = re.compile(r"^A[1-8]$")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_NO_STORE: Final = {"Cache-Control": "no-store"}  # problem answers are never cached
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -47,12 +48,11 @@ class BadParameter(ValueError):
 
 
 def _unauthorized(detail: str) -> Response:
-    return problem(
+    return problem_response(
         401,
-        "Unauthorized",
+        "unauthorized",
         detail,
-        slug="unauthorized",
-        headers={"WWW-Authenticate": 'Bearer realm="a8"'},
+        headers={**_NO_STORE, "WWW-Authenticate": 'Bearer realm="a8"'},
     )
 
 
@@ -70,7 +70,7 @@ def _guarded(key: bytes, endpoint: Endpoint) -> Endpoint:
         try:
             return await endpoint(request)
         except BadParameter as exc:
-            return problem(400, "Bad Request", str(exc), slug="bad-parameter")
+            return problem_response(400, "bad-parameter", str(exc), headers=_NO_STORE)
 
     return guarded
 
@@ -111,9 +111,7 @@ def a8_routes(store: TelemetryStore, api_key: str) -> list[BaseRoute]:
         content_type = request.headers.get("content-type", "application/json").lower()
         media = content_type.split(";")[0].strip()
         if media != "application/json" and not media.endswith("+json"):
-            return problem(
-                415, "Unsupported Media Type", "send application/json", slug="media-type"
-            )
+            return problem_response(415, "media-type", "send application/json", headers=_NO_STORE)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _too_large()
@@ -128,20 +126,17 @@ def a8_routes(store: TelemetryStore, api_key: str) -> list[BaseRoute]:
         try:
             body = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
-            return problem(400, "Bad Request", f"body is not JSON: {exc}", slug="not-json")
+            return problem_response(400, "not-json", f"body is not JSON: {exc}", headers=_NO_STORE)
         if not isinstance(body, list):
-            return problem(
+            return problem_response(
                 400,
-                "Bad Request",
+                "not-an-array",
                 f"body must be a JSON array of events, got a JSON {_json_kind(body)}",
-                slug="not-an-array",
+                headers=_NO_STORE,
             )
         if len(body) > MAX_BATCH:
-            return problem(
-                413,
-                "Content Too Large",
-                f"at most {MAX_BATCH} events per request",
-                slug="too-large",
+            return problem_response(
+                413, "too-large", f"at most {MAX_BATCH} events per request", headers=_NO_STORE
             )
         result = await run_in_threadpool(store.ingest, body)
         return JSONResponse(result.as_json() | {"generated_at": store.generated_at()})
@@ -173,11 +168,11 @@ def a8_routes(store: TelemetryStore, api_key: str) -> list[BaseRoute]:
     async def dashboard(request: Request) -> Response:
         name = str(request.path_params["name"])
         if name not in dashboards.NAMES:
-            return problem(
+            return problem_response(
                 404,
-                "Not Found",
+                "no-such-dashboard",
                 f"no dashboard {name[:64]!r}; there are: {', '.join(dashboards.NAMES)}",
-                slug="no-such-dashboard",
+                headers=_NO_STORE,
             )
         since, until = _window(request)
         answer = await run_in_threadpool(lambda: store.dashboard(name, since=since, until=until))
@@ -192,7 +187,9 @@ def a8_routes(store: TelemetryStore, api_key: str) -> list[BaseRoute]:
 
 
 def _too_large() -> Response:
-    return problem(413, "Content Too Large", f"body over {MAX_BODY_BYTES} bytes", slug="too-large")
+    return problem_response(
+        413, "too-large", f"body over {MAX_BODY_BYTES} bytes", headers=_NO_STORE
+    )
 
 
 def _reject_constant(name: str) -> Any:

@@ -29,10 +29,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from . import dashboards
-from .clock import Clock, format_timestamp, parse_timestamp, to_micros
-from .schema import Event, validate_event
-from .slo import summarize
+from reftarget.clock import Clock
+from reftarget.telemetry import dashboards
+from reftarget.telemetry.schema import Event, validate_event
+from reftarget.telemetry.slo import summarize
+from reftarget.telemetry.timestamps import format_timestamp, parse_timestamp, to_micros
 
 DEDUPE_WINDOW_S: Final = 900.0
 DEFAULT_EVENTS_LIMIT: Final = 1000

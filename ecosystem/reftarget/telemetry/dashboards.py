@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from .schema import Event
-from .slo import summarize
+from reftarget.telemetry.schema import Event
+from reftarget.telemetry.slo import summarize
 
 NAMES: Final[tuple[str, ...]] = ("slo-matrix", "revenue-lineage", "funnel-status", "activation")
 LINEAGE_SOURCES: Final[tuple[str, ...]] = ("checkout_completed", "provider_billed")

@@ -40,10 +40,11 @@ from typing import Any, Final
 
 import httpx
 
-from .clock import Clock, format_timestamp
-from .sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
-from .schema import EVENT_FIELDS, MONEY_EVENTS, Event, make_tags
-from .spool import FinanceSpool
+from reftarget.clock import Clock
+from reftarget.telemetry.sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
+from reftarget.telemetry.schema import EVENT_FIELDS, MONEY_EVENTS, Event, make_tags
+from reftarget.telemetry.spool import FinanceSpool
+from reftarget.telemetry.timestamps import format_timestamp
 
 log = logging.getLogger("reftarget.telemetry.emitter")
 

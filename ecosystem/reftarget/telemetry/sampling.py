@@ -20,7 +20,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Final
 
-from .schema import FINANCE_EVENTS, HIGH_VOLUME_EVENTS
+from reftarget.telemetry.schema import FINANCE_EVENTS, HIGH_VOLUME_EVENTS
 
 HIGH_VOLUME_RATE: Final = 0.1
 FULL_RATE: Final = 1.0

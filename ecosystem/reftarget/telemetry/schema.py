@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeGuard
 
-from .clock import format_timestamp, parse_timestamp
+from reftarget.telemetry.timestamps import format_timestamp, parse_timestamp
 
 Event = dict[str, Any]
 

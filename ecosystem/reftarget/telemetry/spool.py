@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from .clock import Clock
+from reftarget.clock import Clock
 
 log = logging.getLogger("reftarget.telemetry.spool")
 

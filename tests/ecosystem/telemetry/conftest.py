@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from reftarget.telemetry import SystemClock, TelemetryStore
-from reftarget.telemetry.clock import Clock
+from reftarget.clock import Clock, SystemClock
+from reftarget.telemetry import TelemetryStore
 
 from tests.ecosystem.telemetry.telemetry_testkit import A8Server, Tls
 

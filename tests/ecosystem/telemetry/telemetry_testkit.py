@@ -40,6 +40,9 @@ class FakeClock:
     def time(self) -> float:
         return self._now.timestamp()
 
+    def monotonic(self) -> float:
+        return self._now.timestamp()
+
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from reftarget.clock import SystemClock
 from reftarget.telemetry import (
-    SystemClock,
     TelemetryEmitter,
     is_dropped_by_fault,
     make_event,

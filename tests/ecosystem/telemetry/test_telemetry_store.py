@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from reftarget.telemetry import TelemetryStore
-from reftarget.telemetry.clock import parse_timestamp
+from reftarget.telemetry.timestamps import parse_timestamp
 
 from tests.ecosystem.telemetry.telemetry_testkit import START, FakeClock, event, trace
 

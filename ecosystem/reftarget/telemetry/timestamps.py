@@ -1,38 +1,13 @@
-"""Time for telemetry: an injectable clock and the one RFC 3339 form every event uses.
+"""The one RFC 3339 form every telemetry event uses, and strict parsing of it.
 
-`reftarget.core.clock.TargetClock` satisfies :class:`Clock`; this package does not import the
-core so that it stays testable alone (the seams doc: settings and clock are plain parameters).
+Readings come from the injected :class:`reftarget.clock.Clock`; this module formats and
+parses them, and turns them into exact integers for range queries.
 """
 
 from __future__ import annotations
 
 import re
-import time as _time
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """Wall time as the platform sees it (the ``clock_offset_s`` fault may move it)."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
-
-    def time(self) -> float:
-        """The current time in epoch seconds."""
-        ...
-
-
-class SystemClock:
-    """The real clock, for callers that have no ``TargetClock`` at hand."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def time(self) -> float:
-        return _time.time()
-
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
