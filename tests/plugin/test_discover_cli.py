@@ -153,6 +153,15 @@ def test_usage_mistakes_are_one_error_line(
     assert "nope.pem is not a file" in one_error_line(capsys.readouterr())
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0", "1e9", "soon"])
+def test_a_timeout_that_is_not_finite_and_bounded_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    assert main(["--timeout", timeout], environ={}) == 2
+    line = one_error_line(capsys.readouterr())
+    assert line.startswith(f"{PREFIX}argument --timeout: {timeout!r} ")
+
+
 def test_the_installed_command_reads_the_environment_and_fails_without_traceback(
     tmp_path: Path,
 ) -> None:

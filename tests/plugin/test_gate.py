@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.plugin.pytester_helpers import VERDICT_HELPERS, read_results
@@ -76,29 +78,61 @@ def test_a_check_that_skips_itself_does_not_pass_the_gate(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["*not run (skipped: target has no OpenAPI document)"])
 
 
-def test_prod_observe_runs_only_prod_safe_checks(
+PROD_OBSERVE_STUBS = """
+import pytest
+
+pytestmark = [pytest.mark.second_confirmation]
+
+@pytest.mark.phase(0)
+@pytest.mark.prod_safe
+def test_read_only():
+    pass
+
+@pytest.mark.phase(2)
+@pytest.mark.load
+def test_baseline_load():
+    raise AssertionError("must not load production")
+
+@pytest.mark.phase(3)
+@pytest.mark.idempotency
+def test_contract_fuzzing():
+    raise AssertionError("must not fuzz production")
+
+@pytest.mark.phase(3)
+@pytest.mark.prod_safe
+@pytest.mark.hitl(gate="prod_write")
+def test_prod_write_drill():
+    raise AssertionError("needs an approval for prod_observe")
+"""
+
+
+def skipped_checks(pytester: pytest.Pytester) -> dict[str, str]:
+    return {
+        c["nodeid"].split("::")[1]: c["skip_reason"].split(" (approval log")[0]
+        for c in read_results(pytester)["checks"]
+        if c["outcome"] == "skipped"
+    }
+
+
+def test_a_prod_observe_map_skips_without_env_what_env_prod_observe_skips(
     pytester: pytest.Pytester, reachable_map: str
 ) -> None:
-    pytester.makepyfile(
-        """
-        import pytest
-
-        @pytest.mark.second_confirmation
-        @pytest.mark.prod_safe
-        def test_read_only():
-            pass
-
-        @pytest.mark.second_confirmation
-        def test_writes():
-            raise AssertionError("must not run against production")
-        """
-    )
-    result = pytester.runpytest(
-        "-p", "no:xdist", "--env", "prod_observe", "--system-map", "system_map.json", "-rs"
-    )
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*not marked prod_safe: never run against prod_observe"])
-    assert result.ret == pytest.ExitCode.OK
+    system_map = pytester.path / reachable_map
+    system_map.write_text(json.dumps({**json.loads(system_map.read_text()), "env": "prod_observe"}))
+    pytester.makepyfile(PROD_OBSERVE_STUBS)
+    skipped: dict[tuple[str, ...], dict[str, str]] = {}
+    for env_args in [("--env", "prod_observe"), ()]:
+        result = pytester.runpytest("-p", "no:xdist", f"--system-map={reachable_map}", *env_args)
+        result.assert_outcomes(passed=1, skipped=3)
+        assert result.ret == pytest.ExitCode.OK
+        skipped[env_args] = skipped_checks(pytester)
+    never = "not marked prod_safe: never run against prod_observe"
+    assert skipped[()] == skipped[("--env", "prod_observe")]
+    assert skipped[()] == {
+        "test_baseline_load": never,
+        "test_contract_fuzzing": never,
+        "test_prod_write_drill": "HITL gate 'prod_write' not approved for env 'prod_observe'",
+    }
 
 
 def test_no_checks_means_no_files_and_no_gate(pytester: pytest.Pytester) -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from secondconf.contract.platform import APP_IDS, ENVS
 from secondconf.target.discovery import (
@@ -40,6 +41,7 @@ from secondconf.target.map import (
 )
 
 PROG = "secondconf-discover"
+TIMEOUT_BOUNDS_S: Final = (0.1, 300.0)
 DEFAULT_OUT = "system_map.json"
 
 
@@ -52,6 +54,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(message)
+
+
+def _timeout(text: str) -> float:
+    """Seconds per request: finite and bounded (``float`` alone takes ``nan`` and ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    low, high = TIMEOUT_BOUNDS_S
+    if not (math.isfinite(value) and low <= value <= high):
+        raise argparse.ArgumentTypeError(f"{text!r} must be from {low:g} to {high:g} seconds")
+    return value
 
 
 def _build_parser() -> _Parser:
@@ -80,7 +94,11 @@ def _build_parser() -> _Parser:
         "--out", metavar="PATH", default=DEFAULT_OUT, help=f"map to write (default {DEFAULT_OUT})"
     )
     parser.add_argument(
-        "--timeout", metavar="SECONDS", type=float, default=5.0, help="per request (default 5)"
+        "--timeout",
+        metavar="SECONDS",
+        type=_timeout,
+        default=5.0,
+        help=f"per request, {TIMEOUT_BOUNDS_S[0]:g} to {TIMEOUT_BOUNDS_S[1]:g} (default 5)",
     )
     return parser
 
@@ -107,8 +125,6 @@ def _error(message: str) -> None:
 
 
 def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    if args.timeout <= 0:
-        raise _UsageError(f"--timeout must be above zero, got {args.timeout:g}")
     urls = load_targets_file(args.targets) if args.targets else {}
     urls.update(base_urls_from_env(environ))  # the environment wins over the file
     verify: bool | Path = True

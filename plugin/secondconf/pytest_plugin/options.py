@@ -7,10 +7,11 @@ that names the option and the valid values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -29,18 +30,45 @@ def _choice(valid: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _number(text: str) -> float:
+    """A finite number: ``nan`` and ``inf`` parse as floats but mean nothing here."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
 def _open_unit_interval(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0.0 < value < 1.0:
         raise ValueError(f"{text!r} must be a number strictly between 0 and 1")
     return value
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError(f"{text!r} must be a positive number")
+PROBE_RATE_BOUNDS: Final = (0.1, 1000.0)
+"""Probes per second to one route: below, a window holds too few probes to judge; above,
+the harness would be a load test (which has its own phase and HITL gate)."""
+
+TELEMETRY_DEADLINE_MAX_S: Final = 3600.0
+"""A8 holding a probe's event an hour late is already a failure worth reporting."""
+
+
+def _probe_rate(text: str) -> float:
+    value = _number(text)
+    low, high = PROBE_RATE_BOUNDS
+    if not low <= value <= high:
+        raise ValueError(f"{text!r} must be from {low:g} to {high:g} probes per second")
     return value
+
+
+def _telemetry_deadline(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 0.0 < seconds <= TELEMETRY_DEADLINE_MAX_S:
+        raise ValueError(f"{text!r} must be longer than zero and at most 1h")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -67,11 +95,24 @@ OPTIONS: tuple[_Option, ...] = (
         "system-map", "System map of the target (JSON); none starts the embedded default", Path
     ),
     _Option(
-        "env", "Target environment: embedded, staging or prod_observe", _choice(tuple(TargetEnv))
+        "env",
+        "Target environment: embedded, staging or prod_observe (with --system-map, the "
+        "map's env decides; a different --env is an error)",
+        _choice(tuple(TargetEnv)),
     ),
-    _Option("burn-in", "Burn-in before the stable window, e.g. 5s or 15m", parse_duration),
-    _Option("stable-window", "Stable window length, e.g. 45s or 15m", parse_duration),
-    _Option("confidence", "Confidence level of every bound (default 0.95)", _open_unit_interval),
+    _Option(
+        "burn-in", "Burn-in before the stable window, e.g. 5s or 15m; 0 to 366d", parse_duration
+    ),
+    _Option(
+        "stable-window",
+        "Stable window length, e.g. 45s or 15m; above 0, at most 366d",
+        parse_duration,
+    ),
+    _Option(
+        "confidence",
+        "Confidence level of every bound, strictly between 0 and 1 (default 0.95)",
+        _open_unit_interval,
+    ),
     _Option(
         "decision-method",
         "wilson (two-sided Wilson upper limit, default) or exact (Clopper-Pearson)",
@@ -80,14 +121,14 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("gating-mode", "fixed (one look at the end) or sequential", _choice(tuple(GatingMode))),
     _Option(
         "probe-rate",
-        "Probes per second to each app's /health and each /ready "
+        "Probes per second to each app's /health and each /ready, from 0.1 to 1000 "
         "(default: the profile's, 8 embedded, 4 elsewhere)",
-        _positive,
+        _probe_rate,
     ),
     _Option(
         "telemetry-deadline",
-        "How long after a probe A8 must hold its event, e.g. 60s (default)",
-        parse_duration,
+        "How long after a probe A8 must hold its event, above 0 and at most 1h (default 60s)",
+        _telemetry_deadline,
     ),
     _Option("hitl-log", "HITL approvals log (JSON Lines, hash-chained)", Path),
     _Option("evidence-dir", "Folder for evidence files", Path),
@@ -123,15 +164,54 @@ def _value(config: pytest.Config, name: str) -> Any:
         raise pytest.UsageError(f"{origin}: {error}") from None
 
 
+def _value_or(config: pytest.Config, name: str, default: Any) -> Any:
+    """The option's value, or ``default`` when it is not set (never when it is falsy:
+    ``or default`` would turn a given 0 into the default)."""
+    value = _value(config, name)
+    return default if value is None else value
+
+
+def _env(config: pytest.Config, system_map: Path | None) -> TargetEnv:
+    """The target's environment, which decides policy (prod_observe skips, load, fuzzing,
+    the HITL approvals' env): a named system map's own ``env``, which ``--env`` may repeat
+    but not contradict; without a map, ``--env`` (default embedded)."""
+    given: str | None = _value(config, "env")
+    if system_map is None:
+        env = TargetEnv.EMBEDDED if given is None else TargetEnv(given)
+        if env is not TargetEnv.EMBEDDED:
+            raise pytest.UsageError(f"--env {env.value} needs --system-map naming that deployment")
+        return env
+    from secondconf.target.map import SystemMapError, load_system_map
+
+    try:
+        map_env = TargetEnv(load_system_map(system_map).env)
+    except SystemMapError as error:
+        raise pytest.UsageError(str(error)) from None
+    if given is not None and given != map_env.value:
+        _, origin = _raw(config, next(o for o in OPTIONS if o.name == "env"))
+        raise pytest.UsageError(
+            f"{origin} {given} disagrees with env {map_env.value} of the system map "
+            f"{system_map}; the map decides: omit {origin} or name that environment's map"
+        )
+    return map_env
+
+
 def resolve_settings(config: pytest.Config) -> HarnessSettings:
     """Read every option (CLI, then ini, then default) and validate it."""
     root = config.rootpath
-    env = TargetEnv(_value(config, "env") or TargetEnv.EMBEDDED)
-    system_map: Path | None = _value(config, "system-map")
-    if env is not TargetEnv.EMBEDDED and system_map is None:
-        raise pytest.UsageError(f"--env {env.value} needs --system-map naming that deployment")
+
+    def path(name: str, default: str) -> Path:
+        # Like pytest: a CLI path is relative to where pytest was invoked, an ini path
+        # (and a default) to the rootdir.
+        value: Path | None = _value(config, name)
+        if value is None:
+            return root / default
+        cli_given = config.getoption(f"secondconf_{name.replace('-', '_')}") is not None
+        return (config.invocation_params.dir if cli_given else root) / value
+
+    system_map = path("system-map", "") if _value(config, "system-map") is not None else None
+    env = _env(config, system_map)
     profile = PROFILES[env]
-    probe_rate: float | None = _value(config, "probe-rate")
     burn_in = _value(config, "burn-in")
     window = _value(config, "stable-window")
     if burn_in is not None or window is not None:
@@ -144,25 +224,17 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
     if profile.window_s <= 0:
         raise pytest.UsageError("--stable-window must be longer than zero")
 
-    def path(name: str, default: str) -> Path:
-        # Like pytest: a CLI path is relative to where pytest was invoked, an ini path
-        # (and a default) to the rootdir.
-        value: Path | None = _value(config, name)
-        if value is None:
-            return root / default
-        cli_given = config.getoption(f"secondconf_{name.replace('-', '_')}") is not None
-        return (config.invocation_params.dir if cli_given else root) / value
-
     return HarnessSettings(
-        system_map=path("system-map", "") if system_map is not None else None,
+        system_map=system_map,
         env=env,
         profile=profile,
-        confidence=_value(config, "confidence") or 0.95,
-        method=_value(config, "decision-method") or "wilson",
-        gating_mode=GatingMode(_value(config, "gating-mode") or GatingMode.FIXED),
-        probe_rate=profile.probe_rate if probe_rate is None else probe_rate,
-        telemetry_deadline_s=_value(config, "telemetry-deadline") or 60.0,
+        confidence=_value_or(config, "confidence", 0.95),
+        method=_value_or(config, "decision-method", "wilson"),
+        gating_mode=GatingMode(_value_or(config, "gating-mode", GatingMode.FIXED)),
+        probe_rate=_value_or(config, "probe-rate", profile.probe_rate),
+        telemetry_deadline_s=_value_or(config, "telemetry-deadline", 60.0),
         hitl_log=path("hitl-log", "tests/perf/reports/hitl_approvals.log"),
         evidence_dir=path("evidence-dir", "tests/perf/evidence"),
         reports_dir=path("reports-dir", "tests/perf/reports"),
+        project_root=root,
     )
