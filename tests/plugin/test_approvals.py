@@ -1,10 +1,13 @@
-"""The HITL approvals log: lookup, expiry, chaining, tamper evidence, snapshots, locking."""
+"""The HITL approvals log: lookup, expiry, the length cap, actions, chaining, tamper
+evidence, what kind of file it reads, snapshots, locking. (The HMAC chain under a key:
+test_hitl_hmac.py; without a key every log here is unkeyed.)"""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,19 +22,31 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from secondconf.contract.platform import ENVS
 from secondconf.core.clock import ManualClock, SystemClock
+from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV
 from secondconf.hitl.log import (
+    DEFAULT_MAX_APPROVAL,
     GATES,
     GENESIS,
+    MAX_LOG_BYTES,
     Approval,
     ApprovalLog,
     ApprovalLogError,
+    ApprovalTooLongError,
     append_approval,
+    record_action,
     record_escalation,
     record_use,
 )
 
 GATE, ENV = "prod_write", "staging"
 START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def unkeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests write and read the unkeyed log, whatever the developer's environment."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(PREVIOUS_KEYS_ENV, raising=False)
 
 
 @pytest.fixture
@@ -146,6 +161,62 @@ def test_latest_unexpired_approval_wins(log_path: Path, clock: ManualClock) -> N
     clock.advance(2 * 3600)  # only the first, longest one is left
     assert log.valid_approval(GATE, ENV, clock.now()) == first
     assert [a.who for a in log.approvals] == ["alice", "bob", "carol"]
+
+
+# --- the length cap ------------------------------------------------------------------------
+
+
+def test_approvals_are_capped_at_seven_days_by_default(log_path: Path, clock: ManualClock) -> None:
+    assert timedelta(days=7) == DEFAULT_MAX_APPROVAL
+    week = approve(log_path, clock, hours=7 * 24)  # exactly the cap: allowed
+
+    with pytest.raises(ApprovalTooLongError, match="would last 7d1s, longer than the cap of 7d"):
+        approve(log_path, clock, hours=7 * 24 + 1 / 3600)
+    with pytest.raises(ApprovalTooLongError, match="longer than the cap of 1h"):
+        append_approval(
+            log_path,
+            who="alice",
+            gate=GATE,
+            env=ENV,
+            reason="x",
+            expires_at=clock.now() + timedelta(hours=2),
+            clock=clock,
+            max_length=timedelta(hours=1),
+        )
+    assert ApprovalLog.load(log_path).approvals == (week,)
+
+
+def test_a_far_future_expiry_with_an_offset_is_refused_without_overflow(
+    log_path: Path, clock: ManualClock
+) -> None:
+    far = datetime.fromisoformat("9999-12-31T23:59:59-05:00")  # no UTC equivalent
+    with pytest.raises(ApprovalTooLongError, match="longer than the cap"):
+        append_approval(
+            log_path, who="a", gate=GATE, env=ENV, reason="r", expires_at=far, clock=clock
+        )
+    assert not log_path.exists()
+
+
+def test_the_reader_ignores_an_approval_longer_than_its_cap(
+    log_path: Path, clock: ManualClock
+) -> None:
+    """A longer approval written under a looser cap (or by hand, rechained) never counts."""
+    month = append_approval(
+        log_path,
+        who="alice",
+        gate=GATE,
+        env=ENV,
+        reason="standing permission",
+        expires_at=clock.now() + timedelta(days=30),
+        clock=clock,
+        max_length=timedelta(days=30),
+    )
+    log = ApprovalLog.load(log_path)
+
+    assert month.length == timedelta(days=30)
+    assert log.valid_approval(GATE, ENV, clock.now()) is None  # default cap: 7 days
+    assert log.valid_approval(GATE, ENV, clock.now(), max_length=timedelta(days=30)) == month
+    assert log.valid_approval(GATE, ENV, clock.now(), max_length=None) == month
 
 
 def test_missing_and_empty_logs_are_empty_and_valid(tmp_path: Path) -> None:
@@ -324,6 +395,61 @@ def test_escalation_input_is_validated(
     assert not log_path.exists()
 
 
+def test_actions_are_logged_with_who_what_app_env_and_when(
+    log_path: Path, clock: ManualClock
+) -> None:
+    record_action(
+        log_path,
+        what='set faults {"clock_offset_s":901.0}',
+        app="A8",
+        env="embedded",
+        clock=clock,
+    )
+    clock.advance(2)
+    record_action(
+        log_path,
+        what='set faults {"clock_offset_s":0.0} (rollback)',
+        app="A8",
+        env="embedded",
+        clock=clock,
+    )
+
+    log = ApprovalLog.load(log_path)
+    assert [(a.who, a.what, a.app, a.env, a.at) for a in log.actions] == [
+        ("harness", 'set faults {"clock_offset_s":901.0}', "A8", "embedded", START),
+        (
+            "harness",
+            'set faults {"clock_offset_s":0.0} (rollback)',
+            "A8",
+            "embedded",
+            START + timedelta(seconds=2),
+        ),
+    ]
+    assert set(lines_of(log_path)[0]) == {
+        "seq", "kind", "at", "prev", "hash", "who", "what", "app", "env"
+    }  # fmt: skip
+    assert lines_of(log_path)[0]["kind"] == "action"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"app": "A9"}, "unknown app 'A9'"),
+        ({"env": "dev"}, "unknown env 'dev'"),
+        ({"what": " "}, "what must be a non-empty"),
+        ({"what": "two\nlines"}, "what must be one line"),
+        ({"who": ""}, "who must be a non-empty"),
+    ],
+)
+def test_action_input_is_validated(
+    log_path: Path, clock: ManualClock, changes: dict[str, str], message: str
+) -> None:
+    kwargs = {"what": "clear faults", "app": "A2", "env": "embedded", **changes}
+    with pytest.raises(ValueError, match=message):
+        record_action(log_path, clock=clock, **kwargs)
+    assert not log_path.exists()
+
+
 # --- tamper evidence ---------------------------------------------------------------------
 
 
@@ -428,6 +554,9 @@ SEMANTIC: dict[str, tuple[int, dict[str, Any], str]] = {
     "use with other gate": (1, {"gate": "inject_503"}, "differ from approval"),
     "short hash id": (1, {"approval_id": "abc"}, "64 lowercase hex"),
     "bad escalation kind": (2, {"escalation": "Oops!"}, "snake_case"),
+    "action on an unknown app": (3, {"app": "Z1"}, "unknown app 'Z1'"),
+    "action without what": (3, {"what": ""}, "what is empty"),
+    "half a MAC": (3, {"key_id": "0" * 16}, r"missing field\(s\): mac"),
 }
 
 
@@ -439,6 +568,7 @@ def test_a_fully_rechained_log_must_still_make_sense(
     approval = approve(log_path, clock)
     record_use(log_path, approval, test_id="t::a", clock=clock)
     record_escalation(log_path, kind="stripe_live_failure", detail="x", clock=clock)
+    record_action(log_path, what="clear faults", app="A8", env="embedded", clock=clock)
     entries = lines_of(log_path)
     entries[index].update(changes)
     write_lines(log_path, rechain(entries))
@@ -492,8 +622,47 @@ def test_a_missing_final_newline_is_tolerated_and_repaired(
 
 def test_an_unreadable_log_is_a_log_error(tmp_path: Path) -> None:
     (tmp_path / "dir.log").mkdir()
-    with pytest.raises(ApprovalLogError, match=r"dir\.log: cannot read it"):
+    with pytest.raises(ApprovalLogError, match=r"dir\.log: cannot read it: not a regular file"):
         ApprovalLog.load(tmp_path / "dir.log")
+
+
+_LOAD = "import sys; from secondconf.hitl.log import ApprovalLog; ApprovalLog.load(sys.argv[1])"
+
+
+def test_a_fifo_named_as_the_log_is_refused_at_once(tmp_path: Path) -> None:
+    """Reading a FIFO blocks until a writer comes: the log is checked before it is read.
+    In a child process, so a regression fails on the timeout instead of hanging the run."""
+    fifo = tmp_path / "hitl.log"
+    os.mkfifo(fifo)
+
+    child = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(fifo)], capture_output=True, text=True, timeout=30
+    )
+
+    assert child.returncode != 0
+    assert child.stderr.strip().splitlines()[-1] == (
+        f"secondconf.hitl.log.ApprovalLogError: HITL approvals log {fifo}: cannot read it:"
+        " not a regular file (a FIFO)"
+    )
+
+
+def test_a_fifo_at_the_lock_path_is_refused_at_once(log_path: Path, clock: ManualClock) -> None:
+    log_path.parent.mkdir(parents=True)
+    os.mkfifo(log_path.with_name(log_path.name + ".lock"))  # open for writing would block
+
+    with pytest.raises(ApprovalLogError, match="cannot open its lock file"):
+        approve(log_path, clock)
+    assert not log_path.exists()
+
+
+def test_a_log_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "hitl.log"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_LOG_BYTES + 1)  # sparse: costs no disk
+    assert MAX_LOG_BYTES == 16 * 1024 * 1024
+
+    with pytest.raises(ApprovalLogError, match=r"16777217 bytes, more than the 16 MiB"):
+        ApprovalLog.load(big)
 
 
 @pytest.fixture(scope="module")

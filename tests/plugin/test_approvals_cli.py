@@ -1,7 +1,11 @@
-"""``secondconf-hitl``: approve, list, verify, and one-line errors with exit code 2."""
+"""``secondconf-hitl``: approve (capped), list, verify (keyed or not), and one-line errors
+with exit code 2."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import subprocess
 import sys
@@ -11,10 +15,19 @@ from pathlib import Path
 import pytest
 from secondconf.cli.hitl import main, parse_duration, parse_instant
 from secondconf.core.clock import ManualClock
+from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV, key_id
 from secondconf.hitl.log import ApprovalLog, record_escalation, record_use
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SCRIPT = Path(sys.executable).parent / "secondconf-hitl"
+UNKEYED_NOTE = "unkeyed: detects accidents, not tampering (set HITL_LOG_KEY for an HMAC chain)"
+KEY = "a-test-key-of-32-characters-long"
+
+
+@pytest.fixture(autouse=True)
+def unkeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(PREVIOUS_KEYS_ENV, raising=False)
 
 
 @pytest.fixture
@@ -130,6 +143,13 @@ def test_parse_instant_needs_a_timezone() -> None:
         ([], "one of the arguments --expires-in --expires-at is required"),
         (["--expires-in", "1h", "--who", ""], "who must be a non-empty string"),
         (["--expires-in", "1h", "--reason", "a\nb"], "reason must be one line"),
+        (["--expires-in", "3000000d"], "duration '3000000d' is longer than 366 days"),
+        (["--expires-at", "9999-12-31T23:59:59-05:00"], "is out of range"),
+        (["--expires-at", "0001-01-01T00:00:00+05:00"], "is out of range"),
+        (["--expires-in", "8d"], "would last 8d, longer than the cap of 7d (--max-approval)"),
+        (["--expires-in", "3h", "--max-approval", "2h"], "longer than the cap of 2h"),
+        (["--expires-in", "1h", "--max-approval", "0s"], "must be longer than zero"),
+        (["--expires-in", "1h", "--max-approval", "soon"], "'soon' is not a duration"),
     ],
 )
 def test_approve_bad_input_is_one_line_and_exit_2(
@@ -164,6 +184,31 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert message in assert_one_error_line(err, out)
 
 
+def test_a_longer_cap_allows_a_longer_approval_and_says_the_gate_needs_it_too(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = approve_args(log, "--expires-in", "10d", "--max-approval", "14d")
+    assert main(args, clock=clock) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == (
+        "note: it lasts 10d; the gate counts it only with --hitl-max-approval 10d or more"
+    )
+    assert ApprovalLog.load(log).approvals[0].expires_at == START + timedelta(days=10)
+
+
+def test_a_fifo_as_the_log_is_one_error_line(
+    log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)
+
+    assert main(["list", "--log", str(log)], clock=clock) == 2  # would block before the check
+
+    out, err = capsys.readouterr()
+    assert "cannot read it: not a regular file (a FIFO)" in assert_one_error_line(err, out)
+
+
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["approve", "--help"]) == 0
     assert "--expires-in DURATION" in capsys.readouterr().out
@@ -188,6 +233,7 @@ def test_list_shows_active_approvals_escalations_and_uses(
 
     out = capsys.readouterr().out
     assert "5 entries" in out
+    assert f"protection: {UNKEYED_NOTE}\n" in out
     assert "approvals: 1 active of 2" in out
     assert re.search(
         rf"{long_lived.short_id}\s+inject_503\s+embedded\s+alice\s+2026-01-02T00:00:00Z"
@@ -253,15 +299,60 @@ def test_verify_ok(log: Path, clock: ManualClock, capsys: pytest.CaptureFixture[
 
     out, err = capsys.readouterr()
     assert err == ""
-    assert out == f"OK: 2 entries, head {ApprovalLog.load(log).head[:12]}\n"
+    assert out == f"OK: 2 entries, head {ApprovalLog.load(log).head[:12]}; {UNKEYED_NOTE}\n"
+
+
+def test_verify_with_the_key_names_the_key_id_and_catches_a_rehashed_edit(
+    log: Path,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    main(approve_args(log, "--expires-in", "1h"), clock=clock)
+    capsys.readouterr()
+
+    assert main(["verify", "--log", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f"; keyed: HMAC-SHA256, key id {key_id(KEY.encode())}\n")
+    assert KEY not in out
+
+    entry = json.loads(log.read_text())
+    entry["who"] = "mallory"
+    body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
+    entry["hash"] = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    log.write_text(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+
+    assert main(["verify", "--log", str(log)]) == 1
+    assert "line 1: MAC does not match" in capsys.readouterr().err
+
+
+def test_verify_a_keyed_log_without_the_key_fails_saying_the_key_is_needed(
+    log: Path,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    main(approve_args(log, "--expires-in", "1h"), clock=clock)
+    monkeypatch.delenv(KEY_ENV)
+    capsys.readouterr()
+
+    assert main(["verify", "--log", str(log)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"FAIL: HITL approvals log {log}: line 1: the log is keyed")
+    assert f"set {KEY_ENV} to the key to read it" in err
 
 
 def test_verify_missing_log_is_ok_and_says_so(
     log: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["verify", "--log", str(log)]) == 0
-    assert (
-        capsys.readouterr().out == f"OK: 0 entries, head 000000000000 (no log file at {log} yet)\n"
+    assert capsys.readouterr().out == (
+        f"OK: 0 entries, head 000000000000 (no log file at {log} yet); {UNKEYED_NOTE}\n"
     )
 
 
@@ -287,9 +378,16 @@ def test_verify_broken_chain_is_exit_1_with_the_line(
 
 
 def test_installed_script_end_to_end(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, PREVIOUS_KEYS_ENV)}
+
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(SCRIPT), *args], cwd=tmp_path, capture_output=True, text=True, timeout=30
+            [str(SCRIPT), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=environ,
         )
 
     approved = run(
@@ -307,7 +405,7 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
     )
     assert (tmp_path / "tests/perf/reports/hitl_approvals.log").is_file()  # default path
     assert verified.returncode == 0
-    assert re.fullmatch(r"OK: 1 entries, head [0-9a-f]{12}\n", verified.stdout)
+    assert re.fullmatch(r"OK: 1 entries, head [0-9a-f]{12}; unkeyed: [^\n]+\n", verified.stdout)
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert_one_error_line(bad.stderr)

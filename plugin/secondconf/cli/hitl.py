@@ -1,9 +1,11 @@
 """``secondconf-hitl``: record and inspect HITL approvals.
 
 A human runs ``approve`` before a restricted run; ``list`` shows what is in force and
-``verify`` checks the hash chain (exit 1 if broken, so CI can gate on it). Every error is
-one ``secondconf-hitl: error:`` line with exit code 2, never a traceback: the people
-running this are approving production actions and need a clear answer.
+``verify`` checks the chains (exit 1 if broken, so CI can gate on it) and says what
+protects the log: an HMAC chain under ``HITL_LOG_KEY``, or only the unkeyed hash chain,
+which detects accidents, not tampering. Every error is one ``secondconf-hitl: error:`` line
+with exit code 2, never a traceback: the people running this are approving production
+actions and need a clear answer.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ import argparse
 import sys
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 from secondconf.contract.platform import ENVS
 from secondconf.core import durations
 from secondconf.core.clock import Clock, SystemClock, utc_iso
+from secondconf.hitl.keys import KEY_ENV
 from secondconf.hitl.log import (
     DEFAULT_LOG_PATH,
+    DEFAULT_MAX_APPROVAL,
     GATES,
     ApprovalLog,
     ApprovalLogError,
+    ApprovalTooLongError,
     append_approval,
+    format_length,
 )
 
 PROG = "secondconf-hitl"
@@ -49,18 +55,27 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_instant(text: str) -> datetime:
-    """An ISO 8601 time with an explicit offset; a naive time is ambiguous, so refused."""
+    """An ISO 8601 time with an explicit offset, in UTC; a naive time is ambiguous, so
+    refused, and so is one that has no UTC equivalent (9999-12-31T23:59:59-05:00)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"bad time {text!r} (use ISO 8601, e.g. 2026-01-02T15:00:00Z)") from None
     if moment.tzinfo is None:
         raise ValueError(f"time {text!r} needs a timezone (e.g. 2026-01-02T15:00:00Z or +02:00)")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {text!r} is out of range") from None
 
 
 def _build_parser() -> _Parser:
-    parser = _Parser(prog=PROG, description="Record and inspect HITL approvals (hash-chained).")
+    parser = _Parser(
+        prog=PROG,
+        description=(
+            f"Record and inspect HITL approvals (hash-chained; HMAC-chained under {KEY_ENV})."
+        ),
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_log(sub: argparse.ArgumentParser) -> None:
@@ -79,13 +94,20 @@ def _build_parser() -> _Parser:
     expiry = approve.add_mutually_exclusive_group(required=True)
     expiry.add_argument("--expires-in", metavar="DURATION", help="e.g. 30m, 2h, 1d, 90s")
     expiry.add_argument("--expires-at", metavar="ISO8601", help="e.g. 2026-01-02T15:00:00Z")
+    approve.add_argument(
+        "--max-approval",
+        default=format_length(DEFAULT_MAX_APPROVAL),
+        metavar="DURATION",
+        help="refuse an approval longer than this (default: %(default)s; the gate applies"
+        " its own cap, --hitl-max-approval, when it reads the log)",
+    )
     add_log(approve)
 
     listing = commands.add_parser("list", help="show approvals, escalations and use count")
     listing.add_argument("--all", action="store_true", help="include expired approvals")
     add_log(listing)
 
-    verify = commands.add_parser("verify", help="check the hash chain (exit 1 if broken)")
+    verify = commands.add_parser("verify", help="check the chains (exit 1 if broken)")
     add_log(verify)
     return parser
 
@@ -118,19 +140,29 @@ def _approve(args: argparse.Namespace, clock: Clock) -> int:
         expires_at = (clock.now() + parse_duration(args.expires_in)).replace(microsecond=0)
     else:
         expires_at = parse_instant(args.expires_at)
-    approval = append_approval(
-        args.log,
-        who=args.who,
-        gate=args.gate,
-        env=args.env,
-        reason=args.reason,
-        expires_at=expires_at,
-        clock=clock,
-    )
+    max_length = parse_duration(args.max_approval)
+    try:
+        approval = append_approval(
+            args.log,
+            who=args.who,
+            gate=args.gate,
+            env=args.env,
+            reason=args.reason,
+            expires_at=expires_at,
+            clock=clock,
+            max_length=max_length,
+        )
+    except ApprovalTooLongError as error:
+        raise _UsageError(f"{error} (--max-approval)") from None
     print(
         f"approved {approval.short_id}: gate {approval.gate}, env {approval.env}, "
         f"expires {utc_iso(approval.expires_at)} (log {args.log})"
     )
+    if approval.length > DEFAULT_MAX_APPROVAL:
+        print(
+            f"note: it lasts {format_length(approval.length)}; the gate counts it only with"
+            f" --hitl-max-approval {format_length(approval.length)} or more"
+        )
     return 0
 
 
@@ -144,6 +176,7 @@ def _list(args: argparse.Namespace, clock: Clock) -> int:
     active = sum(a.is_active(now) for a in log.approvals)
 
     print(f"log {log.path}: {len(log.entries)} entries, head {log.head[:12]}, now {utc_iso(now)}")
+    print(f"protection: {log.protection}")
     print(f"approvals: {active} active of {len(log.approvals)}")
     if shown:
         rows = [
@@ -167,6 +200,7 @@ def _list(args: argparse.Namespace, clock: Clock) -> int:
     if log.escalations:
         rows = [[str(e.seq), utc_iso(e.at), e.kind, e.detail] for e in log.escalations]
         _print_table(["SEQ", "AT", "KIND", "DETAIL"], rows)
+    print(f"actions: {len(log.actions)} (fault switches and clock moves the harness made)")
     print(f"uses: {len(log.uses)}")
     return 0
 
@@ -178,7 +212,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"FAIL: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     note = "" if log.entries else f" (no log file at {args.log} yet)"
-    print(f"OK: {len(log.entries)} entries, head {log.head[:12]}{note}")
+    print(f"OK: {len(log.entries)} entries, head {log.head[:12]}{note}; {log.protection}")
     return 0
 
 

@@ -1,13 +1,21 @@
 """The HITL approvals log: an append-only, hash-chained JSON Lines file.
 
 Risky test actions (load above 60 VUs, fault injection, production writes, …) run only
-under a logged human approval. The log is tamper-evident like a tiny transparency log:
-every line carries the SHA-256 of its own canonical JSON and the hash of the line before,
-so editing, deleting, reordering or forging a line breaks the chain at a line we can name.
-A log that does not verify is never trusted: loading it raises ``ApprovalLogError`` and
-restricted tests do not run.
+under a logged human approval; what the harness itself changes on a target (contract §9:
+fault switches, clock moves, their rollback) is logged as an ``action``. Every line
+carries the SHA-256 of its own canonical JSON and the hash of the line before, so editing,
+deleting, reordering or forging a line breaks the chain at a line we can name. A log that
+does not verify is never trusted: loading it raises ``ApprovalLogError`` and restricted
+tests do not run.
 
-Limitation (inherent to any hash chain without an external anchor): dropping whole entries
+That unkeyed chain detects accidents, not tampering: whoever can edit the file can
+recompute the hashes. With ``HITL_LOG_KEY`` set (:mod:`secondconf.hitl.keys`) every entry
+also carries an HMAC-SHA256 chain under that key, which an editor without the key cannot
+recompute. A log is keyed or unkeyed as a whole: with the key set an entry without a MAC
+is refused (it could have been stripped), and a keyed log read without the key is an
+error that says the key is needed.
+
+Limitation (inherent to any chain without an external anchor): dropping whole entries
 from the *end* leaves a valid, shorter chain. ``ApprovalLog.head`` is what to record
 elsewhere (CI output, a ticket) if that matters.
 
@@ -19,31 +27,41 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from secondconf.contract.platform import ENVS
+from secondconf.contract.platform import APP_IDS, ENVS
 from secondconf.core.clock import Clock, utc_iso
 from secondconf.core.files import write_atomic
+from secondconf.hitl.keys import KEY_ENV, KEY_ID_HEX, PREVIOUS_KEYS_ENV, LogKeys
 
 __all__ = [
     "DEFAULT_LOG_PATH",
+    "DEFAULT_MAX_APPROVAL",
     "ENVS",
     "GATES",
     "GENESIS",
+    "HARNESS",
+    "MAX_LOG_BYTES",
+    "Action",
     "Approval",
     "ApprovalLog",
     "ApprovalLogError",
+    "ApprovalTooLongError",
     "Escalation",
     "Use",
     "append_approval",
+    "format_length",
+    "record_action",
     "record_escalation",
     "record_use",
 ]
@@ -58,7 +76,14 @@ GATES: Final = (
 
 DEFAULT_LOG_PATH: Final = Path("tests/perf/reports/hitl_approvals.log")
 GENESIS: Final = "0" * 64
-"""The ``prev`` of the first entry."""
+"""The ``prev`` (and previous MAC) of the first entry."""
+DEFAULT_MAX_APPROVAL: Final = timedelta(days=7)
+"""The longest an approval may last unless the reader or writer states another cap: an
+approval is a decision about one release, not a standing permission."""
+MAX_LOG_BYTES: Final = 16 * 1024 * 1024
+"""A log larger than this is refused unread (archive it and start a new one)."""
+HARNESS: Final = "harness"
+"""The ``who`` of the harness's own actions."""
 
 SNAPSHOT_FORMAT: Final = "secondconf-hitl-log/1"
 """Tag of the ``to_json`` form, so a worker never misreads some other dict."""
@@ -69,8 +94,12 @@ _KIND_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "use": ("approval_id", "test_id", "gate", "env"),
     # ``kind`` is taken by the entry kind, so an escalation's own kind is ``escalation``.
     "escalation": ("escalation", "detail"),
+    "action": ("who", "what", "app", "env"),
 }
+_MAC_FIELDS: Final = ("key_id", "mac")
+"""Present in every entry of a keyed log, in none of an unkeyed one."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_KEY_ID = re.compile(rf"[0-9a-f]{{{KEY_ID_HEX}}}")
 _ESCALATION_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 Entry = dict[str, Any]
@@ -82,6 +111,10 @@ class ApprovalLogError(Exception):
     The message is one line naming the file, the line and the problem, because it is shown
     on its own (as a ``pytest.UsageError`` or a CLI error).
     """
+
+
+class ApprovalTooLongError(ValueError):
+    """An approval would last longer than the cap it is written under."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,10 @@ class Approval:
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def length(self) -> timedelta:
+        return self.expires_at - self.approved_at
 
     def is_active(self, now: datetime) -> bool:
         """True until ``expires_at`` (exclusive: at ``expires_at`` it has expired)."""
@@ -132,6 +169,19 @@ class Escalation:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A change the harness made to a target (§9): a fault switch, a clock move, a rollback."""
+
+    id: str
+    seq: int
+    who: str
+    what: str
+    app: str
+    env: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ApprovalLog:
     """A verified, immutable snapshot of the log.
 
@@ -145,22 +195,41 @@ class ApprovalLog:
     approvals: tuple[Approval, ...]
     uses: tuple[Use, ...]
     escalations: tuple[Escalation, ...]
+    actions: tuple[Action, ...]
     head: str
     """Hash of the last entry, or ``GENESIS`` for an empty log."""
+    protection: str
+    """What protects it: keyed (HMAC chain, with the key id) or unkeyed, in one phrase."""
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ApprovalLog:
-        """Read and verify the log; a missing file is an empty (valid) log."""
-        log_path = Path(path)
-        return _parse(_read(log_path), log_path)
+    def load(cls, path: str | os.PathLike[str], keys: LogKeys | None = None) -> ApprovalLog:
+        """Read and verify the log; a missing file is an empty (valid) log.
 
-    def valid_approval(self, gate: str, env: str, now: datetime) -> Approval | None:
-        """The latest approval for ``gate`` in ``env`` that has not expired at ``now``."""
+        ``keys`` default to the environment's (``HITL_LOG_KEY``, ``HITL_LOG_PREVIOUS_KEYS``).
+        """
+        log_path = Path(path)
+        return _parse(_read(log_path), log_path, _keys(keys, f"HITL approvals log {log_path}"))
+
+    def valid_approval(
+        self,
+        gate: str,
+        env: str,
+        now: datetime,
+        *,
+        max_length: timedelta | None = DEFAULT_MAX_APPROVAL,
+    ) -> Approval | None:
+        """The latest approval for ``gate`` in ``env`` that is active at ``now`` and lasts
+        at most ``max_length`` (``None``: however long)."""
         _check_choice("gate", gate, GATES)
         _check_choice("env", env, ENVS)
         _check_aware("now", now)
         for approval in reversed(self.approvals):
-            if approval.gate == gate and approval.env == env and approval.is_active(now):
+            if (
+                approval.gate == gate
+                and approval.env == env
+                and approval.is_active(now)
+                and (max_length is None or approval.length <= max_length)
+            ):
                 return approval
         return None
 
@@ -174,8 +243,8 @@ class ApprovalLog:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ApprovalLog:
-        """Rebuild a snapshot from ``to_json`` output, verifying the chain and the head.
+    def from_json(cls, data: Mapping[str, Any], keys: LogKeys | None = None) -> ApprovalLog:
+        """Rebuild a snapshot from ``to_json`` output, verifying the chains and the head.
 
         The head check catches a snapshot whose trailing entries were dropped, which the
         chain alone cannot.
@@ -188,7 +257,8 @@ class ApprovalLog:
                 "HITL approvals snapshot: needs string 'path' and 'head' and list 'entries'"
             )
         source = f"HITL approvals log {path} (snapshot)"
-        log = _build(Path(path), source, [(n, e) for n, e in enumerate(entries, 1)])
+        numbered = [(n, e) for n, e in enumerate(entries, 1)]
+        log = _build(Path(path), source, numbered, _keys(keys, source))
         if log.head != head:
             raise ApprovalLogError(
                 f"{source}: head is {log.head[:12]} but the snapshot says {head[:12]}"
@@ -209,8 +279,11 @@ def append_approval(
     reason: str,
     expires_at: datetime,
     clock: Clock,
+    max_length: timedelta = DEFAULT_MAX_APPROVAL,
+    keys: LogKeys | None = None,
 ) -> Approval:
-    """Log a human approval for ``gate`` in ``env`` until ``expires_at``."""
+    """Log a human approval for ``gate`` in ``env`` until ``expires_at``, at most
+    ``max_length`` from now."""
     _check_text("who", who)
     _check_text("reason", reason)
     _check_choice("gate", gate, GATES)
@@ -218,7 +291,14 @@ def append_approval(
     _check_aware("expires_at", expires_at)
 
     def build(_log: ApprovalLog, now: datetime) -> Entry:
-        if expires_at <= now:
+        # Compared as a difference first: utc_iso of a year-9999 time with an offset overflows.
+        length = expires_at - now
+        if length > max_length:
+            raise ApprovalTooLongError(
+                f"the approval would last {format_length(length)}, longer than the cap of "
+                f"{format_length(max_length)}"
+            )
+        if length <= timedelta(0):
             raise ValueError(f"expires_at {utc_iso(expires_at)} is not after now ({utc_iso(now)})")
         return {
             "kind": "approval",
@@ -229,12 +309,17 @@ def append_approval(
             "expires_at": utc_iso(expires_at),
         }
 
-    log = _append(Path(path), build, clock)
+    log = _append(Path(path), build, clock, keys)
     return log.approvals[-1]
 
 
 def record_use(
-    path: str | os.PathLike[str], approval: Approval, *, test_id: str, clock: Clock
+    path: str | os.PathLike[str],
+    approval: Approval,
+    *,
+    test_id: str,
+    clock: Clock,
+    keys: LogKeys | None = None,
 ) -> Use:
     """Log that restricted test ``test_id`` runs under ``approval``.
 
@@ -264,12 +349,17 @@ def record_use(
             "env": approval.env,
         }
 
-    log = _append(Path(path), build, clock)
+    log = _append(Path(path), build, clock, keys)
     return log.uses[-1]
 
 
 def record_escalation(
-    path: str | os.PathLike[str], *, kind: str, detail: str, clock: Clock
+    path: str | os.PathLike[str],
+    *,
+    kind: str,
+    detail: str,
+    clock: Clock,
+    keys: LogKeys | None = None,
 ) -> Escalation:
     """Log an escalation; ``kind`` is a snake_case word such as ``stripe_live_failure``."""
     _check_escalation_kind(kind)
@@ -280,14 +370,38 @@ def record_escalation(
     def build(_log: ApprovalLog, _now: datetime) -> Entry:
         return {"kind": "escalation", "escalation": kind, "detail": detail}
 
-    log = _append(Path(path), build, clock)
+    log = _append(Path(path), build, clock, keys)
     return log.escalations[-1]
+
+
+def record_action(
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    app: str,
+    env: str,
+    clock: Clock,
+    who: str = HARNESS,
+    keys: LogKeys | None = None,
+) -> Action:
+    """Log a change ``who`` made to ``app`` in ``env`` (contract §9), e.g. a clock move."""
+    _check_text("who", who)
+    _check_text("what", what)
+    _check_choice("app", app, APP_IDS)
+    _check_choice("env", env, ENVS)
+
+    def build(_log: ApprovalLog, _now: datetime) -> Entry:
+        return {"kind": "action", "who": who, "what": what, "app": app, "env": env}
+
+    log = _append(Path(path), build, clock, keys)
+    return log.actions[-1]
 
 
 def _append(
     path: Path,
     build: Callable[[ApprovalLog, datetime], Entry],
     clock: Clock,
+    keys: LogKeys | None,
 ) -> ApprovalLog:
     """Add one entry under an exclusive lock, atomically; return the new snapshot.
 
@@ -296,46 +410,133 @@ def _append(
     a temp file and renaming it means readers (who take no lock) see the old or the new
     log, never half a line.
     """
+    source = f"HITL approvals log {path}"
+    log_keys = _keys(keys, source)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(path.with_name(path.name + ".lock")):
+    with _exclusive_lock(path.with_name(path.name + ".lock"), source):
         old = _read(path)
-        log = _parse(old, path)
+        log = _parse(old, path, log_keys)
         now = clock.now()
         _check_aware("clock.now()", now)
         entry: Entry = build(log, now)
         entry.update(seq=len(log.entries), at=utc_iso(now), prev=log.head)
+        if log_keys.current_id is not None:
+            entry["key_id"] = log_keys.current_id
         entry["hash"] = _entry_hash(entry)
+        if log_keys.current_id is not None:
+            previous_mac = log.entries[-1]["mac"] if log.entries else GENESIS
+            entry["mac"] = log_keys.mac(log_keys.current_id, previous_mac, _canonical(entry))
         line = (_canonical(entry) + "\n").encode("utf-8")
         if old and not old.endswith(b"\n"):
             old += b"\n"
         new = old + line
+        if len(new) > MAX_LOG_BYTES:
+            raise ApprovalLogError(
+                f"{source}: one more entry would pass the {_MAX_LOG_TEXT} a log may hold;"
+                " archive it and start a new one"
+            )
         write_atomic(path, new)
-    return _parse(new, path)
+    return _parse(new, path, log_keys)
 
 
 @contextlib.contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+def _exclusive_lock(lock_path: Path, source: str) -> Iterator[None]:
     # The lock file is never deleted: deleting it would let two writers lock two inodes.
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    # O_NONBLOCK: a FIFO planted at the lock's path fails to open instead of hanging.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(lock_path, flags, 0o644)
+    except OSError as exc:
+        raise ApprovalLogError(
+            f"{source}: cannot open its lock file {lock_path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ApprovalLogError(f"{source}: its lock file {lock_path} is not a regular file")
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def format_length(length: timedelta) -> str:
+    """A duration the way people write one (``7d``, ``1h30m``, ``45s``), to the second."""
+    seconds = round(length.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 # --- reading and verifying -------------------------------------------------------------
 
+_MAX_LOG_TEXT: Final = f"{MAX_LOG_BYTES // (1024 * 1024)} MiB"
+
+
+def _keys(keys: LogKeys | None, source: str) -> LogKeys:
+    """``keys``, or the environment's; a bad key setting names the log it stopped."""
+    if keys is not None:
+        return keys
+    try:
+        return LogKeys.from_environ()
+    except ValueError as error:
+        raise ApprovalLogError(f"{source}: {error}") from None
+
 
 def _read(path: Path) -> bytes:
+    """The log's bytes, only from a regular file of at most ``MAX_LOG_BYTES``.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` before reading: a FIFO or a
+    device named as the log would otherwise block or never end.
+    """
+    source = f"HITL approvals log {path}"
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return b""
     except OSError as exc:
-        raise ApprovalLogError(
-            f"HITL approvals log {path}: cannot read it: {exc.strerror or exc}"
-        ) from exc
+        raise ApprovalLogError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ApprovalLogError(
+                f"{source}: cannot read it: not a regular file ({_file_type(info.st_mode)})"
+            )
+        if info.st_size > MAX_LOG_BYTES:
+            raise ApprovalLogError(
+                f"{source}: {info.st_size} bytes, more than the {_MAX_LOG_TEXT} a log may hold;"
+                " archive it and start a new one"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > MAX_LOG_BYTES:  # it grew after fstat
+                raise ApprovalLogError(f"{source}: more than the {_MAX_LOG_TEXT} a log may hold")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise ApprovalLogError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _canonical(entry: Mapping[str, Any]) -> str:
@@ -343,7 +544,7 @@ def _canonical(entry: Mapping[str, Any]) -> str:
 
 
 def _entry_hash(entry: Mapping[str, Any]) -> str:
-    body = {key: value for key, value in entry.items() if key != "hash"}
+    body = {key: value for key, value in entry.items() if key not in ("hash", "mac")}
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
 
@@ -361,8 +562,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
-def _parse(raw: bytes, path: Path) -> ApprovalLog:
-    """Split JSON Lines, decode each line strictly, then verify the chain."""
+def _parse(raw: bytes, path: Path, keys: LogKeys) -> ApprovalLog:
+    """Split JSON Lines, decode each line strictly, then verify the chains."""
     source = f"HITL approvals log {path}"
     lines = raw.split(b"\n")
     if lines[-1] == b"":  # the usual trailing newline (or an empty file)
@@ -389,17 +590,20 @@ def _parse(raw: bytes, path: Path) -> ApprovalLog:
             # line that is not byte-for-byte what we wrote has been touched.
             raise ApprovalLogError(f"{where}: not in canonical form (edited by hand?)")
         numbered.append((number, value))
-    return _build(path, source, numbered)
+    return _build(path, source, numbered, keys)
 
 
-def _build(path: Path, source: str, numbered: Sequence[tuple[int, object]]) -> ApprovalLog:
+def _build(
+    path: Path, source: str, numbered: Sequence[tuple[int, object]], keys: LogKeys
+) -> ApprovalLog:
     """Verify every entry in order and assemble the snapshot."""
     entries: list[Entry] = []
     approvals: list[Approval] = []
     uses: list[Use] = []
     escalations: list[Escalation] = []
+    actions: list[Action] = []
     by_id: dict[str, Approval] = {}
-    head = GENESIS
+    head = previous_mac = GENESIS
     for index, (number, value) in enumerate(numbered):
         where = f"{source}: line {number}"
         entry = dict(_check_shape(value, where))  # a copy: the snapshot owns its entries
@@ -418,6 +622,7 @@ def _build(path: Path, source: str, numbered: Sequence[tuple[int, object]]) -> A
             raise ApprovalLogError(
                 f"{where}: hash does not match the entry's content (edited after writing?)"
             )
+        previous_mac = _check_mac(entry, previous_mac, keys, where)
         at = _check_time(entry["at"], f"{where}: at")
         kind = entry["kind"]
         if kind == "approval":
@@ -441,6 +646,8 @@ def _build(path: Path, source: str, numbered: Sequence[tuple[int, object]]) -> A
             uses.append(
                 Use(entry["hash"], index, target.id, entry["test_id"], target.gate, target.env, at)
             )
+        elif kind == "action":
+            actions.append(_check_action(entry, at, where))
         else:
             if not _ESCALATION_KIND.fullmatch(entry["escalation"]):
                 raise ApprovalLogError(f"{where}: escalation is not a snake_case word")
@@ -457,7 +664,51 @@ def _build(path: Path, source: str, numbered: Sequence[tuple[int, object]]) -> A
         approvals=tuple(approvals),
         uses=tuple(uses),
         escalations=tuple(escalations),
+        actions=tuple(actions),
         head=head,
+        protection=keys.describe(),
+    )
+
+
+def _check_mac(entry: Entry, previous_mac: str, keys: LogKeys, where: str) -> str:
+    """Verify the entry's link in the HMAC chain (keyed logs); the MAC to chain on to."""
+    kid = entry.get("key_id")
+    if kid is None:
+        if keys.keyed:
+            raise ApprovalLogError(
+                f"{where}: no MAC, but {KEY_ENV} is set: the MAC was stripped, or the log was"
+                " written without the key (a key starts a new log)"
+            )
+        return GENESIS
+    if not keys.keyed:
+        raise ApprovalLogError(
+            f"{where}: the log is keyed (key id {kid}): set {KEY_ENV} to the key to read it"
+        )
+    if not keys.knows(kid):
+        raise ApprovalLogError(
+            f"{where}: written under key id {kid}, which is neither {KEY_ENV}"
+            f" ({keys.current_id}) nor one of {PREVIOUS_KEYS_ENV}"
+        )
+    body = {key: value for key, value in entry.items() if key != "mac"}
+    if not hmac.compare_digest(entry["mac"], keys.mac(kid, previous_mac, _canonical(body))):
+        raise ApprovalLogError(
+            f"{where}: MAC does not match (edited and rehashed without the key, an earlier"
+            " line changed, or another key)"
+        )
+    return str(entry["mac"])
+
+
+def _check_action(entry: Entry, at: datetime, where: str) -> Action:
+    for name, choices in (("app", APP_IDS), ("env", ENVS)):
+        if entry[name] not in choices:
+            raise ApprovalLogError(
+                f"{where}: unknown {name} {entry[name]!r} (valid: {', '.join(choices)})"
+            )
+    for name in ("who", "what"):
+        if not entry[name].strip():
+            raise ApprovalLogError(f"{where}: {name} is empty")
+    return Action(
+        entry["hash"], entry["seq"], entry["who"], entry["what"], entry["app"], entry["env"], at
     )
 
 
@@ -471,6 +722,8 @@ def _check_shape(value: object, where: str) -> Entry:
             f"{where}: kind must be one of {', '.join(_KIND_FIELDS)}, got {kind!r}"
         )
     expected = set(_COMMON_FIELDS) | set(_KIND_FIELDS[kind])
+    if value.keys() & set(_MAC_FIELDS):
+        expected |= set(_MAC_FIELDS)
     missing = sorted(expected - value.keys())
     if missing:
         raise ApprovalLogError(f"{where}: missing field(s): {', '.join(missing)}")
@@ -482,9 +735,11 @@ def _check_shape(value: object, where: str) -> Entry:
     for key in sorted(expected - {"seq"}):
         if not isinstance(value[key], str):
             raise ApprovalLogError(f"{where}: {key} must be a string")
-    for key in ("prev", "hash") + (("approval_id",) if kind == "use" else ()):
-        if not _HEX64.fullmatch(value[key]):
+    for key in ("prev", "hash", "mac", "approval_id"):
+        if key in value and not _HEX64.fullmatch(value[key]):
             raise ApprovalLogError(f"{where}: {key} must be 64 lowercase hex digits")
+    if "key_id" in value and not _KEY_ID.fullmatch(value["key_id"]):
+        raise ApprovalLogError(f"{where}: key_id must be {KEY_ID_HEX} lowercase hex digits")
     return value
 
 
