@@ -2,6 +2,7 @@
 
 Every TTL, lock expiry and time window in the reference target reads this clock, so a
 test can cross a 15-minute idempotency TTL by moving the offset instead of sleeping.
+``TargetClock`` is the :class:`reftarget.clock.Clock` every app injects into the packages.
 """
 
 from __future__ import annotations

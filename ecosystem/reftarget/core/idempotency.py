@@ -20,7 +20,8 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from typing import Protocol
+
+from reftarget.clock import Clock
 
 DEFAULT_TTL_S = 900.0
 DEFAULT_LOCK_EXPIRY_S = 30.0
@@ -65,12 +66,6 @@ RETURNING claim_token
 """
 
 _SCOPE_WHERE = "tenant = :tenant AND method = :method AND route = :route AND key = :key"
-
-
-class WallClock(Protocol):
-    """The one reading the store needs (``TargetClock`` fits)."""
-
-    def time(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ class IdempotencyStore:
     def __init__(
         self,
         conn: sqlite3.Connection,
-        clock: WallClock,
+        clock: Clock,
         *,
         ttl_s: float = DEFAULT_TTL_S,
         lock_expiry_s: float = DEFAULT_LOCK_EXPIRY_S,

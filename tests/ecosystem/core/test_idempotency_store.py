@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,19 @@ from reftarget.core.idempotency import (
 
 
 class HandClock:
+    """Epoch seconds that move only when a test adds to ``seconds``."""
+
     def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+        self.seconds = 1_800_000_000.0
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.seconds, UTC)
 
     def time(self) -> float:
-        return self.now
+        return self.seconds
+
+    def monotonic(self) -> float:
+        return self.seconds
 
 
 SCOPE = IdempotencyScope("tenant_a", "POST", "/v1/items", "key-1")
@@ -66,9 +75,9 @@ def test_an_unfinished_request_is_in_flight(store: IdempotencyStore) -> None:
 def test_the_in_flight_lock_expires_after_30_s(store: IdempotencyStore, clock: HandClock) -> None:
     first = store.claim(SCOPE, "fp")
     assert isinstance(first, Claimed)
-    clock.now += 29.9
+    clock.seconds += 29.9
     assert isinstance(store.claim(SCOPE, "fp"), InFlight)
-    clock.now += 0.2
+    clock.seconds += 0.2
     second = store.claim(SCOPE, "fp")
     assert isinstance(second, Claimed)
     assert not store.complete(SCOPE, first.token, RESPONSE), "the stale claim lost the key"
@@ -78,15 +87,15 @@ def test_an_expired_lock_is_not_taken_over_by_another_request(
     store: IdempotencyStore, clock: HandClock
 ) -> None:
     store.claim(SCOPE, "fp")
-    clock.now += 31
+    clock.seconds += 31
     assert isinstance(store.claim(SCOPE, "other"), FingerprintMismatch)
 
 
 def test_the_key_is_free_again_after_the_ttl(store: IdempotencyStore, clock: HandClock) -> None:
     claim_and_complete(store)
-    clock.now += 899.9
+    clock.seconds += 899.9
     assert isinstance(store.claim(SCOPE, "other"), FingerprintMismatch)
-    clock.now += 0.2
+    clock.seconds += 0.2
     assert isinstance(store.claim(SCOPE, "other"), Claimed)
 
 
