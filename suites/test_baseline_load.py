@@ -4,6 +4,7 @@ locust runs in its own process (``.venv-locust``; never imported here) against e
 ``/health`` and ``/ready`` and A1's discovery document and key set; every endpoint is
 judged on its own: error rate < 1 % by the decision bounds and p95 ≤ 120 ms by order
 statistics on locust's histogram (rounding-safe, see ``secondconf.checks.load.baseline``).
+locust and the profile are found from the project root (pytest's rootdir).
 
 20 users at 10 requests/s each is 200 requests/s in all, which the embedded default on
 two cores carries without saturating the machine; 40 s gives each of the 18 endpoints
@@ -21,13 +22,12 @@ import pytest
 from secondconf.checks.load.baseline import (
     HITL_GATE,
     MAX_USERS_WITHOUT_APPROVAL,
-    BaselineError,
-    locust_bin,
     run_baseline,
 )
+from secondconf.checks.load.locust import BaselineError, baseline_locustfile, locust_bin
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.state import RUN_INFO_KEY, SETTINGS_KEY
-from secondconf.reports.baseline import RUN_INFO_KEY as BASELINE_RUN_INFO
+from secondconf.reports.baseline import BASELINE_SECTION
 from secondconf.target.deployment import Target
 
 BASELINE_USERS = 20
@@ -60,7 +60,8 @@ def test_baseline_load(
             spawn_rate=BASELINE_SPAWN_RATE,
             duration_s=BASELINE_DURATION_S,
             rate_per_user=BASELINE_RATE_PER_USER,
-            locust_bin=locust_bin(),
+            locust_bin=locust_bin(settings.project_root),
+            locustfile=baseline_locustfile(settings.project_root),
             out_dir=tmp_path,
             # Reached only past the plugin's HITL gate when the marker is there.
             hitl_approved=request.node.get_closest_marker("hitl") is not None,
@@ -69,7 +70,7 @@ def test_baseline_load(
         )
     except BaselineError as error:
         pytest.fail(str(error), pytrace=False)
-    request.config.stash[RUN_INFO_KEY][BASELINE_RUN_INFO] = dict(result.run)
+    request.config.stash[RUN_INFO_KEY][BASELINE_SECTION] = result.run.to_dict()
     for name, verdicts in result.verdicts.items():
         for verdict in verdicts:
             with allure.step(f"{name} {verdict.check}: {verdict.outcome.value}"):

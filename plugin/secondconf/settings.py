@@ -54,6 +54,9 @@ class HarnessSettings:
     hitl_log: Path
     evidence_dir: Path
     reports_dir: Path
+    # pytest's rootdir: where the project's own files are found (perf/ profiles,
+    # .venv-locust), wherever the plugin itself is installed
+    project_root: Path
 
     def describe(self) -> str:
         target = str(self.system_map) if self.system_map else "embedded default"

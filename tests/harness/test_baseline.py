@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from secondconf.checks.load import baseline
+from secondconf.checks.load import locust
 from secondconf.checks.load.baseline import (
     BaselineResult,
     LoadApprovalRequired,
     expected_endpoints,
-    locust_bin,
     run_baseline,
 )
+from secondconf.checks.load.locust import baseline_locustfile, locust_bin
 from secondconf.engine.verdict import Outcome
 
 from tests.harness.conftest import HarnessTarget
@@ -37,6 +37,7 @@ FAULTED = "A2"
 USERS = 20
 DURATION_S = 45.0  # at 12/s per user about 500 requests per endpoint; a PASS needs 381
 RATE_PER_USER = 12.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _TCP_STATES = {"0A": "LISTEN", "01": "ESTABLISHED"}
 
 
@@ -118,7 +119,8 @@ def watched_run(
             spawn_rate=USERS,
             duration_s=DURATION_S,
             rate_per_user=RATE_PER_USER,
-            locust_bin=locust_bin(),
+            locust_bin=locust_bin(PROJECT_ROOT),
+            locustfile=baseline_locustfile(PROJECT_ROOT),
             out_dir=tmp_path_factory.mktemp("baseline"),
         )
     finally:
@@ -135,7 +137,7 @@ def test_locust_runs_apart_and_every_endpoint_parses(
     assert watcher.pids, "no locust child process was seen"
     assert os.getpid() not in watcher.pids
     assert "locust" not in sys.modules  # never imported into the pytest process
-    assert result.run["locust_exit_code"] == 1  # A2's 503s are failed requests
+    assert result.run.locust_exit_code == 1  # A2's 503s are failed requests
     names = expected_endpoints(harness_target.map)
     assert len(names) == 18
     assert set(result.endpoints) == set(names)
@@ -187,8 +189,8 @@ def test_more_than_60_users_is_refused_before_any_process_starts(
     def no_process(*args: object, **kwargs: object) -> None:
         raise AssertionError("a process was started")
 
-    monkeypatch.setattr(baseline.subprocess, "run", no_process)
-    monkeypatch.setattr(baseline.subprocess, "Popen", no_process)
+    monkeypatch.setattr(locust.subprocess, "run", no_process)
+    monkeypatch.setattr(locust.subprocess, "Popen", no_process)
     before = time.monotonic()
     with pytest.raises(LoadApprovalRequired, match="load_over_60_vus"):
         run_baseline(
@@ -197,6 +199,7 @@ def test_more_than_60_users_is_refused_before_any_process_starts(
             spawn_rate=10,
             duration_s=5,
             locust_bin=fake,
+            locustfile=baseline_locustfile(PROJECT_ROOT),
             out_dir=tmp_path / "out",
         )
     assert time.monotonic() - before < 1.0

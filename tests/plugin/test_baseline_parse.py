@@ -9,15 +9,17 @@ from typing import Any
 import pytest
 from secondconf.checks.load import baseline
 from secondconf.checks.load.baseline import (
-    BaselineError,
-    EndpointStats,
     LoadApprovalRequired,
-    bucket_range,
-    build_command,
     judge_endpoints,
     judge_latency,
-    parse_locust_json,
     require_load_approval,
+)
+from secondconf.checks.load.locust import (
+    BaselineError,
+    EndpointStats,
+    bucket_range,
+    build_command,
+    parse_locust_json,
     slow_counts,
 )
 from secondconf.contract.platform import TargetEnv
@@ -165,6 +167,7 @@ def settings(tmp_path: Path) -> HarnessSettings:
         hitl_log=tmp_path / "hitl.log",
         evidence_dir=tmp_path / "evidence",
         reports_dir=tmp_path / "reports",
+        project_root=tmp_path,
     )
 
 

@@ -26,6 +26,7 @@ def settings(tmp_path: Path) -> HarnessSettings:
         hitl_log=tmp_path / "hitl.log",
         evidence_dir=tmp_path / "evidence",
         reports_dir=tmp_path / "reports",
+        project_root=tmp_path,
     )
 
 

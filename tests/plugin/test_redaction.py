@@ -204,6 +204,7 @@ def settings_for(tmp_path: Path, system_map: Path | None = None) -> HarnessSetti
         hitl_log=tmp_path / "reports" / "hitl.log",
         evidence_dir=tmp_path / "evidence",
         reports_dir=tmp_path / "reports",
+        project_root=tmp_path,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from secondconf.checks.load.baseline import (
     ERROR_CHECK,
@@ -24,8 +24,9 @@ from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Verdict
 from secondconf.settings import HarnessSettings
 
-BASELINE_RESULTS = "baseline_results.json"
-RUN_INFO_KEY = "baseline"  # the suite puts the run's parameters in run_info under this key
+BASELINE_RESULTS: Final = "baseline_results.json"
+# The run_info section where the suite puts how locust ran (LocustRun.to_dict()).
+BASELINE_SECTION: Final = "baseline"
 _FIGURES = ("num_requests", "num_failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
@@ -76,7 +77,7 @@ def baseline_results(model: ResultsModel, settings: HarnessSettings) -> dict[str
         "system_map": model.run_info.get("system_map"),
         "env": settings.env.value,
         "app_versions": model.run_info.get("versions"),
-        "run": model.run_info.get(RUN_INFO_KEY),
+        "run": model.run_info.get(BASELINE_SECTION),
         "criteria": {
             "error_rate_below": MAX_ERROR_RATE,
             "error_rate_decision": f"{settings.method} bounds at {settings.confidence:g}",
