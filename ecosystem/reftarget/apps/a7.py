@@ -3,10 +3,14 @@
 A page is built (``page_build_requested``), then published (``page_published``, once).
 ``GET /p/{slug}`` serves a published page without a token (it is a public landing page);
 each view draws the CTA arm from the bandit and emits ``cta_emitted`` with the page
-owner's tenant and the viewer's trace id. ``POST /v1/impressions`` reports what an
-impression led to; its reward (``0.05·view + 0.3·lead + 0.65·checkout − 0.4·complaint``)
-updates the arm (``cta_impression``, and ``bandit_config`` whenever the weights change);
-any authenticated caller may report on any published page.
+owner's tenant, the viewer's trace id and ``data`` {page_id, arm, propensity}.
+``POST /v1/impressions`` reports what an impression led to; its reward
+(``0.05·view + 0.3·lead + 0.65·checkout − 0.4·complaint``) updates the arm. Each impression
+is recorded (``a7_impressions``, and ``cta_impression`` with ``data`` {impression_id,
+page_id, arm, propensity, reward}) with the arm's propensity under the posteriors of that
+moment, so rewards can be audited; ``bandit_config`` (``data`` {arm_weights,
+exploration_rate}) follows whenever the weights change. Any authenticated caller may report
+on any published page. ``GET /v1/bandit/config`` reads the weights (§8).
 One bandit serves every page (its arms are the platform's CTA set).
 """
 
@@ -50,6 +54,16 @@ CREATE TABLE IF NOT EXISTS a7_pages (
     status TEXT NOT NULL CHECK (status IN ('draft', 'published')),
     created_at TEXT NOT NULL,
     published_at TEXT
+);
+CREATE TABLE IF NOT EXISTS a7_impressions (
+    id TEXT PRIMARY KEY,
+    page_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    propensity REAL NOT NULL,   -- P(Thompson sampling picks arm) just before the update
+    reward REAL NOT NULL,
+    success INTEGER NOT NULL,   -- the Bernoulli draw the posterior counted
+    trace_id TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
 );
 """
 _COLUMNS = ("id", "slug", "title", "headline", "status", "created_at", "published_at")
@@ -165,8 +179,14 @@ class GrowthService:
     async def landing(self, request: Request) -> Response:
         context = request_context(request)
         row = self._published_page("slug", request.path_params["slug"])
-        arm = self.bandit.choose()
-        self.runtime.events.business(context, "cta_emitted", tenant_id=row["tenant_id"])
+        choice = self.bandit.choose()
+        arm = choice.arm
+        self.runtime.events.business(
+            context,
+            "cta_emitted",
+            tenant_id=row["tenant_id"],
+            data={"page_id": row["id"], "arm": arm, "propensity": choice.propensity},
+        )
         return HTMLResponse(
             landing_html(row, arm),
             headers={"Cache-Control": "no-store", "X-CTA-Arm": arm, "X-Page-Id": row["id"]},
@@ -186,15 +206,31 @@ class GrowthService:
         }
         value = reward(**signals)
         update = self.bandit.update(arm, value)
-        self.runtime.events.business(context, "cta_impression", status=201)
-        for _ in update.emitted:
-            self.runtime.events.business(context, "bandit_config", status=201)
+        impression_id = f"imp_{uuid.uuid4().hex}"
+        self.runtime.db.execute(
+            "INSERT INTO a7_impressions (id, page_id, arm, propensity, reward, success,"
+            " trace_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                impression_id,
+                page_id,
+                arm,
+                update.propensity,
+                value,
+                int(update.success),
+                context.trace_id,
+                self.runtime.clock.now().isoformat(),
+            ),
+        )
+        audit: dict[str, Any] = {"impression_id": impression_id, "page_id": page_id, "arm": arm}
+        audit |= {"propensity": update.propensity, "reward": value}
+        self.runtime.events.business(context, "cta_impression", status=201, data=audit)
+        for emitted in update.emitted:
+            self.runtime.events.business(context, "bandit_config", status=201, data=emitted.fields)
         return JSONResponse(
-            {
-                "page_id": page_id,
-                "arm": arm,
-                "reward": value,
+            audit
+            | {
                 "applied": update.applied,
+                "success": update.success,
                 "config_changed": update.config_changed,
                 "config": update.config,
             },

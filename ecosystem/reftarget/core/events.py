@@ -77,8 +77,10 @@ class EventRecorder:
         finance_metrics: Mapping[str, Any] | None = None,
         revenue_event_id: str | None = None,
         tenant_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
-        """A business event caused by the current request (``status`` = the one it will get)."""
+        """A business event caused by the current request (``status`` = the one it will get;
+        ``data`` = the event's own figures, §6)."""
         elapsed_ms = (time.perf_counter() - context.started_at) * 1000
         self._emit(
             dict(
@@ -95,6 +97,7 @@ class EventRecorder:
                 finance_metrics=None if finance_metrics is None else dict(finance_metrics),
                 revenue_event_id=revenue_event_id,
                 tags=context.tags.as_dict(),
+                data=None if data is None else dict(data),
             )
         )
 

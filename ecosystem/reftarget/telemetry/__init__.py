@@ -24,6 +24,7 @@ from reftarget.telemetry.schema import (
     EventError,
     make_event,
     make_tags,
+    new_event_id,
     validate_event,
 )
 from reftarget.telemetry.timestamps import format_timestamp, parse_timestamp
@@ -49,6 +50,7 @@ __all__ = [
     "is_sampled_in",
     "make_event",
     "make_tags",
+    "new_event_id",
     "new_trace_id",
     "parse_timestamp",
     "sample_rate_for",

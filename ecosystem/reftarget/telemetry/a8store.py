@@ -3,11 +3,15 @@
 SQLite in WAL mode, one connection guarded by a lock (the routes call in from a thread
 pool). Times are kept as integer microseconds since the epoch, so range filters are exact.
 
-Dedupe (§6): an event is stored once per ``(event, idempotency_key, trace_id)`` within
-``dedupe_window_s`` (900 s) of the *first* receipt of that key; a re-send inside the
-window is a ``duplicate`` (not stored, and it does not extend the window); after it, the
-key is free and the event is stored again. A null ``idempotency_key`` is a value of the
-key like any other: ``(http_request, null, T)`` sent twice is one event.
+Dedupe (§6), two rules:
+
+* an event with an ``idempotency_key`` is stored once per ``(event, app_id,
+  idempotency_key, trace_id)`` within ``dedupe_window_s`` (900 s) of the *first* receipt
+  of that key; a re-send inside the window is a ``duplicate`` (not stored, and it does not
+  extend the window); after it, the key is free and the event is stored again;
+* an event without one is stored once per ``event_id``, at any distance in time: the id
+  names one emission, so a batch re-sent after a lost answer is stored once, while the
+  ``http_request`` events of one trace crossing two apps (two ids) are both stored.
 
 Two contract rules can be turned off by the fault switches (``rule_enabled``, given by the
 app; this package does not import ``reftarget.core``): ``a8_dedupe`` off stores every copy
@@ -62,10 +66,13 @@ CREATE INDEX IF NOT EXISTS events_slo ON events (event, app_id, route, ts_us);
 CREATE INDEX IF NOT EXISTS events_trace ON events (trace_id);
 CREATE INDEX IF NOT EXISTS events_name_ts ON events (event, ts_us);
 CREATE TABLE IF NOT EXISTS dedupe (
-    key TEXT PRIMARY KEY,            -- JSON [event, idempotency_key, trace_id]
+    key TEXT PRIMARY KEY,            -- JSON [event, app_id, idempotency_key, trace_id]
     first_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dedupe_first ON dedupe (first_us);
+CREATE TABLE IF NOT EXISTS seen_event_ids (
+    event_id TEXT PRIMARY KEY        -- events without an idempotency key, once each
+);
 """
 
 
@@ -112,6 +119,11 @@ def _bounds(since: datetime | None, until: datetime | None) -> tuple[int, int]:
 def _without(item: dict[str, Any], name: str) -> dict[str, Any]:
     """``item`` without the field ``name`` (the ``event_schema`` fault)."""
     return {k: v for k, v in item.items() if k != name}
+
+
+def _dedupe_key(item: Event) -> str:
+    """The window key of an event with an idempotency key: (event, app, key, trace)."""
+    return json.dumps([item["event"], item["app_id"], item["idempotency_key"], item["trace_id"]])
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -177,14 +189,10 @@ class TelemetryStore:
         problems = validate_event(item)
         if problems or not isinstance(item, dict):
             return ItemResult(index, "rejected", tuple(problems))
-        key = json.dumps([item["event"], item["idempotency_key"], item["trace_id"]])
-        seen = self._db.execute("SELECT 1 FROM dedupe WHERE key = ?", (key,)).fetchone()
-        if seen and self._rule_enabled("a8_dedupe"):
+        if self._seen(item) and self._rule_enabled("a8_dedupe"):
             return ItemResult(index, "duplicate")
+        self._remember(item, now_us)
         body = item if self._rule_enabled("event_schema") else _without(item, "p95_ms")
-        self._db.execute(
-            "INSERT OR REPLACE INTO dedupe (key, first_us) VALUES (?, ?)", (key, now_us)
-        )
         self._db.execute(
             "INSERT INTO events (event, app_id, route, status, latency_ms, trace_id,"
             " revenue_event_id, sample_rate, ts_us, received_us, received_at, body)"
@@ -205,6 +213,25 @@ class TelemetryStore:
             ),
         )
         return ItemResult(index, "accepted")
+
+    def _seen(self, item: Event) -> bool:
+        """Whether A8 already holds this event under §6's dedupe rule (see the module doc)."""
+        if item["idempotency_key"] is None:
+            sql, value = "SELECT 1 FROM seen_event_ids WHERE event_id = ?", item["event_id"]
+        else:
+            sql, value = "SELECT 1 FROM dedupe WHERE key = ?", _dedupe_key(item)
+        return self._db.execute(sql, (value,)).fetchone() is not None
+
+    def _remember(self, item: Event, now_us: int) -> None:
+        if item["idempotency_key"] is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO seen_event_ids (event_id) VALUES (?)", (item["event_id"],)
+            )
+        else:
+            self._db.execute(
+                "INSERT OR REPLACE INTO dedupe (key, first_us) VALUES (?, ?)",
+                (_dedupe_key(item), now_us),
+            )
 
     # -- queries --------------------------------------------------------------------
 

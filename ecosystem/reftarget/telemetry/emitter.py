@@ -42,7 +42,7 @@ import httpx
 
 from reftarget.clock import Clock
 from reftarget.telemetry.sampling import is_dropped_by_fault, is_sampled_in, sample_rate_for
-from reftarget.telemetry.schema import EVENT_FIELDS, MONEY_EVENTS, Event, make_tags
+from reftarget.telemetry.schema import EVENT_FIELDS, MONEY_EVENTS, Event, make_tags, new_event_id
 from reftarget.telemetry.spool import FinanceSpool
 from reftarget.telemetry.timestamps import format_timestamp
 
@@ -155,7 +155,9 @@ class TelemetryEmitter:
         """Hand one event over for delivery. O(1); never blocks on A8, never raises.
 
         Missing fields are filled (``timestamp`` now, this app's ``app_id``, a new
-        ``trace_id``, default ``tags`` with this env); ``sample_rate`` is always set here.
+        ``trace_id``, a new ``event_id``, default ``tags`` with this env); ``sample_rate`` is
+        always set here. The event keeps its ``event_id`` through every re-send (queue,
+        spool), which is what lets A8 store a re-sent batch once.
         """
         with self._lock:
             self._counts["emitted"] += 1
@@ -232,6 +234,8 @@ class TelemetryEmitter:
             event["app_id"] = self._app_id
         if event["trace_id"] is None:
             event["trace_id"] = new_trace_id()
+        if event["event_id"] is None:
+            event["event_id"] = new_event_id()
         tags = event["tags"]
         if tags is None:
             event["tags"] = make_tags(env=self._env)

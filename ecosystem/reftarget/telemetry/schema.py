@@ -4,6 +4,10 @@ Every event carries every field (``null`` when it does not apply, never absent) 
 the harness and any other implementation can read events without guessing. ``make_event``
 is the producer's side (apps), ``validate_event`` the consumer's (A8's ingest): it reports
 *every* problem at once, because a producer fixing one problem per round trip is slow.
+
+``event_id`` names one emission (the emitter gives each event a new one, and a re-sent
+batch carries the same ids, so A8 stores it once); ``data`` holds the event's own figures
+(``DATA_FIGURES`` lists those a name must carry), or null.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +41,8 @@ EVENT_FIELDS: Final[tuple[str, ...]] = (
     "revenue_event_id",
     "sample_rate",
     "tags",
+    "event_id",
+    "data",
 )
 
 BUSINESS_EVENTS: Final = frozenset(
@@ -99,10 +106,15 @@ TAG_FIELDS: Final[tuple[str, ...]] = ("test_run", "source", "env")
 
 # Fields that must never be null: A8 cannot place, dedupe, weigh or classify without them.
 NON_NULL_FIELDS: Final = frozenset(
-    {"event", "timestamp", "app_id", "trace_id", "sample_rate", "tags"}
+    {"event", "timestamp", "app_id", "trace_id", "sample_rate", "tags", "event_id"}
 )
 # http_request events feed the SLO: without these they would be silently useless.
 HTTP_REQUEST_FIELDS: Final[tuple[str, ...]] = ("route", "status", "latency_ms")
+
+# The figures an event's ``data`` must hold (§6, §8); other events' data is free-form.
+DATA_FIGURES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {"bandit_config": ("arm_weights", "exploration_rate")}
+)
 
 MAX_TEXT: Final = 255
 MAX_CENTS: Final = 2**53  # exact in every JSON reader (IEEE double)
@@ -116,6 +128,11 @@ class EventError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+def new_event_id() -> str:
+    """A fresh ``event_id``: a random UUID, unique per emitted event."""
+    return str(uuid.uuid4())
 
 
 def make_tags(*, env: str, test_run: bool = False, source: str | None = None) -> dict[str, Any]:
@@ -181,6 +198,11 @@ def _cross_field_problems(obj: Mapping[str, Any]) -> list[str]:
         problems.append(f"finance_metrics: required for {name}")
     if name == "revenue_settled" and "revenue_event_id" in obj and obj["revenue_event_id"] is None:
         problems.append("revenue_event_id: required for revenue_settled (§7)")
+    figures = DATA_FIGURES.get(name, ())
+    if figures and "data" in obj:
+        data = obj["data"]
+        held = data if isinstance(data, dict) else {}
+        problems.extend(f"data: {f}: required for {name}" for f in figures if f not in held)
     return problems
 
 
@@ -305,6 +327,13 @@ def _check_finance_metrics(value: object) -> list[str]:
     return problems
 
 
+def _check_data(value: object) -> list[str]:
+    """Any JSON object: the figures differ per event (``DATA_FIGURES`` names the required)."""
+    if not isinstance(value, dict):
+        return [f"expected an object or null, got {type(value).__name__}"]
+    return [f"{_short(k)}: keys must be strings" for k in value if not isinstance(k, str)]
+
+
 def _check_tags(value: object) -> list[str]:
     if not isinstance(value, dict):
         return [f'expected {{"test_run", "source", "env"}}, got {type(value).__name__}']
@@ -334,4 +363,6 @@ _CHECKS: Final[Mapping[str, Callable[[object], list[str]]]] = {
     "revenue_event_id": _text,
     "sample_rate": _check_sample_rate,
     "tags": _check_tags,
+    "event_id": _text,
+    "data": _check_data,
 }

@@ -159,6 +159,8 @@ def qa_event(target: Target, trace_id: str) -> dict[str, object]:
         "revenue_event_id": None,
         "sample_rate": 0.1,
         "tags": {"test_run": True, "source": "qa", "env": target.map["env"]},
+        "event_id": str(uuid.uuid4()),
+        "data": None,
     }
 
 

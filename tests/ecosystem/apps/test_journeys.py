@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,55 @@ def test_a_landing_page_shows_a_cta_the_bandit_chose(target: Target) -> None:
     assert landing.status_code == 200
     assert landing.headers["x-cta-arm"] in ARMS
     assert f'data-cta-arm="{landing.headers["x-cta-arm"]}"' in landing.text
-    assert target.wait_for_events(trace, "cta_emitted")
+    [emitted] = target.wait_for_events(trace, "cta_emitted")
+    choice = emitted["data"]
+    assert (choice["page_id"], choice["arm"]) == (page["id"], landing.headers["x-cta-arm"])
+    assert 0.0 <= choice["propensity"] <= 1.0
+
+
+def impression(
+    target: Target, page: dict[str, str], arm: str, **outcome: int
+) -> tuple[dict[str, Any], str]:
+    """Report one impression with a trace A8 keeps at 10 %; the answer and its trace id."""
+    headers = target.mutation_headers(**{"X-Trace-Id": new_trace_id(SAMPLED_IN_LOW64)})
+    body = {"page_id": page["id"], "arm": arm, **outcome}
+    answer = target.post("A7", "/v1/impressions", body, headers)
+    assert answer.status_code == 201, answer.text
+    recorded: dict[str, Any] = answer.json()
+    return recorded, headers["X-Trace-Id"]
+
+
+def test_an_impression_records_its_arm_and_propensity(target: Target) -> None:
+    page = published_page(target)
+    recorded, trace = impression(target, page, "get_started_now", page_view=1)
+    assert recorded["arm"] == "get_started_now"
+    assert isinstance(recorded["propensity"], float)
+    assert 0.0 <= recorded["propensity"] <= 1.0
+    [event] = target.wait_for_events(trace, "cta_impression")
+    audit = ("impression_id", "page_id", "arm", "propensity", "reward")
+    assert event["data"] == {name: recorded[name] for name in audit}
+    assert event["data"]["reward"] == 0.05
+
+
+def test_a_changed_config_is_emitted_with_its_figures(target: Target) -> None:
+    page = published_page(target)
+    full = {"page_view": 1, "lead": 1, "checkout": 1}  # reward 1: always a success
+    recorded, trace = impression(target, page, "start_free_trial", **full)
+    assert recorded["config_changed"]
+    [event] = target.wait_for_events(trace, "bandit_config")
+    config = recorded["config"]
+    assert event["data"] == {
+        "arm_weights": config["arm_weights"],
+        "exploration_rate": config["exploration_rate"],
+    }
+    assert sum(config["arm_weights"].values()) == pytest.approx(1.0)
+    read = target.get("A7", "/v1/bandit/config", target.auth()).json()
+    assert set(read) == {"arm_weights", "exploration_rate", "updated_at"}
+
+
+def test_the_bandit_config_route_is_a_published_get(target: Target) -> None:
+    operation = target.get("A7", "/openapi.json").json()["paths"]["/v1/bandit/config"]["get"]
+    assert operation["x-contract-rules"] is False  # no idempotency key or trace id needed
 
 
 def test_the_bandit_shifts_toward_the_arm_that_converts(target: Target) -> None:

@@ -1,4 +1,4 @@
-"""A7's Thompson-sampling bandit: learning, update rule, config semantics, persistence."""
+"""A7's Thompson-sampling bandit: learning, update rule, propensities, config, persistence."""
 
 from __future__ import annotations
 
@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from reftarget.domain.bandit import Posterior, SqliteBanditStore, ThompsonBandit, reward
+from reftarget.domain.bandit import (
+    BanditUpdate,
+    Posterior,
+    SqliteBanditStore,
+    ThompsonBandit,
+    reward,
+    selection_probabilities,
+    success_probability,
+)
 from reftarget.domain.storage import Database
 
 if TYPE_CHECKING:
     from conftest import FakeClock
 
 # Per-impression outcome rates (lead, checkout, complaint); every impression is a page view.
-# Mean clipped rewards: A ≈ 0.09, B ≈ 0.23, so B is clearly the better CTA.
+# Mean rewards: A ≈ 0.085, B ≈ 0.23 (rescaled: 0.35 and 0.45), so B is the better CTA.
 ARM_RATES = {"A": (0.10, 0.02, 0.02), "B": (0.30, 0.15, 0.01)}
 
 
@@ -25,7 +33,7 @@ def simulate(bandit: ThompsonBandit, env: random.Random, rounds: int) -> list[st
     """Show ``rounds`` impressions, feed back each one's reward, return the arms chosen."""
     chosen = []
     for _ in range(rounds):
-        arm = bandit.choose()
+        arm = bandit.choose().arm
         lead_p, checkout_p, complaint_p = ARM_RATES[arm]
         r = reward(1, env.random() < lead_p, env.random() < checkout_p, env.random() < complaint_p)
         bandit.update(arm, r)
@@ -66,42 +74,138 @@ def test_learning_criterion_fails_for_a_bandit_that_does_not_update(clock: FakeC
     assert not (share_last > 0.7 and share_last > share_first)
 
 
+class Uniform(random.Random):
+    """An rng whose ``random()`` is always ``u``: fixes the Bernoulli draw of an update."""
+
+    def __init__(self, u: float) -> None:
+        super().__init__(0)
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+class ClippingBandit(ThompsonBandit):
+    """A mutant that counts the reward clipped to [0, 1] instead of rescaling it (the
+    pre-§8 rule): proves the complaint test can fail."""
+
+    def update(self, arm: str, reward: float) -> BanditUpdate:
+        clipped = min(1.0, max(0.0, reward))
+        return super().update(arm, clipped * 1.4 - 0.4)  # success probability = clipped
+
+
 @pytest.mark.parametrize(
-    ("r", "expected"),
-    [
-        (0.3, Posterior(1.3, 1.7)),
-        (1.0, Posterior(2.0, 1.0)),
-        (-0.4, Posterior(1.0, 2.0)),
-        (1.5, Posterior(2.0, 1.0)),
-        (0.0, Posterior(1.0, 2.0)),
-    ],
+    ("r", "p"), [(1.0, 1.0), (0.3, 0.5), (0.05, 0.3214285714285714), (0.0, 2 / 7), (-0.4, 0.0)]
 )
-def test_update_counts_the_clipped_reward_as_a_fractional_success(
-    r: float, expected: Posterior, clock: FakeClock
+def test_the_reward_is_rescaled_not_clipped(r: float, p: float) -> None:
+    assert success_probability(r) == pytest.approx(p, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("u", "counted"), [(0.4999, Posterior(2.0, 1.0)), (0.5, Posterior(1.0, 2.0))]
+)
+def test_an_update_is_one_bernoulli_trial_of_the_rescaled_reward(
+    u: float, counted: Posterior, clock: FakeClock
 ) -> None:
-    bandit = ThompsonBandit(["A", "B"], random.Random(0), clock=clock)
-    result = bandit.update("B", r)
-    assert result.applied == min(1.0, max(0.0, r))
-    assert bandit.posteriors()["B"] == pytest.approx(expected)
-    assert bandit.posteriors()["A"] == Posterior(1.0, 1.0)
+    bandit = ThompsonBandit(["A", "B"], Uniform(u), clock=clock)
+    result = bandit.update("B", 0.3)  # success probability 0.5
+    assert (result.applied, result.success) == (0.5, u < 0.5)
+    assert bandit.posteriors() == {"A": Posterior(), "B": counted}
 
 
-def test_unknown_arm_and_non_finite_reward_are_refused(clock: FakeClock) -> None:
+def complaint_margin(bandit: ThompsonBandit, rounds: int = 200) -> float:
+    """Posterior mean of an arm whose impressions led to nothing, minus that of an arm whose
+    impressions were only complaints."""
+    for _ in range(rounds):
+        bandit.update("quiet", 0.0)
+        bandit.update("complained", -0.4)
+    posteriors = bandit.posteriors()
+    return posteriors["quiet"].mean - posteriors["complained"].mean
+
+
+def test_a_complaint_lowers_an_arm_below_no_outcome_at_all(clock: FakeClock) -> None:
+    arms = ["quiet", "complained"]
+    assert complaint_margin(ThompsonBandit(arms, random.Random(7), clock=clock)) > 0.2
+    assert complaint_margin(ClippingBandit(arms, random.Random(7), clock=clock)) == 0.0
+
+
+def test_unknown_arm_and_impossible_rewards_are_refused(clock: FakeClock) -> None:
     bandit = ThompsonBandit(["A", "B"], random.Random(0), clock=clock)
     with pytest.raises(ValueError, match="unknown arm"):
         bandit.update("Z", 0.5)
-    with pytest.raises(ValueError, match="finite"):
-        bandit.update("A", math.nan)
+    for impossible in (math.nan, 1.5, -0.5):
+        with pytest.raises(ValueError, match="reward must be a number in"):
+            bandit.update("A", impossible)
     assert bandit.posteriors() == {"A": Posterior(), "B": Posterior()}
 
 
 def test_choose_follows_the_posteriors(clock: FakeClock) -> None:
     bandit = ThompsonBandit(["A", "B"], random.Random(5), clock=clock)
     for _ in range(60):
-        bandit.update("A", 0.0)
+        bandit.update("A", -0.4)
         bandit.update("B", 1.0)
-    picks = [bandit.choose() for _ in range(200)]
+    picks = [bandit.choose().arm for _ in range(200)]
     assert picks.count("B") >= 198
+
+
+def closed_form_b_beats_a(a: Posterior, b: Posterior) -> float:
+    """P(X_b > X_a) for Beta posteriors with integer b.alpha (Evan Miller's sum)."""
+
+    def log_beta(x: float, y: float) -> float:
+        return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+
+    return math.fsum(
+        math.exp(
+            log_beta(a.alpha + i, b.beta + a.beta)
+            - math.log(b.beta + i)
+            - log_beta(1 + i, b.beta)
+            - log_beta(a.alpha, a.beta)
+        )
+        for i in range(int(b.alpha))
+    )
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (Posterior(3, 5), Posterior(7, 2)),
+        (Posterior(40, 60), Posterior(45, 55)),
+        (Posterior(2, 1), Posterior(1, 2)),
+        (Posterior(1, 1), Posterior(2, 2)),
+        (Posterior(480, 1520), Posterior(500, 1500)),
+    ],
+)
+def test_propensities_match_the_closed_form_within_1e_10(a: Posterior, b: Posterior) -> None:
+    p_a, p_b = selection_probabilities([a, b])
+    assert p_b == pytest.approx(closed_form_b_beats_a(a, b), abs=1e-10)
+    assert p_a + p_b == pytest.approx(1.0, abs=1e-15)
+
+
+def test_propensities_of_equal_arms_are_equal_and_one_arm_is_certain() -> None:
+    assert selection_probabilities([Posterior()] * 4) == pytest.approx([0.25] * 4, abs=1e-10)
+    assert selection_probabilities([Posterior(9, 3)]) == [1.0]
+
+
+def test_a_choice_carries_the_probability_it_had(clock: FakeClock) -> None:
+    bandit = ThompsonBandit(["A", "B", "C"], random.Random(11), clock=clock)
+    for arm, r in (("A", 1.0), ("A", 0.3), ("B", 1.0), ("C", -0.4)):
+        bandit.update(arm, r)
+    weights = bandit.config()["arm_weights"]
+    choices = [bandit.choose() for _ in range(4000)]
+    assert all(c.propensity == weights[c.arm] for c in choices)
+    for arm, p in weights.items():  # the propensity is the frequency of the choice
+        share = sum(c.arm == arm for c in choices) / len(choices)
+        assert abs(share - p) < 4 * math.sqrt(p * (1 - p) / len(choices)), (arm, share, p)
+
+
+def test_an_update_records_the_arm_s_propensity_before_it(clock: FakeClock) -> None:
+    bandit = ThompsonBandit(["A", "B"], random.Random(0), clock=clock)
+    bandit.update("A", 1.0)
+    before = bandit.config()["arm_weights"]
+    result = bandit.update("B", 1.0)
+    assert result.propensity == before["B"]
+    assert 0.0 < result.propensity < 0.5  # A had won once, so B was the less likely choice
+    assert bandit.config()["arm_weights"]["B"] != result.propensity
 
 
 def test_config_weights_are_a_pmf_and_exploration_is_one_minus_the_best(
@@ -132,7 +236,10 @@ def test_config_changes_only_on_update(clock: FakeClock) -> None:
     assert after != before
     assert after["updated_at"] == "2026-01-01T12:10:00Z"
     assert [e.event_name for e in result.emitted] == ["bandit_config"]
-    assert result.emitted[0].fields == after
+    assert result.emitted[0].fields == {  # the event's data: the figures of §8
+        "arm_weights": after["arm_weights"],
+        "exploration_rate": after["exploration_rate"],
+    }
 
     clock.advance(60)
     assert bandit.config() == after

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from reftarget.telemetry import TelemetryStore, a8_routes, make_event, make_tags
+from reftarget.telemetry import TelemetryStore, a8_routes, make_event, make_tags, new_event_id
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
@@ -53,8 +53,9 @@ def trace(low: int, high: int = 0xABCDEF) -> str:
 
 
 def event(name: str = "page_published", **fields: Any) -> dict[str, Any]:
-    """A complete, valid event; ``fields`` override."""
+    """A complete, valid event with a fresh ``event_id`` (one emission); ``fields`` override."""
     base: dict[str, Any] = {
+        "event_id": new_event_id(),
         "timestamp": "2026-11-26T03:00:00.000Z",
         "app_id": "A7",
         "trace_id": trace(1),

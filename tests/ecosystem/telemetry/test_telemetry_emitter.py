@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import statistics
@@ -16,6 +17,8 @@ import pytest
 from reftarget.clock import SystemClock
 from reftarget.telemetry import (
     TelemetryEmitter,
+    TelemetryStore,
+    a8_routes,
     is_dropped_by_fault,
     make_event,
 )
@@ -268,3 +271,34 @@ async def test_a_full_queue_drops_new_events_but_never_money(closed_url: str, tl
     counts = sender.counters()
     assert (counts["queued"], counts["dropped_overflow"], counts["pending_finance"]) == (5, 3, 1)
     await sender.aclose()
+
+
+class AnswerLostOnce(httpx.AsyncBaseTransport):
+    """A8 in-process; the answer to the first POST is lost after A8 stored the batch."""
+
+    def __init__(self, store: TelemetryStore) -> None:
+        self.inner = httpx.ASGITransport(app=Starlette(routes=a8_routes(store, A8_KEY)))
+        self.batches: list[list[dict[str, Any]]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = await self.inner.handle_async_request(request)
+        await answer.aread()
+        self.batches.append(json.loads(await request.aread()))
+        return httpx.Response(503) if len(self.batches) == 1 else answer
+
+
+async def test_a_batch_re_sent_after_a_lost_answer_is_stored_once(tls: Tls, tmp_path: Path) -> None:
+    store = TelemetryStore(tmp_path / "a8.db", SystemClock())
+    transport = AnswerLostOnce(store)
+    sender = emitter("https://a8.invalid", tls, transport=transport)
+    for trace_id in random_ids(3):  # no idempotency keys: A8 dedupes them by event_id
+        sender.emit(make_event(event="cta_emitted", trace_id=trace_id))
+    await sender.start()
+    await eventually(lambda: sender.counters()["sent"] == 3)
+    await sender.aclose()
+    first, again = transport.batches
+    ids = [e["event_id"] for e in first]
+    assert len(set(ids)) == 3  # one id per emitted event
+    assert [e["event_id"] for e in again] == ids  # the re-send carries the same ids
+    assert store.events()["count"] == 3
+    store.close()

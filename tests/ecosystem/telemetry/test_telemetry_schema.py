@@ -37,6 +37,8 @@ CONTRACT_ORDER = (
     "revenue_event_id",
     "sample_rate",
     "tags",
+    "event_id",
+    "data",
 )
 
 
@@ -134,6 +136,34 @@ def test_null_where_a_value_is_needed_is_a_problem() -> None:
     problems = validate_event(event("http_request") | {"status": None, "sample_rate": None})
     assert "status: required for http_request" in problems
     assert "sample_rate: must not be null" in problems
+
+
+def test_every_event_needs_an_event_id() -> None:
+    missing = event()
+    del missing["event_id"]
+    assert "event_id: missing (every field must be present; use null)" in validate_event(missing)
+    assert "event_id: must not be null" in validate_event(event() | {"event_id": None})
+    assert validate_event(event() | {"event_id": 7}) == ["event_id: expected a string, got int"]
+
+
+def test_data_is_an_object_or_null() -> None:
+    missing = event()
+    del missing["data"]
+    assert "data: missing (every field must be present; use null)" in validate_event(missing)
+    assert validate_event(event() | {"data": None}) == []
+    assert validate_event(event() | {"data": {"figure": 1}}) == []
+    assert validate_event(event() | {"data": [1]}) == ["data: expected an object or null, got list"]
+
+
+def test_bandit_config_needs_its_figures_in_data() -> None:
+    figures = {"arm_weights": {"a": 0.6, "b": 0.4}, "exploration_rate": 0.4}
+    assert validate_event(event("bandit_config", data=figures)) == []
+    assert validate_event(event("bandit_config")) == [
+        "data: arm_weights: required for bandit_config",
+        "data: exploration_rate: required for bandit_config",
+    ]
+    partial = event("bandit_config", data={"arm_weights": figures["arm_weights"]})
+    assert validate_event(partial) == ["data: exploration_rate: required for bandit_config"]
 
 
 def test_revenue_settled_needs_its_revenue_event_id_and_finance_metrics() -> None:

@@ -67,9 +67,39 @@ def test_same_key_different_trace_is_two_events(store: TelemetryStore) -> None:
     assert result.accepted == 2
 
 
-def test_a_null_idempotency_key_is_part_of_the_key(store: TelemetryStore) -> None:
-    result = store.ingest([event(), event(), event(idempotency_key="k")])
-    assert (result.accepted, result.duplicates) == (2, 1)
+def test_one_trace_crossing_two_apps_keeps_both_requests(store: TelemetryStore) -> None:
+    # A5 and the A4 call it makes share the trace; neither request has a key.
+    result = store.ingest(
+        [request(1, app_id="A5", route="/v1/credits/spend"), request(1, app_id="A4")]
+    )
+    assert (result.accepted, result.duplicates) == (2, 0)
+    assert stored(store) == 2
+
+
+def test_a_re_sent_batch_without_keys_is_stored_once(
+    store: TelemetryStore, clock: FakeClock
+) -> None:
+    batch = [request(1), request(1), event()]  # two emissions of one trace, one other event
+    assert store.ingest(batch).accepted == 3
+    assert store.ingest(batch).duplicates == 3  # the answer was lost; the sender re-sends
+    clock.advance(901)
+    assert store.ingest(batch).duplicates == 3  # an event_id names one emission, for good
+    assert stored(store) == 3
+
+
+def test_keyed_events_are_stored_once_per_event_app_key_and_trace(
+    store: TelemetryStore,
+) -> None:
+    keyed = {"idempotency_key": "k1", "trace_id": trace(1)}
+    result = store.ingest(
+        [
+            event(app_id="A6", **keyed),
+            event(app_id="A6", **keyed),  # a new emission (new event_id), same four values
+            event(app_id="A7", **keyed),  # the same key and trace from another app
+        ]
+    )
+    assert [i.outcome for i in result.items] == ["accepted", "duplicate", "accepted"]
+    assert stored(store) == 2
 
 
 def test_different_event_names_never_dedupe(store: TelemetryStore) -> None:
