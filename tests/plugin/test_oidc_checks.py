@@ -14,13 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from secondconf.checks.oidc.cookies import (
-    LoginObservation,
-    judge_drill,
-    judge_session_cookie,
-    login_form,
-    parse_set_cookie,
-)
+from secondconf.checks.oidc.cookies import judge_drill, judge_session_cookie
 from secondconf.checks.oidc.provider import (
     judge_discovery,
     judge_jwks,
@@ -39,6 +33,7 @@ from secondconf.checks.oidc.tokens import (
 from secondconf.contract.catalog import rule_by_id
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
+from secondconf.target.login import LoginObservation, login_form, parse_set_cookie
 from secondconf.target.map import BrowserLogin
 
 LOGIN = BrowserLogin("student-web", "https://a5.example:8443/auth/callback", 3600)

@@ -2,7 +2,7 @@
 
 Both the checks on A1 itself (:mod:`secondconf.checks.oidc.provider`) and those on every
 app that takes A1's tokens (:mod:`secondconf.checks.oidc.tokens`) start from these
-documents, as does the cookie login (:mod:`secondconf.checks.oidc.cookies`). A fetch that fails
+documents, as does the browser login (:mod:`secondconf.target.login`). A fetch that fails
 says why in words, for a verdict to carry; the base64url here is JOSE's (RFC 7515 §2).
 """
 
@@ -18,6 +18,7 @@ from secondconf.target.identity import discovery_url
 from secondconf.target.map import SystemMap
 
 TOKEN_SUBJECT: Final = "test_student_e2e_01"  # the synthetic identity tokens are fetched for
+MIN_RSA_BITS: Final = 2048  # contract §2a: A1 signs with RSA keys of 2048 bits or more
 
 
 def b64url(data: bytes) -> str:

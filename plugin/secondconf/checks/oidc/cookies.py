@@ -1,10 +1,9 @@
 """A1's session cookie, read from the raw ``Set-Cookie`` list of a real login (CK-29 … CK-31).
 
-The harness logs in as a synthetic identity through the authorization-code + PKCE flow:
-GET the authorization endpoint, read the login page's form generically (its action and
-hidden inputs; the field names come from the map's ``identity.browser_login``), POST the
-credentials, and judge the ``Set-Cookie`` headers of that answer one by one. A cookie jar
-would merge, normalise or drop attributes, so the raw header list is what is judged.
+The harness logs in as a synthetic identity through the authorization-code + PKCE flow
+(:mod:`secondconf.target.login`) and judges the ``Set-Cookie`` headers of the login
+answer one by one. A cookie jar would merge, normalise or drop attributes, so the raw
+header list is what is judged.
 
 - CK-29 attributes: exactly one session cookie, with ``Secure``, ``HttpOnly``,
   ``SameSite=None`` and ``Path=/``.
@@ -18,24 +17,20 @@ The cookie's value is a credential: it is never parsed out, stored or reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import Final
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from secondconf.checks.oidc.provider import authorize_params, missing_browser_login
+from secondconf.checks.oidc.provider import missing_browser_login
 from secondconf.contract.catalog import rule_by_id
-from secondconf.core.clock import Clock, SystemClock
+from secondconf.core.clock import Clock
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.control import ControlError, TargetControl
+from secondconf.target.login import LoginObservation, SetCookie, log_in
 from secondconf.target.map import BrowserLogin, SystemMap
-from secondconf.target.oidc_documents import get_discovery
 
 CK_ATTRIBUTES: Final = rule_by_id("CK-29")
 CK_LIFETIME: Final = rule_by_id("CK-30")
@@ -43,51 +38,9 @@ CK_DOMAIN: Final = rule_by_id("CK-31")
 CK_DRILL: Final = rule_by_id("CK-29-DRILL")
 COOKIE_RULES: Final = (CK_ATTRIBUTES, CK_LIFETIME, CK_DOMAIN)
 
-SUBJECT: Final = "test_student_e2e_01"
 MAX_COOKIE_AGE_S: Final = 400 * 24 * 3600  # 34,560,000 s: browsers cap cookie lifetime here
 EXPIRES_SKEW_S: Final = 3.0
 DRILL_RULE: Final = "cookie_attributes"
-
-
-@dataclass(frozen=True)
-class SetCookie:
-    """One ``Set-Cookie`` header without its value: name and attributes (names lowercased)."""
-
-    name: str
-    has_value: bool
-    attributes: Mapping[str, str | None]
-
-    @property
-    def clears(self) -> bool:
-        """Whether this header deletes the cookie rather than setting it."""
-        max_age = self.attributes.get("max-age")
-        return not self.has_value or (
-            max_age is not None and max_age.strip().startswith(("0", "-"))
-        )
-
-
-def parse_set_cookie(header: str) -> SetCookie:
-    """A ``Set-Cookie`` header as RFC 6265 §5.2 reads it (the last attribute of a name wins)."""
-    pair, *attributes = header.split(";")
-    name, _, value = pair.partition("=")
-    parsed: dict[str, str | None] = {}
-    for attribute in attributes:
-        key, sep, raw = attribute.strip().partition("=")
-        if key:
-            parsed[key.strip().lower()] = raw.strip() if sep else None
-    return SetCookie(name.strip(), bool(value.strip()), parsed)
-
-
-@dataclass(frozen=True)
-class LoginObservation:
-    """What the login answer showed (``problem`` set when no login answer could be judged)."""
-
-    cookies: tuple[SetCookie, ...] = ()
-    date: str | None = None
-    received_at: datetime | None = None
-    status: int | None = None
-    problem: str | None = None
-    requests: tuple[dict[str, object], ...] = field(default=())
 
 
 def session_cookies(observation: LoginObservation, login: BrowserLogin) -> list[SetCookie]:
@@ -191,113 +144,6 @@ def judge_session_cookie(observation: LoginObservation, login: BrowserLogin) -> 
         cases = max(len(found), 1)
         verdicts.append(rule_verdict(rule, "A1", cases=cases, violations=problems, details=details))
     return verdicts
-
-
-# --- the login flow -------------------------------------------------------------------------
-
-
-@dataclass
-class _Form:
-    action: str | None
-    method: str
-    inputs: dict[str, str] = field(default_factory=dict)
-    hidden: dict[str, str] = field(default_factory=dict)
-
-
-class _FormReader(HTMLParser):
-    """Every ``<form>`` of a page with its inputs (hidden ones with their values)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[_Form] = []
-        self._open = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append(_Form(values.get("action"), values.get("method", "get").lower()))
-            self._open = True
-        elif tag == "input" and self._open and values.get("name"):
-            form = self.forms[-1]
-            form.inputs[values["name"]] = values.get("type", "text").lower()
-            if values.get("type", "").lower() == "hidden":
-                form.hidden[values["name"]] = values.get("value", "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._open = False
-
-
-def login_form(page: str, login: BrowserLogin) -> _Form | None:
-    """The page's form that has the map's username and password fields."""
-    reader = _FormReader()
-    reader.feed(page)
-    for form in reader.forms:
-        if login.username_field in form.inputs and login.password_field in form.inputs:
-            return form
-    return None
-
-
-def log_in(
-    client: httpx.Client,
-    system_map: SystemMap,
-    login: BrowserLogin,
-    password: str,
-    *,
-    clock: Clock | None = None,
-) -> LoginObservation:
-    """Log in as the synthetic student on A1's form and observe the answer's cookies."""
-    clock = clock or SystemClock()
-    discovery, problem = get_discovery(client, system_map)
-    endpoint = discovery.get("authorization_endpoint") if discovery else None
-    if not isinstance(endpoint, str):
-        return LoginObservation(problem=problem or "discovery names no authorization_endpoint")
-    client.cookies.clear()  # a fresh browser: no earlier session decides the answer
-    try:
-        page = client.get(endpoint, params=authorize_params(login, login.redirect_uri))
-    except httpx.HTTPError as error:
-        return LoginObservation(
-            problem=f"authorization endpoint: no answer ({type(error).__name__})"
-        )
-    requests: list[dict[str, object]] = [
-        {"app": "A1", "method": "GET", "path": urlsplit(endpoint).path,
-         "sent": "authorization request (PKCE S256)", "status": page.status_code, "result": "ok"}
-    ]  # fmt: skip
-    form = login_form(page.text, login) if page.status_code == 200 else None
-    if form is None:
-        return LoginObservation(
-            status=page.status_code,
-            problem=f"the authorization endpoint answered {page.status_code} without a login "
-            f"form with fields {login.username_field!r} and {login.password_field!r}",
-            requests=tuple(requests),
-        )
-    action = urljoin(str(page.url), form.action or "")
-    data = dict(form.hidden) | {login.username_field: SUBJECT, login.password_field: password}
-    try:
-        answer = client.post(action, data=data)
-    except httpx.HTTPError as error:
-        return LoginObservation(problem=f"login form post: no answer ({type(error).__name__})")
-    received_at = clock.now()
-    client.cookies.clear()  # the session is not reused by later requests of this client
-    requests.append(
-        {"app": "A1", "method": "POST", "path": urlsplit(action).path,
-         "sent": f"login form as {SUBJECT}", "status": answer.status_code, "result": "ok"}
-    )  # fmt: skip
-    location = answer.headers.get("location", "")
-    if answer.status_code not in (302, 303) or not location.startswith(login.redirect_uri):
-        return LoginObservation(
-            status=answer.status_code,
-            problem=f"the login did not redirect to the registered redirect_uri "
-            f"(status {answer.status_code}): wrong password variable {login.password_env}?",
-            requests=tuple(requests),
-        )
-    return LoginObservation(
-        cookies=tuple(parse_set_cookie(h) for h in answer.headers.get_list("set-cookie")),
-        date=answer.headers.get("date"),
-        received_at=received_at,
-        status=answer.status_code,
-        requests=tuple(requests),
-    )
 
 
 def check_session_cookie(

@@ -6,16 +6,15 @@
 - OIDC-38 ``redirect_uri`` exact match: the registered URI is accepted and each variant of
   it is refused *at A1* (an error status, no ``Location``).
 
-The authorization request (:func:`authorize_params`) and the verdict for a map without a
-browser login (:func:`missing_browser_login`) serve the cookie checks' login too. Each
-``judge_*`` function is pure (unit-tested with fake answers); each ``check_*`` function
-sends the requests and calls the judge. No token value is ever put in a verdict.
+The authorization request is the browser login's (:mod:`secondconf.target.login`); the
+verdict for a map without a browser login (:func:`missing_browser_login`) serves the
+cookie checks too. Each ``judge_*`` function is pure (unit-tested with fake answers);
+each ``check_*`` function sends the requests and calls the judge. No token value is ever
+put in a verdict.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -26,10 +25,11 @@ from secondconf.contract.catalog import ContractRule, rule_by_id
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.identity import TokenError, fetch_token_sync
-from secondconf.target.map import BrowserLogin, SystemMap
+from secondconf.target.login import authorize_params
+from secondconf.target.map import SystemMap
 from secondconf.target.oidc_documents import (
+    MIN_RSA_BITS,
     TOKEN_SUBJECT,
-    b64url,
     b64url_uint,
     error_name,
     get_discovery,
@@ -41,30 +41,6 @@ OIDC_JWKS: Final = rule_by_id("OIDC-35")
 OIDC_REDIRECT: Final = rule_by_id("OIDC-38")
 
 PRIVATE_JWK_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "k")
-MIN_RSA_BITS: Final = 2048
-
-
-# --- the browser's authorization request (OIDC-38 and the cookie login) -------------------
-
-
-def pkce_pair() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge) as RFC 7636 §4 builds them."""
-    verifier = secrets.token_urlsafe(48)
-    return verifier, b64url(hashlib.sha256(verifier.encode("ascii")).digest())
-
-
-def authorize_params(login: BrowserLogin, redirect_uri: str) -> dict[str, str]:
-    """An authorization-code + PKCE request for the browser client (fresh state/challenge)."""
-    _, challenge = pkce_pair()
-    return {
-        "response_type": "code",
-        "client_id": login.client_id,
-        "redirect_uri": redirect_uri,
-        "scope": "openid",
-        "state": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
 
 
 # --- OIDC-34 discovery ----------------------------------------------------------------------

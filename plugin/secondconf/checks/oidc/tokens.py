@@ -30,7 +30,6 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from secondconf.checks.oidc.provider import MIN_RSA_BITS
 from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
 from secondconf.engine.rules import rule_verdict
@@ -39,6 +38,7 @@ from secondconf.target.control import ControlError, TargetControl
 from secondconf.target.identity import TokenError, fetch_token_sync
 from secondconf.target.map import OPENAPI_PATH, SystemMap
 from secondconf.target.oidc_documents import (
+    MIN_RSA_BITS,
     TOKEN_SUBJECT,
     b64url,
     b64url_uint,
