@@ -53,7 +53,7 @@ def test_contract_fuzzing(
     )
     with harness_sync_client(system_map, env=env, timeout_s=10.0) as client:
         if app_id == TELEMETRY_APP:  # A8's API takes its own bearer, not an A1 token
-            auth = {"Authorization": f"Bearer {target.secret('A8_TELEMETRY_KEY')}"}
+            auth = {"Authorization": f"Bearer {target.secret('A8_TELEMETRY_KEY').reveal()}"}
         else:
             token = fetch_token_sync(
                 client, system_map, target.secret("OIDC_CLIENT_SECRET"), identity.value

@@ -32,6 +32,7 @@ from secondconf.checks.hardening.ttl import TTL_S, check_ttl_boundary
 from secondconf.checks.hardening.walk import NoRouteError, RouteClient, Sent, countable_route
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.deliberate import selected, skip_covered_elsewhere
@@ -146,7 +147,7 @@ class _Walk:
         self,
         route: RouteClient,
         controls: TargetControl | None,
-        a8_key: str,
+        a8_key: Secret,
         deadline_s: float,
         baseline: dict[str, int],
     ) -> None:

@@ -22,6 +22,7 @@ import pytest
 from secondconf.checks.oidc.cookies import check_session_cookie, drill_cookie_policy
 from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_redirect_matrix
 from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
+from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.state import SETTINGS_KEY
 from secondconf.target.client import harness_sync_client
@@ -43,7 +44,7 @@ def client(target: Target, pytestconfig: pytest.Config) -> Iterator[httpx.Client
         yield opened
 
 
-def _client_secret(target: Target) -> str:
+def _client_secret(target: Target) -> Secret:
     try:
         return target.secret("OIDC_CLIENT_SECRET")
     except TargetError as error:
@@ -55,7 +56,8 @@ def _login_password(target: Target) -> str | None:
     login = target.system_map.browser_login
     if login is None:
         return None
-    return target.secrets.get(login.password_env) or os.environ.get(login.password_env)
+    secret = target.secrets.get(login.password_env)
+    return secret.reveal() if secret is not None else os.environ.get(login.password_env)
 
 
 def _record(check: str, verdicts: Sequence[Verdict], record_verdict: RecordVerdict) -> None:

@@ -71,7 +71,7 @@ def test_no_secret_in_outputs(
     folders = output_dirs(
         settings, allure_dir=allure_dir_of(pytestconfig), log_dirs=_log_dirs(target)
     )
-    scan = scan_for_secrets(folders, target.secrets)
+    scan = scan_for_secrets(folders, {n: s.reveal() for n, s in target.secrets.items()})
     verdict = rule_verdict(
         PRD_41,
         "outputs",

@@ -57,7 +57,7 @@ def run_check(target: Target, pytestconfig: pytest.Config, body: Body) -> Verdic
 
     async def run() -> Verdict:
         async with harness_client(target.system_map, env=env) as client:
-            a8 = A8Client(client, target.system_map.telemetry_base_url, a8_key)
+            a8 = A8Client(client, target.system_map, a8_key)
             return await body(client, a8)
 
     return asyncio.run(run())

@@ -13,6 +13,7 @@ import pytest
 from reftarget.launch.ecosystem import Ecosystem
 from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult, measure_liveness
 from secondconf.core.clock import SystemClock
+from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client
 from secondconf.target.map import SystemMap, load_system_map
@@ -32,6 +33,10 @@ class HarnessTarget:
         self.map: SystemMap = load_system_map(eco.system_map_path, environ={})
         self.secrets = eco.secrets_env
 
+    def secret(self, name: str) -> Secret:
+        """One of the ecosystem's secrets, as the harness's functions take it."""
+        return Secret(name, self.secrets[name])
+
     def set_faults(self, app_id: str, faults: Mapping[str, Any]) -> None:
         verify = ssl.create_default_context(cafile=str(self.map.ca_bundle))
         with httpx.Client(verify=verify, trust_env=False) as client:
@@ -47,7 +52,7 @@ class HarnessTarget:
     ) -> LivenessResult:
         async def run() -> LivenessResult:
             async with harness_client(self.map, env="embedded") as client:
-                a8 = A8Client(client, self.map.telemetry_base_url, self.secrets["A8_TELEMETRY_KEY"])
+                a8 = A8Client(client, self.map, self.secret("A8_TELEMETRY_KEY"))
                 return await measure_liveness(client, self.map, a8, plan, SystemClock(), app_ids)
 
         return asyncio.run(run())

@@ -29,7 +29,7 @@ def _fuzz(harness: HarnessTarget) -> Verdict:
     identity = SyntheticIdentity.STUDENT.value
     with harness_sync_client(harness.map, env="embedded", timeout_s=10.0) as client:
         token = fetch_token_sync(
-            client, harness.map, harness.secrets["OIDC_CLIENT_SECRET"], identity
+            client, harness.map, harness.secret("OIDC_CLIENT_SECRET"), identity
         )
         result = fuzz_app(
             client,

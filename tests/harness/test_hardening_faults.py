@@ -49,12 +49,12 @@ CAUGHT_BY = {
 def measure(target: HarnessTarget) -> HardeningRun:
     async def run() -> HardeningRun:
         async with harness_client(target.map, env="embedded") as client:
-            a8 = A8Client(client, target.map.telemetry_base_url, target.secrets["A8_TELEMETRY_KEY"])
+            a8 = A8Client(client, target.map, target.secret("A8_TELEMETRY_KEY"))
             return await run_hardening(
                 client,
                 target.map,
                 a8,
-                target.secrets["OIDC_CLIENT_SECRET"],
+                target.secret("OIDC_CLIENT_SECRET"),
                 CASES,
                 SystemClock(),
                 telemetry_deadline_s=20.0,
@@ -138,9 +138,9 @@ def test_the_ttl_boundary_fails_without_dedupe(
     harness_target: HarnessTarget, clean_run: HardeningRun
 ) -> None:
     label = countable_route(clean_run)
-    control = TargetControl(harness_target.map, harness_target.secrets["REFTARGET_ADMIN_TOKEN"])
-    secret = harness_target.secrets["OIDC_CLIENT_SECRET"]
-    a8_key = harness_target.secrets["A8_TELEMETRY_KEY"]
+    control = TargetControl(harness_target.map, harness_target.secret("REFTARGET_ADMIN_TOKEN"))
+    secret = harness_target.secret("OIDC_CLIENT_SECRET")
+    a8_key = harness_target.secret("A8_TELEMETRY_KEY")
     with RouteClient(harness_target.map, "embedded", secret, label) as route:
 
         def shift(offset: float) -> contextlib.AbstractContextManager[None]:

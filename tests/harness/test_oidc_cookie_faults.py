@@ -23,6 +23,7 @@ from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.hitl.log import append_approval
 from secondconf.target.client import harness_sync_client
 from secondconf.target.control import TargetControl, target_control
+from secondconf.target.deployment import secrets_of
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
@@ -39,7 +40,7 @@ def client(harness_target: HarnessTarget) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def controls(harness_target: HarnessTarget) -> TargetControl:
-    found = target_control(harness_target.map, harness_target.secrets)
+    found = target_control(harness_target.map, secrets_of(harness_target.secrets))
     assert found is not None
     return found
 
@@ -51,15 +52,16 @@ def _explain(verdict: Verdict) -> str:
 def test_a_clean_target_passes_every_rule(
     harness_target: HarnessTarget, client: httpx.Client, controls: TargetControl
 ) -> None:
-    secret = harness_target.secrets["OIDC_CLIENT_SECRET"]
+    secret = harness_target.secret("OIDC_CLIENT_SECRET")
+    password = harness_target.secrets["OIDC_CLIENT_SECRET"]
     verdicts = [
-        *check_session_cookie(client, harness_target.map, secret),
+        *check_session_cookie(client, harness_target.map, password),
         check_discovery(client, harness_target.map, secret),
         check_jwks(client, harness_target.map),
         check_redirect_matrix(client, harness_target.map),
         check_forged_tokens(client, harness_target.map, secret),
         check_rotation(client, harness_target.map, secret, controls),
-        drill_cookie_policy(client, harness_target.map, secret, controls),
+        drill_cookie_policy(client, harness_target.map, password, controls),
     ]
     rules = [v.details["rule"] for v in verdicts]
     assert rules == [
@@ -105,7 +107,7 @@ def test_a_frozen_jwks_fails_the_rotation_rule(
         verdict = check_rotation(
             client,
             harness_target.map,
-            harness_target.secrets["OIDC_CLIENT_SECRET"],
+            harness_target.secret("OIDC_CLIENT_SECRET"),
             controls,
             deadline_s=2.0,  # a frozen snapshot never learns the key: no need to wait longer
         )

@@ -30,6 +30,7 @@ from secondconf.checks.telemetry.schema import REQUIRED_EVENTS, TEL01, check_eve
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import new_idempotency_key, new_sampled_in_trace_id
 from secondconf.core.clock import SystemClock
+from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client, harness_sync_client, synthetic_headers
@@ -55,7 +56,7 @@ class Traffic:
         self.map = system_map
         self.a8_auth = {"Authorization": f"Bearer {secrets['A8_TELEMETRY_KEY']}"}
         self.client = client
-        secret = secrets["OIDC_CLIENT_SECRET"]
+        secret = Secret("OIDC_CLIENT_SECRET", secrets["OIDC_CLIENT_SECRET"])
         self.tokens: dict[str, AccessToken] = {
             str(who): fetch_token_sync(client, system_map, secret, str(who))
             for who in (STUDENT, PROVIDER)
@@ -142,7 +143,7 @@ def harness_check(
 ) -> Verdict:
     async def run() -> Verdict:
         async with harness_client(target.map, env="embedded") as client:
-            a8 = A8Client(client, target.map.telemetry_base_url, target.secrets["A8_TELEMETRY_KEY"])
+            a8 = A8Client(client, target.map, target.secret("A8_TELEMETRY_KEY"))
             return await body(client, a8)
 
     return asyncio.run(run())
@@ -162,7 +163,7 @@ def tel02(target: HarnessTarget, since: datetime) -> Verdict:
 
 
 def tel03(target: HarnessTarget) -> Verdict:
-    control = TargetControl(target.map, target.secrets["REFTARGET_ADMIN_TOKEN"])
+    control = TargetControl(target.map, target.secret("REFTARGET_ADMIN_TOKEN"))
     return harness_check(
         target,
         lambda _, a8: check_dedupe(

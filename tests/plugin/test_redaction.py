@@ -326,7 +326,8 @@ import pytest
 def test_a_check_whose_report_leaks(target):
     folder = Path("tests/perf/reports")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "late.md").write_text("| key | " + target.secret("OIDC_CLIENT_SECRET") + " |")
+    leaked = target.secret("OIDC_CLIENT_SECRET").reveal()
+    (folder / "late.md").write_text("| key | " + leaked + " |")
 """
 
 

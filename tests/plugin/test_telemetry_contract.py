@@ -27,8 +27,11 @@ from secondconf.checks.telemetry.schema import (
 from secondconf.checks.telemetry.window import read_window
 from secondconf.contract.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
 from secondconf.core.clock import SystemClock
+from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Outcome, Reason
 from secondconf.target.a8 import A8Client
+
+from tests.plugin.system_maps import system_map_at
 
 IN = new_sampled_in_trace_id(0.1)
 OUT = new_sampled_out_trace_id(0.1)
@@ -263,7 +266,8 @@ class FakeA8:
 
     def client(self) -> A8Client:
         http = httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
-        return A8Client(http, "https://a8.test", "not-a-real-key")
+        a8_map = system_map_at({"A8": "https://a8.test"})
+        return A8Client(http, a8_map, Secret("A8_TELEMETRY_KEY", "not-a-real-key"))
 
 
 def dedupe_on(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:

@@ -127,7 +127,7 @@ def liveness_run(
 
     async def run() -> LivenessResult:
         async with harness_client(target.system_map, env=settings.env.value) as client:
-            a8 = A8Client(client, target.system_map.telemetry_base_url, a8_key)
+            a8 = A8Client(client, target.system_map, a8_key)
             return await measure_liveness(
                 client, target.system_map, a8, liveness_plan(settings), SystemClock()
             )
@@ -166,7 +166,7 @@ def hardening_run(
 
     async def run() -> HardeningRun:
         async with harness_client(target.system_map, env=settings.env.value) as client:
-            a8 = A8Client(client, target.system_map.telemetry_base_url, a8_key)
+            a8 = A8Client(client, target.system_map, a8_key)
             return await run_hardening(
                 client,
                 target.system_map,

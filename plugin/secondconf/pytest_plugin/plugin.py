@@ -19,7 +19,7 @@ import pytest
 from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock, utc_iso
 from secondconf.core.versions import library_versions
-from secondconf.engine.results import ResultsModel
+from secondconf.engine.results import SUPERSEDED_PREFIX, CheckStatus, ResultsModel
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.hitl.log import ApprovalLog, ApprovalLogError, record_use
 from secondconf.pytest_plugin import markers
@@ -200,6 +200,7 @@ def _marks_dict(marks: markers.CheckMarks) -> dict[str, Any]:
         "app": marks.app,
         "hitl_gate": marks.hitl_gate,
         "tags": marks.tags,
+        "rules": marks.rules,
     }
 
 
@@ -243,14 +244,23 @@ class _Controller:
         failing = self.model.failing()
         terminalreporter.section("second confirmation gate", sep="=", bold=True)
         total = len(self.model.checks)
+        prod_observe = self.config.stash[SETTINGS_KEY].env is TargetEnv.PROD_OBSERVE
+        counts = _gate_counts(self.model, prod_observe=prod_observe)
         if self.model.gate_passed:
-            write(f"GATE PASSED: {total} check(s), every verdict PASS", green=True, bold=True)
+            write(f"GATE PASSED: {counts}", green=True, bold=True)
         else:
-            write(f"GATE FAILED: {len(failing)} of {total} check(s) not PASS", red=True, bold=True)
+            write(
+                f"GATE FAILED: {len(failing)} of {total} check(s) not PASS; {counts}",
+                red=True,
+                bold=True,
+            )
             for check in failing:
                 write(f"  {check.nodeid}")
                 for line in check.problems():
                     write(f"      {line}")
+            unjudged = self.model.rules_without_verdict()
+            if unjudged:
+                write(f"  declared rule(s) without a verdict: {', '.join(unjudged)}")
             for worker in self.model.lost_workers:
                 write(f"  worker {worker} was lost before handing over its output")
         if self.secret_scan is not None:
@@ -261,6 +271,25 @@ class _Controller:
         from secondconf.reports.run_results import RESULTS_FILE
 
         write(f"results: {self.config.stash[SETTINGS_KEY].reports_dir / RESULTS_FILE}")
+
+
+def _gate_counts(model: ResultsModel, *, prod_observe: bool) -> str:
+    """Every check counted once: passed, not PASS, or skipped by the harness's policy
+    (HITL approval, prod_observe, superseded), each skip kind with what caused it."""
+    grouped = model.by_status(prod_observe=prod_observe)
+    parts = [f"{len(grouped[CheckStatus.PASSED])} passed"]
+    if waiting := grouped[CheckStatus.AWAITING_APPROVAL]:
+        gates = sorted({str(g) for c in waiting if (g := (c.marks or {}).get("hitl_gate"))})
+        parts.append(f"{len(waiting)} awaiting approval ({', '.join(gates)})")
+    if unsafe := grouped[CheckStatus.NOT_PROD_SAFE]:
+        parts.append(f"{len(unsafe)} not prod_safe (never run against prod_observe)")
+    if superseded := grouped[CheckStatus.SUPERSEDED]:
+        why = "; ".join(
+            " ".join([*c.declared_rules, (c.skip_reason or "").removeprefix(SUPERSEDED_PREFIX)])
+            for c in superseded
+        )
+        parts.append(f"{len(superseded)} superseded ({why})")
+    return ", ".join(parts)
 
 
 class _Worker:

@@ -2,7 +2,9 @@
 
 Everything A8 answers is validated here, at the edge: a malformed answer, an unreachable
 A8 or a refused key becomes one :class:`TelemetryError` whose message says what was wrong,
-so a check fails with that reason instead of a traceback.
+so a check fails with that reason instead of a traceback. The telemetry key goes only to
+A8's origin over TLS (:mod:`secondconf.target.credentials`): a map whose telemetry URL
+breaks that rule gets the same kind of error, before any request is sent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 import httpx
 
 from secondconf.core.clock import utc_iso
+from secondconf.core.secret import Secret
+from secondconf.target.credentials import destination_problem
+from secondconf.target.map import SystemMap
 
 
 class TelemetryError(Exception):
@@ -73,10 +78,21 @@ class IngestAnswer:
 
 
 class A8Client:
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+    """A8's API at the map's telemetry URL, with the telemetry key as a bearer token."""
+
+    def __init__(self, client: httpx.AsyncClient, system_map: SystemMap, api_key: Secret) -> None:
         self._client = client
-        self._base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._base_url = system_map.telemetry_base_url
+        a8_url = system_map.apps[system_map.telemetry_app_id].base_url
+        problem = destination_problem(self._base_url, a8_url, system_map.env, "A8")
+        self._refusal = (
+            None if problem is None else f"telemetry.base_url {problem}; {api_key.name} not sent"
+        )
+        self._headers = {"Authorization": f"Bearer {api_key.reveal()}"}
+
+    def _require_allowed_destination(self, where: str) -> None:
+        if self._refusal is not None:
+            raise TelemetryError(f"{where}: {self._refusal}")
 
     async def slo(self, app_id: str, route: str, since: datetime, until: datetime) -> SloSnapshot:
         where = f"A8 /v1/slo for {app_id} {route}"
@@ -142,6 +158,7 @@ class A8Client:
     ) -> IngestAnswer:
         """``POST /v1/events`` with a JSON array; ``headers`` are added to the bearer key."""
         where = "A8 POST /v1/events"
+        self._require_allowed_destination(where)
         try:
             response = await self._client.post(
                 self._base_url + "/v1/events",
@@ -157,6 +174,7 @@ class A8Client:
         return IngestAnswer(status=response.status_code, body=body)
 
     async def _get(self, path: str, params: Mapping[str, str], where: str) -> dict[str, Any]:
+        self._require_allowed_destination(where)
         try:
             response = await self._client.get(
                 self._base_url + path, params=params, headers=self._headers

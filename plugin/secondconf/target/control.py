@@ -5,6 +5,9 @@ Only the reference ecosystem is known to offer it (``/_admin/faults`` on every a
 its admin token is exported as ``REFTARGET_ADMIN_TOKEN``. Never against ``prod_observe``:
 there :func:`target_control` answers ``None`` whatever the environment holds.
 
+The admin token goes only to the origin of the app whose ``/_admin/...`` endpoint is
+called, over TLS (:mod:`secondconf.target.credentials`).
+
 Checks use it for what cannot be observed otherwise: crossing a 15-minute TTL without
 waiting 15 minutes (``clock_offset_s``), rotating A1's signing key, or a drill that turns a
 contract rule off to show a check catches it. Every change is undone by the context
@@ -21,7 +24,9 @@ from typing import Any, Final
 import httpx
 
 from secondconf.contract.platform import PROD_OBSERVE
+from secondconf.core.secret import Secret
 from secondconf.target.client import harness_sync_client
+from secondconf.target.credentials import destination_problem
 from secondconf.target.map import SystemMap
 
 ADMIN_TOKEN_ENV: Final = "REFTARGET_ADMIN_TOKEN"
@@ -34,16 +39,16 @@ class ControlError(Exception):
 
 @dataclass(frozen=True)
 class TargetControl:
-    """Admin requests to one target. ``admin_token`` is a secret: never print it."""
+    """Admin requests to one target, authorised by the admin token."""
 
     system_map: SystemMap
-    admin_token: str
+    admin_token: Secret
 
     def __repr__(self) -> str:
         return f"TargetControl(env={self.system_map.env!r})"
 
     def _post(self, app_id: str, path: str, body: Mapping[str, Any] | None) -> Any:
-        url = self.system_map.apps[app_id].base_url + path
+        url = self._admin_url(app_id, path)
         try:
             with harness_sync_client(self.system_map, timeout_s=15.0) as client:
                 answer = client.post(url, json=dict(body or {}), headers=self._auth)
@@ -57,7 +62,7 @@ class TargetControl:
             raise ControlError(f"{app_id} {path}: the answer is not JSON") from None
 
     def _delete(self, app_id: str, path: str) -> None:
-        url = self.system_map.apps[app_id].base_url + path
+        url = self._admin_url(app_id, path)
         try:
             with harness_sync_client(self.system_map, timeout_s=15.0) as client:
                 answer = client.delete(url, headers=self._auth)
@@ -66,9 +71,21 @@ class TargetControl:
         if answer.status_code not in (200, 204):
             raise ControlError(f"{app_id} {path}: answered {answer.status_code}")
 
+    def _admin_url(self, app_id: str, path: str) -> str:
+        """``path`` on ``app_id``, where the admin token may go (ControlError if not)."""
+        base_url = self.system_map.apps[app_id].base_url
+        url = base_url + path
+        problem = destination_problem(url, base_url, self.system_map.env, app_id)
+        if problem is not None:
+            raise ControlError(
+                f"{app_id} {path}: apps.{app_id}.base_url {problem}; "
+                f"{self.admin_token.name} not sent"
+            )
+        return url
+
     @property
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        return {"Authorization": f"Bearer {self.admin_token.reveal()}"}
 
     def set_faults(self, app_id: str, changes: Mapping[str, Any]) -> None:
         """Merge ``changes`` into ``app_id``'s fault switches."""
@@ -106,9 +123,9 @@ class TargetControl:
         return kid
 
 
-def target_control(system_map: SystemMap, secrets: Mapping[str, str]) -> TargetControl | None:
+def target_control(system_map: SystemMap, secrets: Mapping[str, Secret]) -> TargetControl | None:
     """The control surface, or ``None`` when the target offers none (or is production)."""
     token = secrets.get(ADMIN_TOKEN_ENV)
-    if system_map.env == PROD_OBSERVE or not token:
+    if system_map.env == PROD_OBSERVE or token is None:
         return None
     return TargetControl(system_map, token)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from secondconf.contract.platform import SECRET_ENV_VARS
+from secondconf.core.secret import Secret
 from secondconf.target.client import harness_sync_client
 from secondconf.target.control import ADMIN_TOKEN_ENV, TargetControl, target_control
 from secondconf.target.map import SystemMap, SystemMapError, load_system_map
@@ -32,11 +33,12 @@ class TargetError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """What checks talk to. ``secrets`` holds values: never print, log or write them."""
+    """What checks talk to. ``secrets`` are :class:`Secret` values (masked when printed),
+    and kept out of the target's ``repr`` altogether."""
 
     system_map: SystemMap
     system_map_path: Path
-    secrets: Mapping[str, str]
+    secrets: Mapping[str, Secret] = field(repr=False)
     control: Any | None  # embedded only: the reference target's process control
     description: str
 
@@ -45,11 +47,16 @@ class Target:
         """The target's fault, clock and key controls, if it offers them (never in prod)."""
         return target_control(self.system_map, self.secrets)
 
-    def secret(self, name: str) -> str:
+    def secret(self, name: str) -> Secret:
         try:
             return self.secrets[name]
         except KeyError:
             raise TargetError(f"environment variable {name} is not set") from None
+
+
+def secrets_of(values: Mapping[str, str]) -> dict[str, Secret]:
+    """Each set variable of ``values`` (name to value) as a :class:`Secret`."""
+    return {name: Secret(name, value) for name, value in values.items() if value}
 
 
 def load_named_target(path: Path, environ: Mapping[str, str] | None = None) -> SystemMap:
@@ -87,11 +94,10 @@ def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target
     """The named deployment, or the embedded default shared through ``lock_dir``."""
     if system_map_path is not None:
         names = (*SECRET_ENV_VARS, ADMIN_TOKEN_ENV)
-        secrets = {name: os.environ[name] for name in names if os.environ.get(name)}
         yield Target(
             system_map=load_system_map(system_map_path),
             system_map_path=system_map_path,
-            secrets=secrets,
+            secrets=secrets_of({name: os.environ.get(name, "") for name in names}),
             control=None,
             description=f"deployment named by {system_map_path}",
         )
@@ -104,7 +110,7 @@ def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target
         yield Target(
             system_map=load_system_map(path, environ={}),
             system_map_path=path,
-            secrets=ecosystem.secrets_env,
+            secrets=secrets_of(ecosystem.secrets_env),
             control=ecosystem,
             description="embedded default target (reference A1-A8 on 127.0.0.1)",
         )

@@ -1,10 +1,13 @@
 """Bearer tokens from A1 (contract §2a): the ``client_credentials`` grant as the QA client.
 
-The token endpoint is the one A1's discovery document names (never a guessed path); the
-client authenticates with HTTP Basic (``client_secret_basic``) as the map's
-``qa_client_id`` with the value of ``OIDC_CLIENT_SECRET``; the form field ``subject``
-names the synthetic identity the token speaks for, and the token's ``sub``/``tid`` claims
-(read, not verified: A1 and the apps verify them) say who it is and which tenant.
+The token endpoint is the one A1's discovery document names (never a guessed path), and
+only once the document is shown to be A1's own: its ``issuer`` is the one the map names,
+and the endpoint is on the issuer's origin over TLS (:mod:`secondconf.target.credentials`);
+otherwise the secret is not sent at all. The client authenticates with HTTP Basic
+(``client_secret_basic``) as the map's ``qa_client_id`` with the value of
+``OIDC_CLIENT_SECRET``; the form field ``subject`` names the synthetic identity the token
+speaks for, and the token's ``sub``/``tid`` claims (read, not verified: A1 and the apps
+verify them) say who it is and which tenant.
 
 Both an async and a blocking form exist because the suites use both kinds of client; the
 request they send and the checks they make on the answer are shared.
@@ -21,9 +24,12 @@ from typing import Any, Final
 
 import httpx
 
+from secondconf.core.secret import Secret
+from secondconf.target.credentials import destination_problem
 from secondconf.target.map import SystemMap
 
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
+_NOT_SENT: Final = "the client secret was not sent"
 
 
 class TokenError(Exception):
@@ -51,11 +57,27 @@ def discovery_url(system_map: SystemMap) -> str:
     return system_map.identity_base_url + DISCOVERY_PATH
 
 
-def token_endpoint(discovery: Any) -> str:
-    """The ``token_endpoint`` of a discovery document; TokenError if it has none."""
-    endpoint = discovery.get("token_endpoint") if isinstance(discovery, dict) else None
-    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
-        raise TokenError("A1 discovery document names no http(s) token_endpoint")
+def token_endpoint(discovery: Any, system_map: SystemMap) -> str:
+    """The ``token_endpoint`` of A1's discovery document, where the client secret may go.
+
+    TokenError, before anything is sent, unless the document's ``issuer`` is the map's
+    identity base URL (the URL it was fetched from, OIDC Discovery §4.3) and the endpoint
+    is on the issuer's origin over https (http only to loopback in ``embedded``).
+    """
+    if not isinstance(discovery, dict):
+        raise TokenError("A1 discovery document is not a JSON object")
+    issuer = discovery.get("issuer")
+    if issuer != system_map.identity_base_url:
+        raise TokenError(
+            "A1 discovery: issuer must be identical to the map's identity base URL "
+            f"(OIDC Discovery 4.3); {_NOT_SENT}"
+        )
+    endpoint = discovery.get("token_endpoint")
+    if not isinstance(endpoint, str):
+        raise TokenError(f"A1 discovery document names no token_endpoint; {_NOT_SENT}")
+    problem = destination_problem(endpoint, issuer, system_map.env, "the issuer")
+    if problem is not None:
+        raise TokenError(f"A1 discovery: token_endpoint {problem}; {_NOT_SENT}")
     return endpoint
 
 
@@ -104,15 +126,15 @@ def _access_token(response: httpx.Response, subject: str | None) -> AccessToken:
 
 
 async def fetch_token(
-    client: httpx.AsyncClient, system_map: SystemMap, client_secret: str, subject: str | None
+    client: httpx.AsyncClient, system_map: SystemMap, client_secret: Secret, subject: str | None
 ) -> AccessToken:
     """A token for ``subject`` (a synthetic identity) or for the QA client itself."""
     try:
         discovery = (await client.get(discovery_url(system_map))).json()
         response = await client.post(
-            token_endpoint(discovery),
+            token_endpoint(discovery, system_map),
             data=_grant_form(subject),
-            auth=(system_map.qa_client_id, client_secret),
+            auth=(system_map.qa_client_id, client_secret.reveal()),
         )
     except httpx.HTTPError as error:
         raise TokenError(f"A1 unreachable for a token ({type(error).__name__})") from None
@@ -122,15 +144,15 @@ async def fetch_token(
 
 
 def fetch_token_sync(
-    client: httpx.Client, system_map: SystemMap, client_secret: str, subject: str | None
+    client: httpx.Client, system_map: SystemMap, client_secret: Secret, subject: str | None
 ) -> AccessToken:
     """The blocking twin of :func:`fetch_token`."""
     try:
         discovery = client.get(discovery_url(system_map)).json()
         response = client.post(
-            token_endpoint(discovery),
+            token_endpoint(discovery, system_map),
             data=_grant_form(subject),
-            auth=(system_map.qa_client_id, client_secret),
+            auth=(system_map.qa_client_id, client_secret.reveal()),
         )
     except httpx.HTTPError as error:
         raise TokenError(f"A1 unreachable for a token ({type(error).__name__})") from None

@@ -50,6 +50,7 @@ from secondconf.checks.hardening.model import (
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import TRACE_ID_HEADER
 from secondconf.core.clock import Clock, utc_iso
+from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import synthetic_headers
 from secondconf.target.identity import TokenError, fetch_token
@@ -75,7 +76,7 @@ async def run_hardening(
     client: httpx.AsyncClient,
     system_map: SystemMap,
     a8: A8Client,
-    client_secret: str,
+    client_secret: Secret,
     cases: Sequence[tuple[str, CaseFunction]],
     clock: Clock,
     *,

@@ -19,6 +19,7 @@ from typing import Final
 from secondconf.checks.hardening.walk import RouteClient, Sent
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.routes import other_body, unique_token
@@ -32,7 +33,7 @@ TimeShift = Callable[[float], AbstractContextManager[None]]
 
 
 def check_ttl_boundary(
-    route: RouteClient, shift: TimeShift, a8_key: str, deadline_s: float
+    route: RouteClient, shift: TimeShift, a8_key: Secret, deadline_s: float
 ) -> Verdict:
     """Send, replay at TTL − margin, reuse the key at TTL + margin; judge answers and effects."""
     key, body = new_idempotency_key(), route.new_body()

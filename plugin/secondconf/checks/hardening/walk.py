@@ -20,6 +20,7 @@ from secondconf.checks.hardening.model import HardeningRun, new_trace
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import IDEMPOTENCY_KEY_HEADER, TRACE_ID_HEADER
 from secondconf.core.clock import SystemClock
+from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client, harness_sync_client, synthetic_headers
 from secondconf.target.identity import fetch_token_sync
@@ -61,7 +62,7 @@ def countable_route(run: HardeningRun) -> str:
 class RouteClient:
     """Requests on one route as the synthetic student, with the harness's client."""
 
-    def __init__(self, system_map: SystemMap, env: str, client_secret: str, label: str) -> None:
+    def __init__(self, system_map: SystemMap, env: str, client_secret: Secret, label: str) -> None:
         self.system_map = system_map
         self.env = env
         self.app_id, _, self.template = label.split(" ", 2)
@@ -111,13 +112,15 @@ class RouteClient:
             replayed=answer.headers.get("Idempotent-Replayed", "").lower() == "true",
         )
 
-    def effects(self, sent: Sequence[Sent], a8_key: str, deadline_s: float) -> list[Counter[str]]:
+    def effects(
+        self, sent: Sequence[Sent], a8_key: Secret, deadline_s: float
+    ) -> list[Counter[str]]:
         """The business events each of these requests caused, counted in A8 after one
         marker (in the order of ``sent``)."""
 
         async def count() -> list[Counter[str]]:
             async with harness_client(self.system_map, env=self.env) as client:
-                a8 = A8Client(client, self.system_map.telemetry_base_url, a8_key)
+                a8 = A8Client(client, self.system_map, a8_key)
                 await await_marker(
                     client, self.system_map, a8, self.app_id, SystemClock(), deadline_s
                 )

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from secondconf.contract.catalog import ContractRule, rule_by_id
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.identity import TokenError, fetch_token_sync
@@ -79,7 +80,7 @@ def judge_discovery(
     )
 
 
-def check_discovery(client: httpx.Client, system_map: SystemMap, client_secret: str) -> Verdict:
+def check_discovery(client: httpx.Client, system_map: SystemMap, client_secret: Secret) -> Verdict:
     """OIDC-34 against the target (GET discovery, GET JWKS, one client_credentials token)."""
     discovery, problem = get_discovery(client, system_map)
     if discovery is None:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.control import ControlError, TargetControl
@@ -222,7 +223,7 @@ def _note(
 def check_forged_tokens(
     client: httpx.Client,
     system_map: SystemMap,
-    client_secret: str,
+    client_secret: Secret,
     *,
     deadline_s: float = ROTATION_DEADLINE_S,
     clock: Clock | None = None,
@@ -331,7 +332,7 @@ def judge_rotation(
 def check_rotation(
     client: httpx.Client,
     system_map: SystemMap,
-    client_secret: str,
+    client_secret: Secret,
     controls: TargetControl | None,
     *,
     deadline_s: float = ROTATION_DEADLINE_S,
