@@ -1,22 +1,26 @@
-"""TEL-03 of contract §6: A8 stores an event once per (event, idempotency key, trace id).
+"""TEL-03 of contract §6: A8 stores an event once per (event, app_id, idempotency key,
+trace id) within 15 minutes when it has a key, and once per ``event_id`` when it has none.
 
-Within 15 minutes a repeat is one event and another trace id is a second one; after the
-window (crossed with the target's clock control, where it has one) the triple is stored
-again. The check posts synthetic, clearly labelled events to A8's ingest: a write, so it
-is never ``prod_safe``.
+With a key: a re-send and a new emission of the same four values are one event, another
+trace id or another app is a second one, and after the window (crossed with the target's
+clock control, where it has one) the four values are stored again. Without a key: a
+re-send (same ``event_id``) is one event, and the same trace in another app is a second
+one (one trace crosses many apps; each request is its own ``http_request``). The check
+posts synthetic, clearly labelled events to A8's ingest: a write, so never ``prod_safe``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Final
 
-from secondconf.checks.telemetry.schema import HTTP_REQUEST
 from secondconf.checks.telemetry.window import POLL_S, SUBJECT, request_record
 from secondconf.contract.catalog import rule_by_id
+from secondconf.contract.events import HTTP_REQUEST
 from secondconf.contract.traceids import (
     HIGH_VOLUME_RATE,
     TRACE_ID_HEADER,
@@ -31,6 +35,7 @@ from secondconf.target.control import ControlError, TargetControl
 
 TEL03: Final = rule_by_id("TEL-03")
 DEDUPE_WINDOW_S: Final = 900.0
+OTHER_APP: Final = "A4"  # the second app of the cross-app cases (any app but A8 would do)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def judge_dedupe(
     )
 
 
-def qa_event(trace_id: str, key: str, env: str, clock: Clock) -> dict[str, Any]:
+def qa_event(trace_id: str, key: str | None, env: str, clock: Clock) -> dict[str, Any]:
     """A synthetic, clearly labelled test event (tags test_run/qa, route ``/_qa/...``): an
     ``http_request`` of A8 itself, kept at 0.1 with a trace id sampled in at 0.1, so it is
     valid under §6 without standing for any business event TEL-01 looks for."""
@@ -88,7 +93,19 @@ def qa_event(trace_id: str, key: str, env: str, clock: Clock) -> dict[str, Any]:
         "revenue_event_id": None,
         "sample_rate": HIGH_VOLUME_RATE,
         "tags": {"test_run": True, "source": "qa", "env": env},
+        "event_id": new_event_id(),
+        "data": None,
     }
+
+
+def new_event_id() -> str:
+    """A fresh ``event_id`` (``qa-`` and a random UUID, like the harness's keys)."""
+    return f"qa-{uuid.uuid4()}"
+
+
+def new_emission(event: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """Another emission of ``event`` (a new ``event_id``), with ``changes``."""
+    return {**event, **changes, "event_id": new_event_id()}
 
 
 class _Ingest:
@@ -102,9 +119,13 @@ class _Ingest:
         self.requests: list[dict[str, Any]] = []
 
     async def send(self, event: Mapping[str, Any], what: str) -> bool:
-        headers = {**self.headers, "X-Idempotency-Key": event["idempotency_key"]}
+        key = event["idempotency_key"]
+        headers = {**self.headers, "X-Idempotency-Key": key or new_idempotency_key()}
         answer = await self.a8.post_events([event], {**headers, TRACE_ID_HEADER: event["trace_id"]})
-        sent = f"{what}: key {event['idempotency_key']}, trace {event['trace_id'][:12]}…"
+        sent = (
+            f"{what}: {event['app_id']}, key {key or 'none'}, trace {event['trace_id'][:12]}…,"
+            f" event_id {event['event_id']}"
+        )
         ok = answer.status == 200
         self.requests.append(
             request_record(
@@ -113,8 +134,8 @@ class _Ingest:
         )
         return ok
 
-    async def stored(self, trace: str) -> int:
-        page = await self.a8.raw_events(trace_id=trace, event=HTTP_REQUEST, app_id=SUBJECT)
+    async def stored(self, trace: str, app_id: str = SUBJECT) -> int:
+        page = await self.a8.raw_events(trace_id=trace, event=HTTP_REQUEST, app_id=app_id)
         return len(page.items)
 
     async def marker(self, event: Mapping[str, Any]) -> bool:
@@ -146,46 +167,46 @@ async def check_dedupe(
     """
     ingest = _Ingest(a8, synthetic, clock, deadline_s)
 
-    def fresh(trace: str | None = None, key: str | None = None) -> dict[str, Any]:
-        return qa_event(
-            trace or new_sampled_in_trace_id(HIGH_VOLUME_RATE),
-            key or new_idempotency_key(),
-            env,
-            clock,
-        )
+    def fresh(key: str | None) -> dict[str, Any]:
+        return qa_event(new_sampled_in_trace_id(HIGH_VOLUME_RATE), key, env, clock)
 
-    first = fresh()
-    other_trace = fresh(key=first["idempotency_key"])
+    keyed, unkeyed = fresh(new_idempotency_key()), fresh(None)
+    other_trace = new_emission(keyed, trace_id=new_sampled_in_trace_id(HIGH_VOLUME_RATE))
+    sends = [
+        (keyed, "keyed: first copy"),
+        (keyed, "keyed: the same copy re-sent"),
+        (new_emission(keyed), "keyed: a new emission of the same event, app, key and trace"),
+        (other_trace, "keyed: the same event and key, another trace id"),
+        (new_emission(keyed, app_id=OTHER_APP), "keyed: the same event, key and trace, A4"),
+        (unkeyed, "no key: first copy"),
+        (unkeyed, "no key: the same copy re-sent"),
+        (new_emission(unkeyed, app_id=OTHER_APP), "no key: the same trace in A4"),
+    ]
+    counts = [
+        ("the same event, app, key and trace sent three times", keyed["trace_id"], SUBJECT),
+        ("the same event and key with another trace id", other_trace["trace_id"], SUBJECT),
+        ("the same event, key and trace from another app", keyed["trace_id"], OTHER_APP),
+        ("an event without a key re-sent with its event_id", unkeyed["trace_id"], SUBJECT),
+        ("the same trace from another app, without a key", unkeyed["trace_id"], OTHER_APP),
+    ]
     cases: list[DedupeCase] = []
     untested: list[str] = []
     try:
-        sent = [
-            await ingest.send(first, "first copy"),
-            await ingest.send(first, "same event, key and trace again"),
-            await ingest.send(other_trace, "same event and key, another trace id"),
-        ]
-        if all(sent) and await ingest.marker(fresh()):
-            cases.append(
-                DedupeCase("the same triple sent twice", 1, await ingest.stored(first["trace_id"]))
-            )
-            cases.append(
-                DedupeCase(
-                    "the same event and key with another trace id",
-                    1,
-                    await ingest.stored(other_trace["trace_id"]),
-                )
-            )
+        sent = [await ingest.send(event, what) for event, what in sends]
+        if all(sent) and await ingest.marker(fresh(new_idempotency_key())):
+            cases += [DedupeCase(w, 1, await ingest.stored(t, app)) for w, t, app in counts]
         else:
-            cases += [DedupeCase("the same triple sent twice", 1, None)]
+            cases += [DedupeCase(what, 1, None) for what, _, _ in counts]
             untested.append("A8 refused the test events or did not show the marker in time")
+        after = "the same event, app, key and trace after 15 minutes"
         if control is None:
-            untested.append("the triple again after 15 minutes: the target offers no clock control")
+            untested.append(f"{after}: the target offers no clock control")
         elif all(sent):
             with control.clock_offset(SUBJECT, DEDUPE_WINDOW_S + 1):
-                again = await ingest.send(first, "the same triple, A8's clock 901 s later")
-                shown = again and await ingest.marker(fresh())
-            stored = await ingest.stored(first["trace_id"]) if shown else None
-            cases.append(DedupeCase("the same triple after 15 minutes", 2, stored))
+                again = await ingest.send(keyed, "keyed: the first copy, A8's clock 901 s later")
+                shown = again and await ingest.marker(fresh(new_idempotency_key()))
+            stored = await ingest.stored(keyed["trace_id"]) if shown else None
+            cases.append(DedupeCase(after, 2, stored))
     except (TelemetryError, ControlError) as error:
         untested.append(str(error))
     for case in cases:

@@ -18,7 +18,6 @@ from typing import Any, Final
 
 import httpx
 
-from secondconf.checks.telemetry.schema import HTTP_REQUEST, is_int, is_number
 from secondconf.checks.telemetry.window import (
     POLL_S,
     SUBJECT,
@@ -28,6 +27,7 @@ from secondconf.checks.telemetry.window import (
     request_record,
 )
 from secondconf.contract.catalog import rule_by_id
+from secondconf.contract.events import HTTP_REQUEST, is_int, is_number
 from secondconf.contract.traceids import (
     HIGH_VOLUME_RATE,
     TRACE_ID_HEADER,

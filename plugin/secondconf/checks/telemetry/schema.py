@@ -4,9 +4,8 @@ Every required event name appears in A8, and every event A8 stored in the window
 session's traffic has every schema field, with the contract's type (null where it does not
 apply, never absent).
 
-The schema here is the harness's own copy of §6 and §7, not the reference target's: the
-harness judges any implementation of the contract, so it shares no code with one. The
-sampling and dedupe checks take the ``http_request`` name and the number tests from here.
+The field names, their types and the required names are the harness's own copy of §6 and
+§7 (:mod:`secondconf.contract.events`); this module turns them into per-field checks.
 """
 
 from __future__ import annotations
@@ -19,12 +18,18 @@ from typing import Any, Final
 
 from secondconf.checks.telemetry.window import SUBJECT, Tally, event_name, read_window
 from secondconf.contract.catalog import rule_by_id
-from secondconf.contract.traceids import (
-    FINANCE_EVENTS,
-    FULL_RATE,
-    HIGH_VOLUME_RATE,
-    is_valid_trace_id,
+from secondconf.contract.events import (
+    FINANCE_METRICS_FIELDS,
+    HTTP_REQUEST,
+    REQUIRED_EVENTS,
+    SAMPLE_RATES,
+    SCHEMA_FIELDS,
+    TAG_FIELDS,
+    is_int,
+    is_number,
+    is_object,
 )
+from secondconf.contract.traceids import FINANCE_EVENTS, is_valid_trace_id
 from secondconf.core.clock import Clock
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
@@ -32,62 +37,8 @@ from secondconf.target.a8 import A8Client, TelemetryError
 
 TEL01: Final = rule_by_id("TEL-01")
 
-REQUIRED_EVENTS: Final[tuple[str, ...]] = (
-    "identity_ok",
-    "page_build_requested",
-    "page_published",
-    "bandit_config",
-    "cta_emitted",
-    "cta_impression",
-    "checkout_completed",
-    "provider_registered",
-    "provider_listing_published",
-    "revenue_settled",
-    "credit_decrement",
-    "activation_first_use",
-    "run_progress",
-    "orchestration_cycle_complete",
-)
-HTTP_REQUEST: Final = "http_request"
-SCHEMA_FIELDS: Final[tuple[str, ...]] = (
-    "event",
-    "timestamp",
-    "app_id",
-    "route",
-    "status",
-    "latency_ms",
-    "p95_ms",
-    "trace_id",
-    "idempotency_key",
-    "tenant_id",
-    "finance_metrics",
-    "revenue_event_id",
-    "sample_rate",
-    "tags",
-)
-FINANCE_METRICS_FIELDS: Final[tuple[str, ...]] = (
-    "currency",
-    "gross_cents",
-    "fee_rate",
-    "fee_cents",
-    "cost_cents",
-    "markup",
-    "billed_cents",
-    "net_cents",
-    "stripe_object_id",
-)
-SAMPLE_RATES: Final = (FULL_RATE, HIGH_VOLUME_RATE)
-
 _RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)")
 _APP_ID = re.compile(r"A[1-8]")
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    return is_int(value) or isinstance(value, float)
 
 
 def _optional(check: Any) -> Any:
@@ -97,6 +48,15 @@ def _optional(check: Any) -> Any:
 
 def _text(value: object) -> str | None:
     return None if isinstance(value, str) else f"not a string ({_kind(value)})"
+
+
+def _event_id(value: object) -> str | None:
+    ok = isinstance(value, str) and value != ""
+    return None if ok else f"not a non-empty string ({_short(value)})"
+
+
+def _object(value: object) -> str | None:
+    return None if is_object(value) else f"not an object ({_kind(value)})"
 
 
 def _timestamp(value: object) -> str | None:
@@ -187,7 +147,7 @@ def _finance_metrics(value: object) -> list[str]:
 def _tags(value: object) -> list[str]:
     if not isinstance(value, dict):
         return [f"tags: not an object ({_kind(value)})"]
-    problems = [f"tags.{k}: absent" for k in ("test_run", "source", "env") if k not in value]
+    problems = [f"tags.{k}: absent" for k in TAG_FIELDS if k not in value]
     if "test_run" in value and not isinstance(value["test_run"], bool):
         problems.append(f"tags.test_run: not true or false ({_short(value['test_run'])})")
     if "source" in value and (problem := _optional(_text)(value["source"])):
@@ -210,6 +170,8 @@ _FIELD_CHECKS: Final = {
     "tenant_id": _optional(_text),
     "revenue_event_id": _optional(_text),
     "sample_rate": _sample_rate,
+    "event_id": _event_id,
+    "data": _optional(_object),
 }
 
 
