@@ -5,9 +5,11 @@ Both checks send nothing to the target, so both run against ``prod_observe`` too
 
 * PRD-39 is a self-test of the harness's own clients as configured for ``prod_observe``,
   onto a recording transport instead of the network (:mod:`secondconf.checks.safety.prod_guard`);
-* PRD-41 reads local files only (:mod:`secondconf.checks.safety.secrets_scan`). It sees
-  the files written before it runs; the reports written at session end are scanned by the
-  controller's final scan (:func:`secondconf.pytest_plugin.final_scan.final_scan_for_session`).
+* PRD-41 reads local files only (:mod:`secondconf.checks.safety.secrets_scan`). It judges
+  the files written before it runs (none yet in fresh folders: a PASS with n=0 files,
+  :mod:`secondconf.checks.safety.outputs`); the reports written at session end are scanned
+  by the controller's final scan
+  (:func:`secondconf.pytest_plugin.final_scan.final_scan_for_session`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from pathlib import Path
 
 import allure
 import pytest
+from secondconf.checks.safety.outputs import outputs_verdict
 from secondconf.checks.safety.prod_guard import check_prod_guard
 from secondconf.checks.safety.secrets_scan import output_dirs, scan_for_secrets
-from secondconf.contract.catalog import rule_by_id
-from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.final_scan import allure_dir_of
 from secondconf.pytest_plugin.state import SETTINGS_KEY
@@ -32,8 +33,6 @@ pytestmark = [
     pytest.mark.phase(3),
     pytest.mark.prod_safe,
 ]
-
-PRD_41 = rule_by_id("PRD-41")
 
 
 def _step(verdict: Verdict, lines: list[str]) -> None:
@@ -72,14 +71,6 @@ def test_no_secret_in_outputs(
         settings, allure_dir=allure_dir_of(pytestconfig), log_dirs=_log_dirs(target)
     )
     scan = scan_for_secrets(folders, {n: s.reveal() for n, s in target.secrets.items()})
-    verdict = rule_verdict(
-        PRD_41,
-        "outputs",
-        cases=scan.files_scanned if scan.searched else 0,
-        violations=scan.violations(),
-        untested=scan.not_scanned(),
-        source="files",
-        details={"folders": [str(f) for f in folders], "scan": scan.to_dict()},
-    )
+    verdict = outputs_verdict(scan, folders)
     _step(verdict, scan.summary_lines())
     record_verdict(verdict)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 
-def read_results(pytester: pytest.Pytester) -> dict[str, Any]:
-    path = Path(pytester.path, "tests/perf/reports/secondconf_results.json")
-    data: dict[str, Any] = json.loads(path.read_text())
+def read_results(pytester: pytest.Pytester, reports_dir: Path | None = None) -> dict[str, Any]:
+    folder = Path(pytester.path, "tests/perf/reports") if reports_dir is None else reports_dir
+    data: dict[str, Any] = json.loads((folder / "secondconf_results.json").read_text())
     return data
 
 

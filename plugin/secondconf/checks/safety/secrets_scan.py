@@ -6,15 +6,11 @@ files and folders and reports each place a value appears, as the file, the secre
 *name*, the encoding, the line and the byte offset. A :class:`Finding` never holds the
 value, and nothing here prints, logs or returns one.
 
-What counts as the value appearing (the forms a leak takes on its way to a file):
-
-* the raw value;
-* URL-encoded (``quote`` with nothing safe, ``quote_plus``, and lowercase escapes);
-* JSON-escaped (``json.dumps`` with and without ``ensure_ascii``, and with ``\\/``);
-* base64 and base64url, at each of the three alignments a value can have inside a longer
-  base64 text (a Basic ``Authorization`` header encodes ``user:secret``): only the
-  characters that depend on the value's bytes alone are searched;
-* hex, lower and upper case (a bytes dump).
+What counts as the value appearing: each of its forms in
+:func:`secondconf.core.redact.encodings` (raw, URL-encoded, JSON-escaped, base64 and
+base64url at three alignments, hex), the same forms :func:`secondconf.core.redact.redact`
+masks in what pytest prints and writes. Text that is no file (the gate's own terminal
+summary) is searched the same way.
 
 Files are read in chunks with an overlap, so any size is scanned in bounded memory and
 binary files are fine; a file over ``max_file_bytes`` (default 64 MiB: nothing the
@@ -47,21 +43,19 @@ did (:func:`secrets_for_run`):
 
 from __future__ import annotations
 
-import base64
-import json
+import io
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
-from urllib.parse import quote, quote_plus
+from typing import Any, BinaryIO, Final
 
 from secondconf.contract.platform import SECRET_ENV_VARS
+from secondconf.core.redact import MIN_SECRET_LENGTH, encodings
 from secondconf.settings import HarnessSettings
 from secondconf.target.control import ADMIN_TOKEN_ENV
 
-MIN_SECRET_LENGTH: Final = 8
 DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 CHUNK_BYTES: Final = 1024 * 1024
 SECRETS_FILE: Final = "secrets.env"  # reftarget.launch.secrets.SECRETS_FILE (no import: the
@@ -104,6 +98,7 @@ class SecretScan:
 
     findings: list[Finding] = field(default_factory=list)
     files_scanned: int = 0
+    texts_scanned: list[str] = field(default_factory=list)  # labels of text that is no file
     skipped: list[SkippedFile] = field(default_factory=list)
     missing: list[Path] = field(default_factory=list)
     searched: list[str] = field(default_factory=list)
@@ -124,18 +119,22 @@ class SecretScan:
     def summary_lines(self) -> list[str]:
         """For the terminal summary: the verdict, then each finding and each gap."""
         if self.findings:
-            head = f"SECRET LEAK: {len(self.findings)} finding(s) in {self.files_scanned} file(s)"
+            head = f"SECRET LEAK: {len(self.findings)} finding(s) in {self._scanned()}"
         elif self.problems:
             head = "SECRET SCAN INCOMPLETE: " + "; ".join(self.problems)
         else:
             names = ", ".join(self.searched) or "none"
-            head = f"secret scan clean: {self.files_scanned} file(s), secrets searched: {names}"
+            head = f"secret scan clean: {self._scanned()}, secrets searched: {names}"
         return [head, *(f"  {line}" for line in self.violations() + self.not_scanned())]
+
+    def _scanned(self) -> str:
+        return " and ".join([f"{self.files_scanned} file(s)", *self.texts_scanned])
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "files_scanned": self.files_scanned,
+            "texts_scanned": list(self.texts_scanned),
             "findings": self.violations(),
             "not_scanned": self.not_scanned(),
             "missing": [str(p) for p in self.missing],
@@ -144,47 +143,15 @@ class SecretScan:
         }
 
 
-def encodings(value: str) -> dict[bytes, str]:
-    """Each byte string that shows ``value`` in a file, mapped to the encoding's name (the
-    first name wins where two encodings give the same bytes)."""
-    raw = value.encode()
-    forms: list[tuple[str, str | bytes]] = [
-        ("raw", raw),
-        ("url-encoded", quote(value, safe="")),
-        ("url-encoded", quote_plus(value, safe="")),
-        ("url-encoded", _lower_escapes(quote(value, safe=""))),
-        ("json-escaped", json.dumps(value)[1:-1]),
-        ("json-escaped", json.dumps(value, ensure_ascii=False)[1:-1]),
-        ("json-escaped", json.dumps(value)[1:-1].replace("/", "\\/")),
-        ("hex", raw.hex()),
-        ("hex", raw.hex().upper()),
-    ]
-    for shift in range(3):
-        # Bytes before the value change the first characters, bytes after it the last:
-        # keep the characters made of the value's bits alone.
-        start, end = -(-8 * shift // 6), 8 * (shift + len(raw)) // 6
-        padded = b"\0" * shift + raw
-        forms.append(("base64", base64.b64encode(padded)[start:end]))
-        forms.append(("base64url", base64.urlsafe_b64encode(padded)[start:end]))
-    needles: dict[bytes, str] = {}
-    for name, form in forms:
-        needle = form.encode() if isinstance(form, str) else form
-        needles.setdefault(needle, name)
-    return needles
-
-
-def _lower_escapes(encoded: str) -> str:
-    parts = encoded.split("%")
-    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
-
-
 def scan_for_secrets(
     paths: Iterable[Path],
     secrets: Mapping[str, str],
     *,
+    texts: Mapping[str, str] | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> SecretScan:
-    """Look for every value of ``secrets`` (name -> value) in the files under ``paths``.
+    """Look for every value of ``secrets`` (name -> value) in the files under ``paths``,
+    and in ``texts`` (label -> text: output that is no file; a finding names the label).
 
     A path that does not exist is noted in ``missing`` (nothing was written there). A file
     reached twice (nested paths) is scanned once.
@@ -221,6 +188,10 @@ def scan_for_secrets(
                 scan.files_scanned += 1
             else:
                 scan.files_scanned += 1
+    for label, text in (texts or {}).items():
+        if needles:
+            scan.findings.extend(_scan_stream(Path(label), io.BytesIO(text.encode()), needles))
+        scan.texts_scanned.append(label)
     return scan
 
 
@@ -254,6 +225,13 @@ def _files(root: Path, max_file_bytes: int) -> Iterable[tuple[Path, str | None]]
 
 
 def _scan_file(path: Path, needles: Mapping[bytes, tuple[str, str]]) -> list[Finding]:
+    with path.open("rb") as handle:
+        return _scan_stream(path, handle, needles)
+
+
+def _scan_stream(
+    path: Path, handle: BinaryIO, needles: Mapping[bytes, tuple[str, str]]
+) -> list[Finding]:
     """Every occurrence of every needle, read in chunks that overlap by the longest
     needle less one byte (a match across a chunk boundary is found once)."""
     overlap = max(len(n) for n in needles) - 1
@@ -261,20 +239,19 @@ def _scan_file(path: Path, needles: Mapping[bytes, tuple[str, str]]) -> list[Fin
     tail = b""
     buffer_offset = 0  # file offset of the buffer's first byte
     lines_before = 0  # newlines before the buffer
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            buffer = tail + chunk
-            for needle, (name, encoding) in needles.items():
-                at = buffer.find(needle)
-                while at != -1:
-                    if at + len(needle) > len(tail):  # not wholly in the part seen before
-                        line = lines_before + buffer.count(b"\n", 0, at) + 1
-                        findings.append(Finding(path, name, encoding, line, buffer_offset + at))
-                    at = buffer.find(needle, at + 1)
-            consumed = len(buffer) - min(overlap, len(buffer))
-            lines_before += buffer.count(b"\n", 0, consumed)
-            buffer_offset += consumed
-            tail = buffer[consumed:]
+    while chunk := handle.read(CHUNK_BYTES):
+        buffer = tail + chunk
+        for needle, (name, encoding) in needles.items():
+            at = buffer.find(needle)
+            while at != -1:
+                if at + len(needle) > len(tail):  # not wholly in the part seen before
+                    line = lines_before + buffer.count(b"\n", 0, at) + 1
+                    findings.append(Finding(path, name, encoding, line, buffer_offset + at))
+                at = buffer.find(needle, at + 1)
+        consumed = len(buffer) - min(overlap, len(buffer))
+        lines_before += buffer.count(b"\n", 0, consumed)
+        buffer_offset += consumed
+        tail = buffer[consumed:]
     findings.sort(key=lambda f: (f.offset, f.secret))
     return findings
 
@@ -341,8 +318,10 @@ def final_scan(
     *,
     allure_dir: Path | None = None,
     log_dirs: Sequence[Path] = (),
+    files: Sequence[Path] = (),
+    texts: Mapping[str, str] | None = None,
 ) -> SecretScan:
-    """Scan every output folder of the run for ``secrets``."""
-    return scan_for_secrets(
-        output_dirs(settings, allure_dir=allure_dir, log_dirs=log_dirs), secrets
-    )
+    """Scan every output folder of the run for ``secrets``, and ``files`` written
+    elsewhere (a ``--junitxml`` file) and ``texts`` (the gate's terminal summary)."""
+    folders = output_dirs(settings, allure_dir=allure_dir, log_dirs=log_dirs)
+    return scan_for_secrets([*folders, *files], secrets, texts=texts)
