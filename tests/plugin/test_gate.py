@@ -37,7 +37,7 @@ def test_inconclusive_verdict_fails_the_check_and_names_its_figures(
     result.stdout.fnmatch_lines(
         [
             "*= second confirmation gate =*",
-            "GATE FAILED: 1 of 2 check(s) not PASS",
+            "GATE FAILED: 1 of 2 check(s) not PASS; 1 passed",
             "  *::test_a2",
             "      A2 error_rate [[]probe] INCONCLUSIVE (N_BELOW_MIN): estimate=0 *n=100 k=0",
         ]
@@ -50,7 +50,7 @@ def test_all_pass_gate_passes_and_writes_results(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("-p", "no:xdist")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["GATE PASSED: 2 check(s), every verdict PASS"])
+    result.stdout.fnmatch_lines(["GATE PASSED: 2 passed"])
     data = read_results(pytester)
     assert data["gate_passed"] is True
     assert [c["nodeid"].split("::")[1] for c in data["checks"]] == ["test_a1", "test_a2"]
@@ -60,6 +60,7 @@ def test_all_pass_gate_passes_and_writes_results(pytester: pytest.Pytester) -> N
         "app": "A1",
         "hitl_gate": None,
         "tags": ["second_confirmation"],
+        "rules": [],
     }
 
 

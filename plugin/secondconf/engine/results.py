@@ -9,9 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from secondconf.engine.verdict import Outcome, Verdict
+
+# The skip reason of a check whose case another check of the same run covers
+# (``pytest_plugin.deliberate.skip_covered_elsewhere``).
+SUPERSEDED_PREFIX: Final = "superseded: "
+
+
+class CheckStatus(StrEnum):
+    """How a check counts in the gate: passed, not PASS, or skipped by the harness's policy."""
+
+    PASSED = "passed"
+    NOT_PASS = "not PASS"
+    AWAITING_APPROVAL = "awaiting approval"  # its HITL gate has no valid approval
+    NOT_PROD_SAFE = "not prod_safe"  # never run against prod_observe
+    SUPERSEDED = "superseded"  # another check of the run covers its case
 
 
 @dataclass
@@ -28,10 +43,41 @@ class CheckRecord:
     verdicts: list[Verdict] = field(default_factory=list)
 
     @property
+    def declared_rules(self) -> tuple[str, ...]:
+        """The catalogued rule ids the check declares it judges (``mark.rules``)."""
+        return tuple((self.marks or {}).get("rules") or ())
+
+    @property
+    def missing_rules(self) -> list[str]:
+        """Declared rule ids this check produced no verdict for (none when the harness's
+        policy skipped it: those are counted as such)."""
+        if self.outcome == "skipped" and self.deliberate_skip:
+            return []
+        judged = {v.details.get("rule") for v in self.verdicts}
+        return [rule_id for rule_id in self.declared_rules if rule_id not in judged]
+
+    @property
     def gate_passed(self) -> bool:
         if self.outcome == "skipped":
             return self.deliberate_skip
-        return self.outcome == "passed" and all(v.outcome is Outcome.PASS for v in self.verdicts)
+        return (
+            self.outcome == "passed"
+            and all(v.outcome is Outcome.PASS for v in self.verdicts)
+            and not self.missing_rules
+        )
+
+    def status(self, *, prod_observe: bool) -> CheckStatus:
+        """How this check counts; a deliberate skip is told apart by what caused it."""
+        if not self.gate_passed:
+            return CheckStatus.NOT_PASS
+        if self.outcome != "skipped":
+            return CheckStatus.PASSED
+        if (self.skip_reason or "").startswith(SUPERSEDED_PREFIX):
+            return CheckStatus.SUPERSEDED
+        tags = (self.marks or {}).get("tags") or ()
+        if prod_observe and "prod_safe" not in tags:
+            return CheckStatus.NOT_PROD_SAFE
+        return CheckStatus.AWAITING_APPROVAL
 
     def problems(self) -> list[str]:
         """Why this check does not pass the gate, with figures where there are any."""
@@ -44,8 +90,10 @@ class CheckRecord:
                 lines.extend(f"  - {why}" for why in verdict.details.get("violations", ())[:5])
         if self.outcome == "skipped":
             lines.insert(0, f"not run (skipped: {self.skip_reason})")
-        elif not lines:
+        elif not lines and self.outcome != "passed":
             lines.append(f"{self.outcome}: {self.failure or 'no detail'}")
+        if self.missing_rules:
+            lines.append(f"no verdict for declared rule(s): {', '.join(self.missing_rules)}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +102,7 @@ class CheckRecord:
             "marks": dict(self.marks) if self.marks is not None else None,
             "outcome": self.outcome,
             "gate_passed": self.gate_passed,
+            "missing_rules": self.missing_rules,
             "deliberate_skip": self.deliberate_skip,
             "skip_reason": self.skip_reason,
             "failure": self.failure,
@@ -85,6 +134,19 @@ class ResultsModel:
 
     def failing(self) -> list[CheckRecord]:
         return [c for c in self.checks.values() if not c.gate_passed]
+
+    def by_status(self, *, prod_observe: bool) -> dict[CheckStatus, list[CheckRecord]]:
+        """The checks grouped by how they count in the gate (every status, maybe empty)."""
+        grouped: dict[CheckStatus, list[CheckRecord]] = {status: [] for status in CheckStatus}
+        for check in self.checks.values():
+            grouped[check.status(prod_observe=prod_observe)].append(check)
+        return grouped
+
+    def rules_without_verdict(self) -> list[str]:
+        """Rule ids a check declared that no check of the session gave a verdict on,
+        leaving out checks the harness's policy skipped (they are counted as such)."""
+        judged = {v.details.get("rule") for c in self.checks.values() for v in c.verdicts}
+        return sorted({r for c in self.checks.values() for r in c.missing_rules} - judged)
 
     @property
     def gate_passed(self) -> bool:

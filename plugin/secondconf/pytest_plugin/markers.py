@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pytest
 
+from secondconf.contract.catalog import CATALOG
 from secondconf.contract.platform import APP_IDS
 from secondconf.hitl.log import GATES
 
@@ -35,12 +36,17 @@ APP_SIGNATURE = 'app(app_id): one of A1..A8, e.g. @pytest.mark.app("A1")'
 HITL_SIGNATURE = (
     f"hitl(gate=...): accepts only the keyword argument 'gate', one of {', '.join(GATES)}"
 )
+RULES_SIGNATURE = (
+    "rules(*rule_ids): the catalogued rule ids (secondconf.contract.catalog) this check "
+    'judges, e.g. @pytest.mark.rules("IDEM-07")'
+)
 
 MARKER_LINES: tuple[str, ...] = (
     *(f"{name}: {text}" for name, text in BARE_MARKERS.items()),
     PHASE_SIGNATURE,
     APP_SIGNATURE,
     f"{HITL_SIGNATURE}; skipped without a valid logged approval",
+    f"{RULES_SIGNATURE}; the gate names a declared id that produced no verdict",
 )
 
 
@@ -59,10 +65,16 @@ class CheckMarks:
     app: str | None
     hitl_gate: str | None
     tags: tuple[str, ...]
+    rules: tuple[str, ...] = ()  # the catalogued rule ids it judges
 
     @property
     def is_check(self) -> bool:
-        return bool(self.tags) or self.hitl_gate is not None or self.phase is not None
+        return (
+            bool(self.tags)
+            or self.hitl_gate is not None
+            or self.phase is not None
+            or bool(self.rules)
+        )
 
 
 def validate(marks: Iterable[pytest.Mark]) -> CheckMarks:
@@ -71,6 +83,7 @@ def validate(marks: Iterable[pytest.Mark]) -> CheckMarks:
     app: str | None = None
     gate: str | None = None
     tags: list[str] = []
+    rules: list[str] = []
     for mark in marks:
         if mark.name in BARE_MARKERS:
             if mark.args or mark.kwargs:
@@ -88,7 +101,43 @@ def validate(marks: Iterable[pytest.Mark]) -> CheckMarks:
             if mark.args or set(mark.kwargs) != {"gate"} or mark.kwargs["gate"] not in GATES:
                 raise MarkerError(f"invalid mark.hitl{_call(mark)}; {HITL_SIGNATURE}")
             gate = mark.kwargs["gate"]
-    return CheckMarks(phase=phase, app=app, hitl_gate=gate, tags=tuple(dict.fromkeys(tags)))
+        elif mark.name == "rules":
+            if mark.kwargs or not mark.args or not all(type(a) is str for a in mark.args):
+                raise MarkerError(f"invalid mark.rules{_call(mark)}; {RULES_SIGNATURE}")
+            rules.extend(mark.args)
+    marks_found = CheckMarks(
+        phase=phase,
+        app=app,
+        hitl_gate=gate,
+        tags=tuple(dict.fromkeys(tags)),
+        rules=tuple(dict.fromkeys(rules)),
+    )
+    for rule_id in marks_found.rules:
+        _agrees_with_catalogue(rule_id, marks_found)
+    return marks_found
+
+
+def _agrees_with_catalogue(rule_id: str, marks: CheckMarks) -> None:
+    """The test runs ``rule_id`` the way the catalogue says: under its capability
+    marker, ``prod_safe`` exactly when the rule is, behind the rule's HITL gate."""
+    row = CATALOG.get(rule_id)
+    if row is None:
+        raise MarkerError(
+            f"invalid mark.rules({rule_id!r}): not a catalogued rule id; {RULES_SIGNATURE}"
+        )
+    if row.marker not in marks.tags:
+        raise MarkerError(f"mark.rules({rule_id!r}): the catalogue runs it under mark.{row.marker}")
+    marked = "prod_safe" in marks.tags
+    if row.prod_safe != marked:
+        raise MarkerError(
+            f"mark.rules({rule_id!r}): the catalogue says it is {'' if row.prod_safe else 'not '}"
+            f"prod_safe, the test is {'' if marked else 'not '}marked prod_safe"
+        )
+    if row.hitl_gate != marks.hitl_gate:
+        raise MarkerError(
+            f"mark.rules({rule_id!r}): the catalogue puts it behind HITL gate "
+            f"{row.hitl_gate!r}, the test behind {marks.hitl_gate!r}"
+        )
 
 
 def _one_positional(mark: pytest.Mark, signature: str, kind: type[T]) -> T:
