@@ -23,6 +23,7 @@ from secondconf.engine.results import SUPERSEDED_PREFIX, CheckStatus, ResultsMod
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.hitl.log import ApprovalLog, ApprovalLogError, record_use
 from secondconf.pytest_plugin import markers
+from secondconf.pytest_plugin.allure_labels import AllureVerdicts
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
     exclusive_target_load,
     hardening_run,
@@ -159,11 +160,16 @@ def _require_approval(item: pytest.Item, gate: str, settings: HarnessSettings) -
 
 @pytest.fixture
 def record_verdict(request: pytest.FixtureRequest) -> Callable[[Verdict], Verdict]:
-    """Record a verdict for this check; a check whose verdicts are not all PASS fails."""
+    """Record a verdict for this check, and in Allure its labels, a step and its evidence;
+    a check whose verdicts are not all PASS fails."""
     recorded = request.node.stash.setdefault(VERDICTS_KEY, [])
+    marks = _marks(request.node)  # valid here: setup has raised on a MarkerError
+    valid = None if isinstance(marks, markers.MarkerError) else marks
+    allure = AllureVerdicts(request.config, valid)
 
     def record(verdict: Verdict) -> Verdict:
         recorded.append(verdict)
+        allure.record(verdict)
         return verdict
 
     return record
