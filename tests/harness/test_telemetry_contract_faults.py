@@ -26,7 +26,8 @@ import httpx
 import pytest
 from secondconf.checks.telemetry.dedupe import TEL03, check_dedupe
 from secondconf.checks.telemetry.sampling import TEL02, check_sampling
-from secondconf.checks.telemetry.schema import REQUIRED_EVENTS, TEL01, check_event_schema
+from secondconf.checks.telemetry.schema import TEL01, check_event_schema
+from secondconf.contract.events import REQUIRED_EVENTS
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import new_idempotency_key, new_sampled_in_trace_id
 from secondconf.core.clock import SystemClock
@@ -221,7 +222,7 @@ def test_the_clean_ecosystem_passes_every_check(
         dedupe.details["violations"],
         dedupe.details["untested"],
     )
-    assert [c["stored"] for c in dedupe.details["cases"]] == [1, 1, 2]
+    assert [c["stored"] for c in dedupe.details["cases"]] == [1, 1, 1, 1, 1, 2]
     for verdict in (schema, sampling, dedupe):
         assert verdict.details["requests"], verdict.check
 
@@ -255,7 +256,9 @@ def test_tel03_fails_when_a8_stores_every_copy(
 ) -> None:
     faulted("A8", {"disabled_rules": ["a8_dedupe"]})
     violations = failed_on(tel03(harness_target), TEL03.rule_id)
-    assert "the same triple sent twice: A8 stored 2, §6 says 1" in violations
+    assert (
+        "the same event, app, key and trace sent three times: A8 stored 3, §6 says 1" in violations
+    )
 
 
 def test_the_suite_passes_the_clean_ecosystem_through_pytest(
@@ -276,5 +279,5 @@ def test_the_suite_passes_the_clean_ecosystem_through_pytest(
     assert sorted(verdicts) == ["TEL-01", "TEL-02", "TEL-03"]
     assert {v["outcome"] for v in verdicts.values()} == {"PASS"}
     tel03_cases = verdicts["TEL-03"]["details"]["cases"]
-    assert [c["stored"] for c in tel03_cases] == [1, 1, 2]  # the clock control was used
+    assert [c["stored"] for c in tel03_cases] == [1, 1, 1, 1, 1, 2]  # the clock control was used
     assert all(c["marks"]["phase"] == 3 for c in checks)

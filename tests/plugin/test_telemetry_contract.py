@@ -4,6 +4,7 @@ its rule, on the breach it looks for, and PASSes a clean answer."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,9 @@ from secondconf.checks.telemetry.sampling import (
     new_sampled_out_trace_id,
     sampling_problem,
 )
-from secondconf.checks.telemetry.schema import (
-    REQUIRED_EVENTS,
-    SCHEMA_FIELDS,
-    judge_schema,
-    schema_problems,
-)
+from secondconf.checks.telemetry.schema import judge_schema, schema_problems
 from secondconf.checks.telemetry.window import read_window
+from secondconf.contract.events import REQUIRED_EVENTS, SCHEMA_FIELDS
 from secondconf.contract.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
 from secondconf.core.clock import SystemClock
 from secondconf.core.secret import Secret
@@ -46,6 +43,7 @@ FINANCE = {
     "net_cents": 50,
     "stripe_object_id": "pi_1",
 }
+EVENT_IDS = (f"ev-{n}" for n in itertools.count())
 
 
 def event(name: str = "page_published", **fields: Any) -> dict[str, Any]:
@@ -65,6 +63,8 @@ def event(name: str = "page_published", **fields: Any) -> dict[str, Any]:
         "revenue_event_id": "rev_1" if name == "revenue_settled" else None,
         "sample_rate": 0.1 if name in ("http_request", "cta_impression") else 1.0,
         "tags": {"test_run": True, "source": "qa", "env": "embedded"},
+        "event_id": next(EVENT_IDS),
+        "data": None,
         "received_at": "2026-11-26T03:00:00.200Z",
     }
     return base | fields
@@ -77,8 +77,14 @@ def every_required() -> list[dict[str, Any]]:
 # -- TEL-01 ---------------------------------------------------------------------------
 
 
+def test_the_schema_has_section_6s_fields_and_its_two_more() -> None:
+    assert len(SCHEMA_FIELDS) == 16
+    assert SCHEMA_FIELDS[-2:] == ("event_id", "data")
+
+
 def test_a_complete_event_keeps_the_schema() -> None:
     assert schema_problems(event()) == []
+    assert schema_problems(event("bandit_config", data={"arm_weights": {}})) == []
     assert schema_problems(event("revenue_settled")) == []
     nulls = {f: None for f in ("route", "status", "latency_ms", "p95_ms", "idempotency_key")}
     assert (
@@ -110,6 +116,10 @@ def test_an_absent_field_is_named(name: str) -> None:
         ({"finance_metrics": {"currency": "usd"}}, "finance_metrics.gross_cents: absent"),
         ({"finance_metrics": FINANCE | {"fee_cents": 1.5}}, "finance_metrics.fee_cents"),
         ({"route": "v1/pages"}, "route: not a route template"),
+        ({"event_id": None}, "event_id: not a non-empty string"),
+        ({"event_id": 7}, "event_id: not a non-empty string"),
+        ({"data": [1, 2]}, "data: not an object (list)"),
+        ({"data": "figures"}, "data: not an object (str)"),
     ],
 )
 def test_a_wrong_type_is_named(change: dict[str, Any], expected: str) -> None:
@@ -146,6 +156,15 @@ def test_a_required_event_held_from_before_the_window_still_appears() -> None:
     verdict = judge_schema(events, frozenset({"provider_registered"}))
     assert verdict.outcome is Outcome.PASS
     assert verdict.details["required_names"]["provider_registered"] == "before the window"
+
+
+@pytest.mark.parametrize("field", ["event_id", "data"])
+def test_events_without_an_event_id_or_data_fail(field: str) -> None:
+    lacking = [{k: v for k, v in e.items() if k != field} for e in every_required()]
+    verdict = judge_schema(lacking)
+    assert verdict.outcome is Outcome.FAIL
+    assert len(verdict.details["violations"]) == len(REQUIRED_EVENTS)
+    assert all(v.startswith(f"{field}: absent in 1 of 1 ") for v in verdict.details["violations"])
 
 
 def test_one_broken_emitter_is_one_violation_with_its_count() -> None:
@@ -274,6 +293,13 @@ def dedupe_on(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
     return lambda item: tuple(item[f] for f in fields)
 
 
+def section_6_dedupe(item: dict[str, Any]) -> Any:
+    """§6: (event, app, key, trace) when the event has a key, else its event_id."""
+    if item["idempotency_key"] is None:
+        return item["event_id"]
+    return (item["event"], item["app_id"], item["idempotency_key"], item["trace_id"])
+
+
 def run_dedupe(a8: FakeA8) -> Any:
     return asyncio.run(
         check_dedupe(
@@ -282,33 +308,49 @@ def run_dedupe(a8: FakeA8) -> Any:
     )
 
 
-def test_a8_deduping_by_the_triple_passes_without_clock_control() -> None:
-    verdict = run_dedupe(FakeA8(dedupe_on(("event", "idempotency_key", "trace_id"))))
+def test_a8_deduping_as_section_6_says_passes_without_clock_control() -> None:
+    verdict = run_dedupe(FakeA8(section_6_dedupe))
     assert verdict.outcome is Outcome.PASS
-    assert [c["stored"] for c in verdict.details["cases"]] == [1, 1]
+    assert [c["stored"] for c in verdict.details["cases"]] == [1, 1, 1, 1, 1]
     assert verdict.details["untested"] == [
-        "the triple again after 15 minutes: the target offers no clock control"
+        "the same event, app, key and trace after 15 minutes: the target offers no clock control"
     ]
     sent = [r for r in verdict.details["requests"] if r["method"] == "POST"]
-    assert [r["status"] for r in sent] == [200] * 4
-    assert "key qa-" in sent[0]["sent"]
+    assert [r["status"] for r in sent] == [200] * 9  # eight copies and the marker
+    assert "A8, key qa-" in sent[0]["sent"]
+    assert "A4, key none" in sent[7]["sent"]
 
 
 def test_a8_storing_every_copy_fails() -> None:
     verdict = run_dedupe(FakeA8(lambda item: id(item)))
     assert verdict.outcome is Outcome.FAIL
-    assert verdict.details["violations"] == ["the same triple sent twice: A8 stored 2, §6 says 1"]
+    assert verdict.details["violations"] == [
+        "the same event, app, key and trace sent three times: A8 stored 3, §6 says 1",
+        "an event without a key re-sent with its event_id: A8 stored 2, §6 says 1",
+    ]
 
 
 def test_a8_deduping_without_the_trace_id_fails() -> None:
     verdict = run_dedupe(FakeA8(dedupe_on(("event", "idempotency_key"))))
     assert verdict.details["violations"] == [
-        "the same event and key with another trace id: A8 stored 0, §6 says 1"
+        "the same event and key with another trace id: A8 stored 0, §6 says 1",
+        "the same event, key and trace from another app: A8 stored 0, §6 says 1",
+        "the same trace from another app, without a key: A8 stored 0, §6 says 1",
+    ]
+
+
+def test_a8_deduping_by_event_key_and_trace_alone_fails_across_apps() -> None:
+    # The rule before the contract named app_id: one trace crossing two apps loses an event.
+    verdict = run_dedupe(FakeA8(dedupe_on(("event", "idempotency_key", "trace_id"))))
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.details["violations"] == [
+        "the same event, key and trace from another app: A8 stored 0, §6 says 1",
+        "the same trace from another app, without a key: A8 stored 0, §6 says 1",
     ]
 
 
 def test_the_synthetic_events_are_labelled_and_valid() -> None:
-    a8 = FakeA8(dedupe_on(("event", "idempotency_key", "trace_id")))
+    a8 = FakeA8(section_6_dedupe)
     run_dedupe(a8)
     for stored in a8.events:
         assert schema_problems(stored) == []
