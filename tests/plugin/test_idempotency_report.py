@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from secondconf.contract.catalog import rule_by_id
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.rules import rule_verdict
-from secondconf.reports.idempotency import IDEMPOTENCY_REPORT, write_idempotency_report
+from secondconf.reports.idempotency import (
+    HARDENING_ROUTES_SECTION,
+    IDEMPOTENCY_REPORT,
+    write_idempotency_report,
+)
 
 from tests.plugin.test_inventory_report import settings
 
@@ -23,6 +28,9 @@ REQUEST = {
 }
 
 
+A8_READ = RequestRecord("A8", "GET", "/v1/events", "since/until", 200, note="1200 events")
+
+
 def model() -> ResultsModel:
     failed = CheckRecord(
         "suites/test_idempotency.py::test_contract_rule[IDEM-09]", MARKS, outcome="failed"
@@ -33,7 +41,10 @@ def model() -> ResultsModel:
             "A2",
             cases=1,
             violations=["A2 POST /v1/checkout: a second charge"],
-            details={"requests": [REQUEST], "routes": {"A2 POST /v1/checkout": "violated"}},
+            details={
+                "requests": [REQUEST, A8_READ.to_dict()],
+                "routes": {"A2 POST /v1/checkout": "violated"},
+            },
         )
     )
     skipped = CheckRecord(
@@ -48,7 +59,7 @@ def model() -> ResultsModel:
     )
     results = ResultsModel()
     results.checks = {c.nodeid: c for c in (failed, skipped, other)}
-    results.run_info["hardening_routes"] = {
+    results.run_info[HARDENING_ROUTES_SECTION] = {
         "A2": {
             "covered": ["A2 POST /v1/checkout"],
             "exempt": [{"route": "A2 POST /v1/stripe/webhook", "reason": "protocol"}],
@@ -67,6 +78,7 @@ def test_the_report_lists_routes_verdicts_and_requests(tmp_path: Path) -> None:
     assert "A2 POST /v1/checkout: a second charge" in text
     assert "### IDEM-09 same key with a new trace id is a replay: A2 (FAIL)" in text
     assert "| A2 | `POST /v1/checkout` | new trace id | 201 | a second charge |" in text
+    assert "| A8 | `GET /v1/events` | since/until | 200 | ok (1200 events) |" in text
     assert "**NOT RUN (deliberate)**" in text
     assert "HITL gate 'secret_rotation' not approved" in text
     assert "test_liveness" not in text

@@ -11,12 +11,14 @@ import pytest
 from secondconf.checks.safety.prod_guard import (
     HARNESS_CLIENTS,
     METHODS,
+    SELF_TEST_PATH,
     WRITE_METHODS,
     ClientFactory,
     RecordingTransport,
     check_prod_guard,
     guard_cases,
 )
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome, Reason, Verdict
 from secondconf.target.client import (
     SYNTHETIC_IDENTITY_HEADER,
@@ -83,6 +85,11 @@ def test_the_harness_clients_pass_every_case() -> None:
     ]
     assert {r["status"] for r in verdicts["GET"].details["requests"]} == {"sent"}
     assert {r["status"] for r in verdicts["OPTIONS"].details["requests"]} == {"refused"}
+    for verdict in verdicts.values():
+        for row in verdict.details["requests"]:
+            record = RequestRecord.from_dict(row)
+            assert (record.app, record.path) == ("harness", SELF_TEST_PATH)
+            assert record.to_dict() == row  # the six keys, nothing else (no header values)
 
 
 def test_the_cases_cover_each_shortfall_for_each_write_method() -> None:

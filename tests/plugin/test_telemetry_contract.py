@@ -25,6 +25,7 @@ from secondconf.contract.events import REQUIRED_EVENTS, SCHEMA_FIELDS
 from secondconf.contract.traceids import FINANCE_EVENTS, is_sampled_in, new_sampled_in_trace_id
 from secondconf.core.clock import SystemClock
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome, Reason
 from secondconf.target.a8 import A8Client
 
@@ -319,6 +320,10 @@ def test_a8_deduping_as_section_6_says_passes_without_clock_control() -> None:
     assert [r["status"] for r in sent] == [200] * 9  # eight copies and the marker
     assert "A8, key qa-" in sent[0]["sent"]
     assert "A4, key none" in sent[7]["sent"]
+    first = RequestRecord.from_dict(sent[0])
+    assert first.trace_id is not None
+    assert first.idempotency_key is not None
+    assert f"key {first.idempotency_key}" in first.sent
 
 
 def test_a8_storing_every_copy_fails() -> None:
@@ -368,3 +373,6 @@ def test_a_window_larger_than_a8_answers_is_read_in_halves() -> None:
     assert len(window.events) == 35
     assert window.untested == []
     assert len(window.requests) > 1
+    # every read is recorded, with how many events it returned
+    assert all((r.app, r.method, r.path) == ("A8", "GET", "/v1/events") for r in window.requests)
+    assert all(r.note is not None and r.note.endswith(" events") for r in window.requests)

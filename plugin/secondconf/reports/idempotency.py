@@ -1,7 +1,8 @@
 """Phase 3 deliverable: ``idempotency_validation.md``, every hardening rule as checked.
 
 Built from the results model only: the checks marked ``idempotency`` and their verdicts,
-plus the routes the hardening run discovered (``run_info["hardening_routes"]``). For each
+plus the routes the hardening run discovered (run info section
+:data:`HARDENING_ROUTES_SECTION`, each app's ``AppCoverage.to_dict()``). For each
 rule: its verdict per app, the routes it covered, held, violated, could not test or did
 not apply to, and every request it sent with its answer. A check that did not run (a HITL
 check without approval) is listed with its skip reason; with no such check at all nothing
@@ -14,13 +15,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from secondconf.core.files import write_atomic
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Outcome
 from secondconf.settings import HarnessSettings
 
 IDEMPOTENCY_REPORT: Final = "idempotency_validation.md"
 IDEMPOTENCY_TAG: Final = "idempotency"
-ROUTES_INFO: Final = "hardening_routes"
+# The run_info section where the hardening fixture puts each app's routes.
+HARDENING_ROUTES_SECTION: Final = "hardening_routes"
 
 
 def idempotency_checks(model: ResultsModel) -> list[CheckRecord]:
@@ -82,7 +85,7 @@ def idempotency_report(
         f"(system map `{model.run_info.get('system_map')}`, env `{settings.env.value}`)",
         "",
     ]
-    lines += _routes_section(model.run_info.get(ROUTES_INFO))
+    lines += _routes_section(model.run_info.get(HARDENING_ROUTES_SECTION))
     lines += [
         "## Verdicts",
         "",
@@ -146,13 +149,15 @@ def _requests_section(record: CheckRecord) -> list[str]:
     return lines
 
 
-def _request_table(requests: Iterable[Mapping[str, Any]]) -> list[str]:
-    rows = [
-        f"| {_cell(r.get('app', '–'))} | `{_cell(r.get('method', ''))} {_cell(r.get('path', ''))}` "
-        f"| {_cell(r.get('sent', ''))} | {r.get('status') if r.get('status') is not None else '–'} "
-        f"| {_cell(r.get('result', ''))} |"
-        for r in requests
+def _request_table(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per request (a verdict's ``requests``: :class:`RequestRecord` s as JSON)."""
+    records = [RequestRecord.from_dict(row) for row in rows]
+    lines = [
+        f"| {_cell(r.app)} | `{_cell(r.method)} {_cell(r.path)}` | {_cell(r.sent)} "
+        f"| {r.status if r.status is not None else '–'} "
+        f"| {_cell(r.result + (f' ({r.note})' if r.note else ''))} |"
+        for r in records
     ]
-    if not rows:
+    if not lines:
         return []
-    return ["", "| app | request | sent | status | result |", "|---|---|---|---|---|", *rows]
+    return ["", "| app | request | sent | status | result |", "|---|---|---|---|---|", *lines]

@@ -24,6 +24,7 @@ import httpx
 
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock, SystemClock
+from secondconf.engine.evidence import RequestRecord
 from secondconf.target.map import BrowserLogin, SystemMap
 from secondconf.target.oidc_documents import b64url, get_discovery
 
@@ -88,7 +89,7 @@ class LoginObservation:
     received_at: datetime | None = None
     status: int | None = None
     problem: str | None = None
-    requests: tuple[dict[str, object], ...] = field(default=())
+    requests: tuple[RequestRecord, ...] = field(default=())
 
 
 @dataclass
@@ -156,10 +157,15 @@ def log_in(
         return LoginObservation(
             problem=f"authorization endpoint: no answer ({type(error).__name__})"
         )
-    requests: list[dict[str, object]] = [
-        {"app": "A1", "method": "GET", "path": urlsplit(endpoint).path,
-         "sent": "authorization request (PKCE S256)", "status": page.status_code, "result": "ok"}
-    ]  # fmt: skip
+    requests = [
+        RequestRecord(
+            "A1",
+            "GET",
+            urlsplit(endpoint).path,
+            "authorization request (PKCE S256)",
+            page.status_code,
+        )
+    ]
     form = login_form(page.text, login) if page.status_code == 200 else None
     if form is None:
         return LoginObservation(
@@ -177,9 +183,10 @@ def log_in(
     received_at = clock.now()
     client.cookies.clear()  # the session is not reused by later requests of this client
     requests.append(
-        {"app": "A1", "method": "POST", "path": urlsplit(action).path,
-         "sent": f"login form as {SUBJECT}", "status": answer.status_code, "result": "ok"}
-    )  # fmt: skip
+        RequestRecord(
+            "A1", "POST", urlsplit(action).path, f"login form as {SUBJECT}", answer.status_code
+        )
+    )
     location = answer.headers.get("location", "")
     if answer.status_code not in (302, 303) or not location.startswith(login.redirect_uri):
         return LoginObservation(

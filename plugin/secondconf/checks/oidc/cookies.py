@@ -113,7 +113,10 @@ def _domain_problems(cookie: SetCookie, login: BrowserLogin) -> list[str]:
 
 def judge_session_cookie(observation: LoginObservation, login: BrowserLogin) -> list[Verdict]:
     """CK-29, CK-30 and CK-31 from one login answer."""
-    details = {"requests": list(observation.requests), "status": observation.status}
+    details = {
+        "requests": [record.to_dict() for record in observation.requests],
+        "status": observation.status,
+    }
     if observation.problem is not None:
         return [
             rule_verdict(rule, "A1", cases=0, violations=[], untested=[observation.problem],

@@ -23,6 +23,7 @@ import httpx
 
 from secondconf.contract.catalog import ContractRule, rule_by_id
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.identity import TokenError, fetch_token_sync
@@ -205,7 +206,7 @@ def check_redirect_matrix(client: httpx.Client, system_map: SystemMap) -> Verdic
     client.cookies.clear()  # no session: the answer must not depend on an earlier login
     cases = [("registered", login.redirect_uri), *redirect_variants(login.redirect_uri)]
     violations: list[str] = []
-    requests: list[dict[str, Any]] = []
+    requests: list[RequestRecord] = []
     for label, uri in cases:
         params = authorize_params(login, uri)
         try:
@@ -221,21 +222,24 @@ def check_redirect_matrix(client: httpx.Client, system_map: SystemMap) -> Verdic
         if verdict:
             violations.append(verdict)
         requests.append(
-            {
-                "app": "A1",
-                "method": "GET",
-                "path": urlsplit(endpoint).path,
-                "sent": f"redirect_uri {label}: {uri}",
-                "status": answer.status_code,
-                "result": verdict or "ok",
-            }
+            RequestRecord(
+                "A1",
+                "GET",
+                urlsplit(endpoint).path,
+                f"redirect_uri {label}: {uri}",
+                answer.status_code,
+                verdict or "ok",
+            )
         )
     return rule_verdict(
         OIDC_REDIRECT,
         "A1",
         cases=len(requests),
         violations=violations,
-        details={"registered": login.redirect_uri, "requests": requests},
+        details={
+            "registered": login.redirect_uri,
+            "requests": [record.to_dict() for record in requests],
+        },
     )
 
 

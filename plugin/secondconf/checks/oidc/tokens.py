@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.control import ControlError, TargetControl
@@ -73,7 +74,7 @@ class ProtectedOperation:
 
 @dataclass
 class _Probe:
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     untested: list[str] = field(default_factory=list)
 
@@ -209,14 +210,7 @@ def _note(
     if problem:
         probe.violations.append(problem)
     probe.requests.append(
-        {
-            "app": operation.app_id,
-            "method": "GET",
-            "path": operation.path,
-            "sent": sent,
-            "status": status,
-            "result": problem or "ok",
-        }
+        RequestRecord(operation.app_id, "GET", operation.path, sent, status, problem or "ok")
     )
 
 
@@ -265,7 +259,7 @@ def check_forged_tokens(
         cases=len(probe.requests),
         violations=probe.violations,
         untested=probe.untested,
-        details={"requests": probe.requests},
+        details={"requests": [record.to_dict() for record in probe.requests]},
     )
 
 
@@ -364,14 +358,14 @@ def check_rotation(
         return rule_verdict(OIDC_ROTATION, subject, cases=0, violations=[], untested=[str(error)])
     after = _poll_until_accepted(client, operations, new.value, deadline_s, clock, sleep)
     requests = [
-        {
-            "app": operation.app_id,
-            "method": "GET",
-            "path": operation.path,
-            "sent": sent,
-            "status": answers[operation.app_id],
-            "result": "ok" if accepted(answers[operation.app_id]) else "refused",
-        }
+        RequestRecord(
+            operation.app_id,
+            "GET",
+            operation.path,
+            sent,
+            answers[operation.app_id],
+            "ok" if accepted(answers[operation.app_id]) else "refused",
+        )
         for sent, answers in (("token of the old key", before), ("token of the new key", after))
         for operation in operations
         if operation.app_id in answers
@@ -382,5 +376,9 @@ def check_rotation(
         cases=len(before) + len(after),
         violations=judge_rotation(before, after, new_kid_used=token_kid(new.value) == new_kid),
         untested=untested,
-        details={"new_kid": new_kid, "deadline_s": deadline_s, "requests": requests},
+        details={
+            "new_kid": new_kid,
+            "deadline_s": deadline_s,
+            "requests": [record.to_dict() for record in requests],
+        },
     )

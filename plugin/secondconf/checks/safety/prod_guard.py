@@ -35,6 +35,7 @@ from secondconf.contract.traceids import (
     new_idempotency_key,
     new_trace_id,
 )
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.client import (
@@ -266,22 +267,23 @@ class CaseResult:
             return [f"reached the transport {len(self.reached)} times, not once"]
         return _missing_on_the_wire(self.case, self.reached[0].headers)
 
-    def row(self) -> dict[str, Any]:
-        """The request as ``details["requests"]`` lists it (no header values)."""
+    def record(self) -> RequestRecord:
+        """The request as the verdict lists it: what the guard did with it in the status
+        (``refused``, ``sent``, ``error``: nothing answers a self-test), no header values."""
         if self.refused is not None:
             status = "refused"
         elif self.reached:
             status = "sent"
         else:
             status = "error"
-        return {
-            "app": "harness",
-            "method": self.case.method,
-            "path": SELF_TEST_PATH,
-            "sent": f"{self.client} client: {self.case.name}",
-            "status": status,
-            "result": self.violation() or "ok",
-        }
+        return RequestRecord(
+            app="harness",
+            method=self.case.method,
+            path=SELF_TEST_PATH,
+            sent=f"{self.client} client: {self.case.name}",
+            status=status,
+            result=self.violation() or "ok",
+        )
 
 
 def _missing_on_the_wire(case: GuardCase, sent: httpx.Headers) -> list[str]:
@@ -400,7 +402,7 @@ def check_prod_guard(factories: Mapping[str, ClientFactory] = HARNESS_CLIENTS) -
                 details={
                     "env": PROD_OBSERVE,
                     "clients": list(factories),
-                    "requests": [r.row() for r in mine],
+                    "requests": [r.record().to_dict() for r in mine],
                 },
             )
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Final
 
-from secondconf.checks.telemetry.window import POLL_S, SUBJECT, request_record
+from secondconf.checks.telemetry.window import POLL_S, SUBJECT
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.events import HTTP_REQUEST
 from secondconf.contract.traceids import (
@@ -28,6 +28,7 @@ from secondconf.contract.traceids import (
     new_sampled_in_trace_id,
 )
 from secondconf.core.clock import Clock, utc_iso
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
@@ -57,7 +58,7 @@ def judge_dedupe(
     cases: Sequence[DedupeCase],
     *,
     untested: Sequence[str] = (),
-    requests: Sequence[Mapping[str, Any]] = (),
+    requests: Sequence[RequestRecord] = (),
 ) -> Verdict:
     """TEL-03 from its cases; a case whose copies could not be sent is untested."""
     sent = [c for c in cases if c.stored is not None]
@@ -69,7 +70,7 @@ def judge_dedupe(
         untested=[*untested, *(f"{c.what}: not sent" for c in cases if c.stored is None)],
         details={
             "cases": [{"what": c.what, "expected": c.expected, "stored": c.stored} for c in cases],
-            "requests": list(requests),
+            "requests": [record.to_dict() for record in requests],
         },
     )
 
@@ -116,7 +117,7 @@ class _Ingest:
         self.headers = headers
         self.clock = clock
         self.deadline_s = deadline_s
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[RequestRecord] = []
 
     async def send(self, event: Mapping[str, Any], what: str) -> bool:
         key = event["idempotency_key"]
@@ -128,8 +129,15 @@ class _Ingest:
         )
         ok = answer.status == 200
         self.requests.append(
-            request_record(
-                "A8", "POST", "/v1/events", sent, answer.status, "ok" if ok else "refused"
+            RequestRecord(
+                "A8",
+                "POST",
+                "/v1/events",
+                sent,
+                answer.status,
+                "ok" if ok else "refused",
+                trace_id=event["trace_id"],
+                idempotency_key=headers["X-Idempotency-Key"],
             )
         )
         return ok
@@ -212,8 +220,6 @@ async def check_dedupe(
     for case in cases:
         if case.problem:
             ingest.requests.append(
-                request_record(
-                    "A8", "GET", "/v1/events", f"count of {case.what}", 200, case.problem
-                )
+                RequestRecord("A8", "GET", "/v1/events", f"count of {case.what}", 200, case.problem)
             )
     return judge_dedupe(cases, untested=untested, requests=ingest.requests)

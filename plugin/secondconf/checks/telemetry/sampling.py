@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -24,7 +24,6 @@ from secondconf.checks.telemetry.window import (
     Tally,
     event_name,
     read_window,
-    request_record,
 )
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.events import HTTP_REQUEST, is_int, is_number
@@ -38,6 +37,7 @@ from secondconf.contract.traceids import (
     sampling_threshold,
 )
 from secondconf.core.clock import Clock
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
@@ -102,7 +102,7 @@ def judge_sampling(
     *,
     window: tuple[str, str] | None = None,
     untested: Sequence[str] = (),
-    requests: Sequence[Mapping[str, Any]] = (),
+    requests: Sequence[RequestRecord] = (),
 ) -> Verdict:
     """TEL-02: the stored events' rates, and the probes A8 must and must not hold."""
     tally = Tally()
@@ -143,7 +143,7 @@ def judge_sampling(
                 }
                 for p in probes
             ],
-            "requests": list(requests),
+            "requests": [record.to_dict() for record in requests],
         },
     )
 
@@ -170,7 +170,7 @@ async def check_sampling(
     first, then sampled in: an app's telemetry reaches A8 in order, so once the
     sampled-in ones are held, a sampled-out one that A8 was going to hold is there too),
     then the rates of every event A8 holds from ``since``."""
-    requests: list[dict[str, Any]] = []
+    requests: list[RequestRecord] = []
     sent: list[tuple[str, str, str, int | None]] = []
     for app_id, app in system_map.apps.items():
         path = app.health_url[len(app.base_url) :] or "/"
@@ -181,7 +181,9 @@ async def check_sampling(
             sent.append((app_id, path, trace, status))
             kind = "in" if is_sampled_in(trace, HIGH_VOLUME_RATE) else "out"
             requests.append(
-                request_record(app_id, "GET", path, f"trace sampled {kind} at 0.1", status)
+                RequestRecord(
+                    app_id, "GET", path, f"trace sampled {kind} at 0.1", status, trace_id=trace
+                )
             )
     try:
         held = await _wait_for_probes(a8, sent, clock, deadline_s)
@@ -189,8 +191,10 @@ async def check_sampling(
     except TelemetryError as error:
         return judge_sampling([], [], untested=[str(error)], requests=requests)
     probes = [SamplingProbe(a, p, t, s, held.get((a, t), 0)) for a, p, t, s in sent]
-    for record, probe in zip(requests, probes, strict=True):
-        record["result"] = probe_problem(probe) or "ok"
+    requests = [
+        replace(record, result=probe_problem(probe) or "ok")
+        for record, probe in zip(requests, probes, strict=True)
+    ]
     return judge_sampling(
         window.events,
         probes,

@@ -31,6 +31,7 @@ from secondconf.contract.events import (
 )
 from secondconf.contract.traceids import FINANCE_EVENTS, is_valid_trace_id
 from secondconf.core.clock import Clock
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
@@ -203,7 +204,7 @@ def judge_schema(
     *,
     window: tuple[str, str] | None = None,
     untested: Sequence[str] = (),
-    requests: Sequence[Mapping[str, Any]] = (),
+    requests: Sequence[RequestRecord] = (),
 ) -> Verdict:
     """TEL-01 over the events A8 holds in the window (``seen_before``: required names A8
     holds only from before it, which still count as appearing, e.g. a once-per-tenant
@@ -235,7 +236,7 @@ def judge_schema(
             "per_event": dict(sorted(tally.totals.items())),
             "required_names": {n: where or "absent" for n, where in names.items()},
             "names_beyond_contract": extra,
-            "requests": list(requests),
+            "requests": [record.to_dict() for record in requests],
         },
     )
 

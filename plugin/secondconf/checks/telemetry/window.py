@@ -3,8 +3,8 @@
 TEL-01 and TEL-02 both judge every event A8 stored while the session's traffic ran, so
 both read that window the same way (:func:`read_window`: an answer A8 cuts at its limit is
 read again in halves) and report what they find the same way (:class:`Tally`: grouped per
-event name and problem, so one broken emitter reads as one violation). The request record
-and the pace of polling A8 are shared with TEL-03.
+event name and problem, so one broken emitter reads as one violation). The pace of
+polling A8 is shared with TEL-03.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from secondconf.core.clock import utc_iso
+from secondconf.engine.evidence import RequestRecord
 from secondconf.target.a8 import A8Client
 
 SUBJECT: Final = "A8"  # every telemetry verdict is about A8
@@ -22,20 +23,6 @@ PAGE_LIMIT: Final = 10_000  # events per /v1/events answer before the window is 
 MAX_SPLITS: Final = 12  # a window is halved at most this often (2^12 pieces)
 POLL_S: Final = 0.25  # between reads of A8 while waiting for events to be stored
 MAX_EXAMPLES: Final = 3  # examples per (event name, problem) group
-
-
-def request_record(
-    app: str, method: str, path: str, sent: str, status: int | None, result: str = "ok"
-) -> dict[str, Any]:
-    """One entry of a verdict's request log: what was sent to whom, and what came back."""
-    return {
-        "app": app,
-        "method": method,
-        "path": path,
-        "sent": sent,
-        "status": status,
-        "result": result,
-    }
 
 
 @dataclass
@@ -46,7 +33,7 @@ class EventWindow:
     until: datetime
     events: list[dict[str, Any]] = field(default_factory=list)
     untested: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
 
     @property
     def bounds(self) -> tuple[str, str]:
@@ -68,8 +55,8 @@ async def _read(
     page = await a8.raw_events(since=since, until=until, limit=PAGE_LIMIT)
     span = f"{utc_iso(since)} .. {utc_iso(until)}"
     window.requests.append(
-        request_record(
-            "A8", "GET", "/v1/events", f"since/until {span}", 200, f"{len(page.items)} events"
+        RequestRecord(
+            "A8", "GET", "/v1/events", f"since/until {span}", 200, note=f"{len(page.items)} events"
         )
     )
     if not page.truncated:
