@@ -121,7 +121,7 @@ def test_an_unreachable_app_is_one_error_line_and_writes_nothing(
     [
         ("{not json", "not valid JSON at line 1"),
         ('{"A9": "https://a9.test"}', "A9: unknown app id"),
-        ('{"A1": "ftp://a1.test"}', "A1: 'ftp://a1.test' is not an http(s) URL"),
+        ('{"A1": "ftp://a1.test"}', "A1: is not an http(s) URL"),
     ],
 )
 def test_a_bad_targets_file_is_one_error_line(
@@ -177,5 +177,6 @@ def test_the_installed_command_reads_the_environment_and_fails_without_traceback
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
-        f"{PREFIX}environment: SECONDCONF_A1_URL: 'not a url' is not an http(s) URL"
+        f"{PREFIX}environment: SECONDCONF_A1_URL: is not an http(s) URL (scheme http or https, "
+        "then a host)"
     ]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import trustme
 from secondconf.contract.platform import APP_IDS
 from secondconf.core.clock import ManualClock
+from secondconf.core.redact import encodings
 from secondconf.target.discovery import (
     DiscoveryError,
     base_urls_from_env,
@@ -20,6 +25,7 @@ from secondconf.target.discovery import (
     load_targets_file,
 )
 from secondconf.target.map import (
+    MAX_MAP_BYTES,
     AppEntry,
     BrowserLogin,
     SystemMapError,
@@ -30,6 +36,7 @@ from secondconf.target.map import (
 
 from tests.loopback import ServedApp, serve
 from tests.plugin.fake_deployment import fake_apps
+from tests.plugin.pytester_helpers import system_map_json
 
 SECRET_ADVICE = "secrets never belong in the system map; name the environment variable instead"
 
@@ -60,7 +67,7 @@ def valid_map_data() -> dict[str, Any]:
 @pytest.fixture
 def map_dir(tmp_path: Path) -> Path:
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "ca.pem").write_text("not parsed by the loader\n")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "certs" / "ca.pem"))
     return tmp_path
 
 
@@ -127,7 +134,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "version of wrong type": (setting(1, "apps", "A3", "version"), "apps.A3.version"),
     "health not a path": (setting("health", "apps", "A5", "health"), "apps.A5.health"),
     "app not an object": (setting([], "apps", "A6"), "apps.A6: must be a JSON object"),
-    "unknown env": (setting("production", "env"), "env: unknown environment 'production'"),
+    "unknown env": (setting("production", "env"), "env: unknown environment; valid values"),
     "env missing": (without("env"), "env: missing"),
     "bad timestamp": (setting("yesterday", "generated_at"), "generated_at"),
     "missing telemetry": (without("telemetry"), "telemetry: missing"),
@@ -210,7 +217,10 @@ def test_a_value_equal_to_a_secret_environment_variable_is_refused(map_dir: Path
     data = valid_map_data()
     data["apps"]["A8"]["version"] = "the-telemetry-key-value"
     environ = {"A8_TELEMETRY_KEY": "the-telemetry-key-value"}
-    with pytest.raises(SystemMapError, match=f"apps.A8.version: {SECRET_ADVICE}"):
+    with pytest.raises(
+        SystemMapError,
+        match=f"apps.A8.version: holds the value of A8_TELEMETRY_KEY \\(raw\\); {SECRET_ADVICE}",
+    ):
         load_system_map(write_map(map_dir, data), environ=environ)
 
 
@@ -252,7 +262,7 @@ def test_base_urls_come_from_secondconf_an_url_variables() -> None:
 
 
 def test_a_bad_url_in_the_environment_names_the_variable() -> None:
-    with pytest.raises(SystemMapError, match="environment: SECONDCONF_A2_URL: 'ftp://x'"):
+    with pytest.raises(SystemMapError, match="environment: SECONDCONF_A2_URL: is not an http"):
         base_urls_from_env({"SECONDCONF_A2_URL": "ftp://x"})
 
 
@@ -267,7 +277,7 @@ def test_a_targets_file_maps_app_ids_to_urls(tmp_path: Path) -> None:
     [
         ('{"A1": "https://a1"', "not valid JSON at line 1"),
         ('{"A9": "https://a9"}', "A9: unknown app id"),
-        ('{"A1": "mailto:x@y"}', "A1: 'mailto:x@y' is not an http(s) URL"),
+        ('{"A1": "mailto:x@y"}', "A1: is not an http(s) URL"),
         ('["https://a1"]', "must be a JSON object"),
     ],
 )
@@ -412,7 +422,7 @@ async def test_discovery_sends_through_the_harness_client_with_trace_id_and_tags
 async def test_discovery_refuses_a_url_that_is_not_http() -> None:
     urls = {app_id: f"https://{app_id.lower()}.test" for app_id in APP_IDS}
     urls["A2"] = "ftp://a2.test"
-    with pytest.raises(DiscoveryError, match=r"^discovery: A2: 'ftp://a2.test' is not an http"):
+    with pytest.raises(DiscoveryError, match=r"^discovery: A2: is not an http"):
         await discover(urls, env="staging", timeout_s=1)
 
 
@@ -517,3 +527,186 @@ def test_a_password_in_browser_login_is_refused_as_a_secret(map_dir: Path) -> No
         load_system_map(path, environ={})
     assert "identity.browser_login.password: " + SECRET_ADVICE in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+# --- no value echoed, secrets in any encoding, bounded reading ------------------------------
+
+PASTED = "pasted-Secret/+Value-0123456789"  # a secret no variable holds: only the echo shows
+
+
+ECHOES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "base_url not a URL": (setting(PASTED, "apps", "A1", "base_url"), "apps.A1.base_url: "),
+    "base_url bad port": (
+        setting(f"https://h:{PASTED}", "apps", "A2", "base_url"),
+        "apps.A2.base_url: is not a valid URL",
+    ),
+    "base_url with query": (
+        setting(f"https://h/?k={PASTED}", "apps", "A3", "base_url"),
+        "apps.A3.base_url: must not carry a query",
+    ),
+    "env": (setting(PASTED, "env"), "env: unknown environment"),
+    "generated_at": (setting(PASTED, "generated_at"), "generated_at: is not an RFC 3339"),
+    "health": (setting(PASTED, "apps", "A5", "health"), "apps.A5.health: must be a path"),
+    "app id": (setting(PASTED, "telemetry", "app_id"), "telemetry.app_id: is not an app id"),
+    "ca_bundle": (setting(PASTED, "ca_bundle"), "ca_bundle: no such file"),
+    "stripe": (setting(PASTED, "stripe", "api_base"), "stripe.api_base: is not an http(s) URL"),
+}
+
+
+@pytest.mark.parametrize(("mutate", "field"), ECHOES.values(), ids=ECHOES)
+def test_an_error_names_the_field_and_never_echoes_its_value(
+    map_dir: Path, mutate: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    data = valid_map_data()
+    mutate(data)
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(write_map(map_dir, data), environ={})
+    message = str(caught.value)
+    assert field in message
+    assert [e for e in encodings(PASTED) if e in message.encode()] == []
+
+
+def test_a_bad_cookie_domain_is_not_echoed(map_dir: Path) -> None:
+    path = write_map(map_dir, with_browser_login(cookie_domain=f"{PASTED} x"))
+    with pytest.raises(SystemMapError, match="cookie_domain: is not a domain") as caught:
+        load_system_map(path, environ={})
+    assert PASTED not in str(caught.value)
+
+
+TELEMETRY_KEY = 'Tel3metry/+Key "q" ünï-' + "Zq9" * 6
+
+
+ENCODED: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
+    "raw, inside a version": (
+        setting(f"v1-{TELEMETRY_KEY}-build", "apps", "A1", "version"),
+        "apps.A1.version",
+        "raw",
+    ),
+    "url-encoded, in a route": (
+        setting([f"GET /x?k={quote(TELEMETRY_KEY, safe='')}"], "apps", "A2", "routes"),
+        "apps.A2.routes[0]",
+        "url-encoded",
+    ),
+    "base64, as in a Basic header": (
+        setting(base64.b64encode(f"qa:{TELEMETRY_KEY}".encode()).decode(), "identity", "note"),
+        "identity.note",
+        "base64",
+    ),
+    "base64url": (
+        setting(base64.urlsafe_b64encode(TELEMETRY_KEY.encode()).decode(), "telemetry", "hint"),
+        "telemetry.hint",
+        "base64",
+    ),
+    "in a key": (setting(1, "apps", "A3", f"x-{TELEMETRY_KEY}"), "apps.A3: a key", "raw"),
+}
+
+
+@pytest.mark.parametrize(("mutate", "field", "encoding"), ENCODED.values(), ids=ENCODED)
+def test_a_field_holding_a_secret_in_any_encoding_names_the_variable_only(
+    map_dir: Path, mutate: Callable[[dict[str, Any]], None], field: str, encoding: str
+) -> None:
+    data = valid_map_data()
+    mutate(data)
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(write_map(map_dir, data), environ={"A8_TELEMETRY_KEY": TELEMETRY_KEY})
+    message = str(caught.value)
+    assert f"{field}" in message
+    assert f"holds the value of A8_TELEMETRY_KEY ({encoding}" in message
+    assert SECRET_ADVICE in message
+    assert [e for e in encodings(TELEMETRY_KEY) if e in message.encode()] == []
+
+
+def test_a_map_over_one_mib_is_refused_without_reading_it_whole(map_dir: Path) -> None:
+    path = write_map(map_dir, valid_map_data())
+    with path.open("r+b") as file:  # sparse: 300 MB that cost nothing to make
+        file.truncate(300 * 1024 * 1024)
+    with pytest.raises(SystemMapError, match=r"larger than 1024 KiB; a system map is a few KiB"):
+        load_system_map(path, environ={})
+
+
+def test_a_map_of_exactly_one_mib_is_read(map_dir: Path) -> None:
+    text = json.dumps(valid_map_data())
+    path = write_map(map_dir, text + " " * (MAX_MAP_BYTES - len(text)))
+    assert load_system_map(path, environ={}).env == "staging"
+    path.write_text(text + " " * (MAX_MAP_BYTES + 1 - len(text)))
+    with pytest.raises(SystemMapError, match="larger than"):
+        load_system_map(path, environ={})
+
+
+def nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [17, 990, 100_000])
+def test_a_map_nested_too_deep_is_one_error_line(map_dir: Path, depth: int) -> None:
+    text = json.dumps(valid_map_data())[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(write_map(map_dir, text), environ={})
+    assert str(caught.value).endswith(": nested deeper than 16 levels; a system map needs four")
+
+
+def test_nesting_up_to_the_limit_is_accepted(map_dir: Path) -> None:
+    data = valid_map_data()
+    data["x"] = nested(15)  # the top-level object is the 16th level
+    assert load_system_map(write_map(map_dir, data), environ={}).env == "staging"
+
+
+def test_a_targets_file_has_the_same_limits(tmp_path: Path) -> None:
+    path = tmp_path / "targets.json"
+    path.write_text('{"A1": ' + "[" * 50 + "]" * 50 + "}")
+    with pytest.raises(SystemMapError, match=f"^targets file {path}: nested deeper than 16"):
+        load_targets_file(path)
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "system_map.json"
+    os.mkfifo(path)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            load_system_map(path, environ={})
+        except SystemMapError as error:
+            outcome.append(error)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # unblock the reader so the test run can end
+        with open(path, "w"):
+            pass
+        pytest.fail("reading a FIFO as the system map blocked")
+    assert [str(e) for e in outcome] == [f"system map {path}: cannot be read: not a regular file"]
+
+
+def test_a_ca_bundle_that_is_not_pem_is_one_error_line(map_dir: Path) -> None:
+    (map_dir / "certs" / "ca.pem").write_text("not a certificate\n")
+    with pytest.raises(SystemMapError) as caught:
+        load_system_map(write_map(map_dir, valid_map_data()), environ={})
+    assert str(caught.value).endswith(
+        ": ca_bundle: is not a PEM CA bundle (no certificate loads from it)"
+    )
+
+
+def test_pytest_with_a_non_pem_ca_bundle_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the map loaded, the first HTTPS client failed on the bundle: INTERNALERROR."""
+    monkeypatch.setenv("A8_TELEMETRY_KEY", "not-a-real-key")
+    pytester.makefile(".pem", bad="-----BEGIN CERTIFICATE-----\nnot base64\n")
+    data = system_map_json("https://127.0.0.1:9")
+    data["ca_bundle"] = "bad.pem"
+    pytester.makefile(".json", bad=json.dumps(data))
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        f"--system-map={pytester.path / 'bad.json'}", "-p", "no:cacheprovider", "-p", "no:xdist"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [
+        f"ERROR: system map {pytester.path / 'bad.json'}: ca_bundle: is not a PEM CA bundle "
+        "(no certificate loads from it)"
+    ]
+    assert "INTERNALERROR" not in result.stdout.str()

@@ -17,7 +17,6 @@ override the file. :func:`discover` needs all eight apps and says which are miss
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from secondconf.target.map import (
     SystemMap,
     SystemMapError,
     error_line,
+    read_json_document,
 )
 
 DEFAULT_QA_CLIENT_ID: Final = "qa-harness"
@@ -92,16 +92,7 @@ def load_targets_file(path: Path | str) -> dict[str, str]:
     """``{app_id: base_url}`` from a JSON object such as ``{"A1": "https://…", …}``."""
     path = Path(path)
     doc = Document(f"targets file {path}")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise SystemMapError(f"targets file {path}: cannot be read: {error_line(error)}") from None
-    except json.JSONDecodeError as error:
-        raise SystemMapError(
-            f"targets file {path}: not valid JSON at line {error.lineno} column {error.colno}: "
-            f"{error.msg}"
-        ) from None
-    targets = doc.object(raw, "(top level)")
+    targets = doc.object(read_json_document(path, doc.label), "(top level)")
     urls: dict[str, str] = {}
     for app_id, url in targets.items():
         if app_id not in APP_IDS:

@@ -12,8 +12,16 @@ names the file and the field (the wiring layer turns it into a ``pytest.UsageErr
 
 Secrets never belong in the map, only the names of the environment variables that hold
 them (:data:`SECRET_ENV_VARS`). The loader refuses a map that carries one: a key named
-like a secret with a value, a value that looks like a Stripe key, or a value equal to
-one of those variables' current values.
+like a secret with a value, a value that looks like a Stripe key, or a key or value that
+contains one of those variables' current values (as it is, URL-encoded or base64-encoded,
+among the forms :func:`secondconf.core.redact.encodings` lists), naming the variable.
+
+No error message repeats a value from the map: any field may be where a secret was pasted
+by mistake, so a message says which field is wrong and why. The file is read with limits,
+so a wrong file is one error line and not a long stall: at most :data:`MAX_MAP_BYTES`
+(1 MiB; a real map is a few KiB), a regular file only (a FIFO would block), and JSON
+nested at most :data:`MAX_NESTING` levels deep (a real map needs four). A ``ca_bundle``
+must load as a PEM CA bundle.
 
 Building a map by asking each app what it serves is :mod:`secondconf.target.discovery`.
 """
@@ -24,6 +32,8 @@ import dataclasses
 import json
 import os
 import re
+import ssl
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +44,13 @@ from urllib.parse import urlsplit
 
 from secondconf.contract.platform import APP_IDS, APP_ROLES, ENVS, SECRET_ENV_VARS
 from secondconf.core.files import write_atomic
+from secondconf.core.redact import encodings
 
 HEALTH_PATH: Final = "/health"
 READY_PATH: Final = "/ready"
 OPENAPI_PATH: Final = "/openapi.json"
+MAX_MAP_BYTES: Final = 1024 * 1024
+MAX_NESTING: Final = 16
 
 _SECRET_ADVICE: Final = (
     "secrets never belong in the system map; name the environment variable instead "
@@ -190,26 +203,26 @@ class Document:
     def path(self, parent: Mapping[str, Any], key: str, field: str, default: str) -> str:
         value = self.string(parent, key, field, default)
         if not value.startswith("/"):
-            raise self.error(field, f"{value!r} must be a path starting with '/'")
+            raise self.error(field, "must be a path starting with '/'")
         return value
 
 
 def url_problem(value: str) -> str | None:
     """Why ``value`` is not a usable http(s) base URL, or ``None`` when it is.
 
-    The message never repeats a URL that carries credentials.
+    The message never repeats the value: it may be a secret pasted in the wrong place.
     """
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        return f"{value!r} is not a valid URL"
+        return "is not a valid URL (malformed host or port)"
     if parts.username is not None or parts.password is not None:
         return f"credentials in a URL are secrets; {_SECRET_ADVICE}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{value!r} is not an http(s) URL"
+        return "is not an http(s) URL (scheme http or https, then a host)"
     if parts.query or parts.fragment:
-        return f"{value!r} must not carry a query or fragment"
+        return "must not carry a query or fragment"
     return None
 
 
@@ -222,29 +235,64 @@ def load_system_map(path: Path | str, *, environ: Mapping[str, str] | None = Non
     """
     path = Path(path)
     doc = Document(f"system map {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise SystemMapError(f"system map {path}: cannot be read: {error_line(error)}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SystemMapError(
-            f"system map {path}: not valid JSON at line {error.lineno} column {error.colno}: "
-            f"{error.msg}"
-        ) from None
-    top = doc.object(raw, "(top level)")
+    top = doc.object(read_json_document(path, doc.label), "(top level)")
     check_no_secrets(top, doc.label, environ=os.environ if environ is None else environ)
     return _parse_map(top, doc, path.parent)
+
+
+def read_json_document(path: Path, label: str) -> Any:
+    """The parsed JSON of ``path`` (a map or a targets file) within the stated limits:
+    a regular file of at most :data:`MAX_MAP_BYTES`, nested at most :data:`MAX_NESTING`
+    levels. Anything else is a one-line :class:`SystemMapError` that starts with ``label``.
+    """
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SystemMapError(f"{label}: cannot be read: not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_MAP_BYTES + 1)
+    except OSError as error:
+        raise SystemMapError(f"{label}: cannot be read: {error_line(error)}") from None
+    if len(data) > MAX_MAP_BYTES:
+        raise SystemMapError(
+            f"{label}: larger than {MAX_MAP_BYTES // 1024} KiB; a system map is a few KiB"
+        )
+    too_deep = f"{label}: nested deeper than {MAX_NESTING} levels; a system map needs four"
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SystemMapError(f"{label}: cannot be read: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise SystemMapError(
+            f"{label}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise SystemMapError(too_deep) from None
+    if _deeper_than(raw, MAX_NESTING):
+        raise SystemMapError(too_deep)
+    return raw
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels (no recursion:
+    the depth is what is being checked)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemMap:
     env = doc.string(top, "env", "env")
     if env not in ENVS:
-        raise doc.error("env", f"unknown environment {env!r}; valid values: {', '.join(ENVS)}")
+        raise doc.error("env", f"unknown environment; valid values: {', '.join(ENVS)}")
     generated_at = doc.string(top, "generated_at", "generated_at")
     if not _is_rfc3339(generated_at):
-        raise doc.error("generated_at", f"{generated_at!r} is not an RFC 3339 UTC timestamp")
+        raise doc.error("generated_at", "is not an RFC 3339 timestamp with a time zone")
 
     if "apps" not in top:
         raise doc.error("apps", "missing (the map must name every app A1..A8)")
@@ -283,12 +331,7 @@ def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemM
         if stripe.get("api_base") is not None:
             stripe_api_base = doc.url(stripe["api_base"], "stripe.api_base")
 
-    ca_bundle: Path | None = None
-    if top.get("ca_bundle") is not None:
-        ca_text = doc.string(top, "ca_bundle", "ca_bundle")
-        ca_bundle = (base_dir / ca_text).resolve()
-        if not ca_bundle.is_file():
-            raise doc.error("ca_bundle", f"{ca_bundle} does not exist (resolved from {ca_text!r})")
+    ca_bundle = None if top.get("ca_bundle") is None else _ca_bundle(top, doc, base_dir)
 
     return SystemMap(
         env=env,
@@ -303,6 +346,21 @@ def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemM
         identity_app_id=identity_app,
         browser_login=browser_login,
     )
+
+
+def _ca_bundle(top: Mapping[str, Any], doc: Document, base_dir: Path) -> Path:
+    """The map's CA bundle, resolved against the map's folder; it must load as PEM here,
+    where a bad one is one error line, not later inside an HTTPS client."""
+    path = (base_dir / doc.string(top, "ca_bundle", "ca_bundle")).resolve()
+    if not path.is_file():
+        raise doc.error("ca_bundle", "no such file (a relative path is read from the map's folder)")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError):
+        raise doc.error(
+            "ca_bundle", "is not a PEM CA bundle (no certificate loads from it)"
+        ) from None
+    return path
 
 
 _MAX_SESSION_TTL_S: Final = 400 * 24 * 3600  # browsers cap a cookie's lifetime at 400 days
@@ -349,7 +407,7 @@ def _parse_browser_login(raw: Any, doc: Document) -> BrowserLogin:
         raise doc.error(f"{field}.password_env", "must name an environment variable (A_NAME)")
     cookie_domain = optional_text("cookie_domain")
     if cookie_domain is not None and any(c in cookie_domain for c in "; ,/"):
-        raise doc.error(f"{field}.cookie_domain", f"{cookie_domain!r} is not a domain")
+        raise doc.error(f"{field}.cookie_domain", "is not a domain (no ';', ',', '/' or space)")
     return BrowserLogin(
         client_id=text("client_id"),
         redirect_uri=redirect_uri,
@@ -389,7 +447,7 @@ def _section(top: Mapping[str, Any], key: str, doc: Document, what: str) -> Mapp
 def _app_ref(section: Mapping[str, Any], name: str, doc: Document, *, default: str) -> str:
     app_id = doc.string(section, "app_id", f"{name}.app_id", default)
     if app_id not in APP_IDS:
-        raise doc.error(f"{name}.app_id", f"{app_id!r} is not an app id; valid ids: A1..A8")
+        raise doc.error(f"{name}.app_id", "is not an app id; valid ids: A1..A8")
     return app_id
 
 
@@ -400,31 +458,50 @@ def check_no_secrets(
 
     A secret is a key named like one (``secret``, ``token``, ``password``, …) with a
     value that is not the name of an environment variable; a string shaped like a
-    Stripe key; or a string equal to the current value of one of :data:`SECRET_ENV_VARS`.
-    The message names the field, never the value.
+    Stripe key; or a key or string that contains the current value of one of
+    :data:`SECRET_ENV_VARS` in any of its encodings (raw, URL-encoded, base64, …).
+    The message names the field and the variable, never the value.
     """
-    secret_values = {
-        environ[name]
+    needles = {
+        needle: (name, encoding)
         for name in SECRET_ENV_VARS
         if len(environ.get(name, "")) >= _MIN_SECRET_MATCH_LENGTH
+        for needle, encoding in encodings(environ[name]).items()
     }
-    _scan_for_secrets(value, label, field, secret_values)
+    _scan_for_secrets(value, label, field, needles)
 
 
-def _scan_for_secrets(value: Any, label: str, field: str, secret_values: set[str]) -> None:
+def _scan_for_secrets(
+    value: Any, label: str, field: str, needles: Mapping[bytes, tuple[str, str]]
+) -> None:
+    where = field or "(top level)"
     if isinstance(value, dict):
         for key, item in value.items():
+            found = _secret_in(str(key), needles)
+            if found is not None:
+                raise SystemMapError(f"{label}: {where}: a key {found}; {_SECRET_ADVICE}")
             child = f"{field}.{key}" if field else str(key)
             if _names_a_secret(str(key)) and _holds_a_value(item):
                 raise SystemMapError(f"{label}: {child}: {_SECRET_ADVICE}")
-            _scan_for_secrets(item, label, child, secret_values)
+            _scan_for_secrets(item, label, child, needles)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _scan_for_secrets(item, label, f"{field}[{index}]", secret_values)
-    elif isinstance(value, str) and (
-        value in secret_values or value.startswith(_SECRET_VALUE_PREFIXES)
-    ):
-        raise SystemMapError(f"{label}: {field or '(top level)'}: {_SECRET_ADVICE}")
+            _scan_for_secrets(item, label, f"{field}[{index}]", needles)
+    elif isinstance(value, str):
+        found = _secret_in(value, needles)
+        if found is not None:
+            raise SystemMapError(f"{label}: {where}: {found}; {_SECRET_ADVICE}")
+        if value.startswith(_SECRET_VALUE_PREFIXES):
+            raise SystemMapError(f"{label}: {where}: {_SECRET_ADVICE}")
+
+
+def _secret_in(text: str, needles: Mapping[bytes, tuple[str, str]]) -> str | None:
+    """``holds the value of NAME (encoding)`` if ``text`` contains a secret, else ``None``."""
+    data = text.encode("utf-8", "surrogatepass")
+    for needle, (name, encoding) in needles.items():
+        if needle in data:
+            return f"holds the value of {name} ({encoding})"
+    return None
 
 
 def _names_a_secret(key: str) -> bool:
