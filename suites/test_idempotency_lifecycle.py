@@ -83,13 +83,14 @@ def _record(verdict: Verdict, record_verdict: Callable[[Verdict], Verdict]) -> N
 def test_ttl_boundary(
     request: pytest.FixtureRequest,
     target: Target,
+    fault_control: TargetControl | None,
     route: RouteClient,
     exclusive_target_load: None,
     record_verdict: Callable[[Verdict], Verdict],
     pytestconfig: pytest.Config,
 ) -> None:
     """IDEM-13 through the target's clock control."""
-    controls = target.controls
+    controls = fault_control
     if controls is None:
         if selected(request, "test_ttl_boundary_real_time"):
             skip_covered_elsewhere(request, "no clock control: test_ttl_boundary_real_time runs")
@@ -100,7 +101,8 @@ def test_ttl_boundary(
                 cases=0,
                 violations=[],
                 untested=[
-                    "the target offers no clock control and test_ttl_boundary_real_time "
+                    "no clock control (the target offers none, or staging has no "
+                    "inject_503 approval) and test_ttl_boundary_real_time "
                     "(-m slow, waits 15 minutes) is not selected"
                 ],
             ),
@@ -120,12 +122,13 @@ def test_ttl_boundary(
 def test_ttl_boundary_real_time(
     request: pytest.FixtureRequest,
     target: Target,
+    fault_control: TargetControl | None,
     route: RouteClient,
     record_verdict: Callable[[Verdict], Verdict],
     pytestconfig: pytest.Config,
 ) -> None:
     """IDEM-13 by waiting the real TTL, for a target without clock control."""
-    if target.controls is not None and selected(request, "test_ttl_boundary"):
+    if fault_control is not None and selected(request, "test_ttl_boundary"):
         skip_covered_elsewhere(request, "the target has clock control: test_ttl_boundary runs")
     started = time.monotonic()
 
@@ -303,6 +306,7 @@ def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
 
 def test_idempotency_state_machine(
     target: Target,
+    fault_control: TargetControl | None,
     route: RouteClient,
     hardening_run: HardeningRun,
     exclusive_target_load: None,
@@ -313,7 +317,7 @@ def test_idempotency_state_machine(
     baseline = hardening_run.baselines.get(route.route.label) or {}
     walk = _Walk(
         route,
-        target.controls,
+        fault_control,
         target.secret("A8_TELEMETRY_KEY"),
         pytestconfig.stash[SETTINGS_KEY].telemetry_deadline_s,
         dict(baseline),
@@ -333,7 +337,7 @@ def test_idempotency_state_machine(
         )
     finally:
         if walk.controls is not None and walk.offset:
-            walk.controls.set_faults(route.app_id, {"clock_offset_s": 0.0})
+            walk.controls.reset_clock(route.app_id)
     walk.judge_effects()
     missing = walk.missing_paths()
     _record(

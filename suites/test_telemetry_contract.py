@@ -32,6 +32,7 @@ from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.state import SETTINGS_KEY
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client, synthetic_headers
+from secondconf.target.control import TargetControl
 from secondconf.target.deployment import Target, TargetError
 
 pytestmark = [
@@ -112,6 +113,7 @@ def test_tel02_sampling_by_trace_id(
 
 def test_tel03_a8_dedupe(
     target: Target,
+    fault_control: TargetControl | None,
     pytestconfig: pytest.Config,
     exclusive_target_load: None,
     record_verdict: Callable[[Verdict], Verdict],
@@ -126,7 +128,7 @@ def test_tel03_a8_dedupe(
             SystemClock(),
             deadline_s=settings.telemetry_deadline_s,
             synthetic=synthetic_headers(SyntheticIdentity.STUDENT),
-            control=target.controls,
+            control=fault_control,
         ),
     )
     record(verdict, record_verdict)

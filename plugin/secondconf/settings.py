@@ -57,6 +57,9 @@ class HarnessSettings:
     # pytest's rootdir: where the project's own files are found (perf/ profiles,
     # .venv-locust), wherever the plugin itself is installed
     project_root: Path
+    # The longest HITL approval the gate counts (--hitl-max-approval); the default is
+    # secondconf.hitl.log.DEFAULT_MAX_APPROVAL (this layer may not import it).
+    hitl_max_approval_s: float = 7 * 86400.0
 
     def describe(self) -> str:
         target = str(self.system_map) if self.system_map else "embedded default"

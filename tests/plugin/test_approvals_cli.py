@@ -20,7 +20,7 @@ from secondconf.hitl.log import ApprovalLog, record_escalation, record_use
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SCRIPT = Path(sys.executable).parent / "secondconf-hitl"
-UNKEYED_NOTE = "unkeyed: detects accidents, not tampering (set HITL_LOG_KEY for an HMAC chain)"
+UNKEYED_NOTE = "unkeyed: detects accidents, not tampering; set HITL_LOG_KEY for an HMAC chain"
 KEY = "a-test-key-of-32-characters-long"
 
 

@@ -1,15 +1,35 @@
-"""hitl(gate=...) checks run only under a valid logged approval; an untrusted log stops the run."""
+"""hitl(gate=...) checks run only under a valid logged approval no longer than the cap; an
+untrusted log stops the run; the report header says what protects the log."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from secondconf.core.clock import ManualClock, SystemClock
-from secondconf.hitl.log import ApprovalLog, append_approval, record_escalation
+from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV, key_id
+from secondconf.hitl.log import (
+    DEFAULT_MAX_APPROVAL,
+    ApprovalLog,
+    append_approval,
+    record_escalation,
+)
+from secondconf.settings import HarnessSettings
 
 LOG = "tests/perf/reports/hitl_approvals.log"
+KEY = "a-test-key-of-32-characters-long"
+
+
+@pytest.fixture(autouse=True)
+def unkeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(PREVIOUS_KEYS_ENV, raising=False)
+
 
 RESTRICTED = """
 import pytest
@@ -38,6 +58,7 @@ def approve(
         reason="drill",
         clock=clock or SystemClock(),
         expires_at=datetime.now(UTC) + expires_in,
+        max_length=expires_in,
     )
     return log
 
@@ -142,3 +163,141 @@ def test_escalations_in_the_log_are_shown_in_the_gate_summary(pytester: pytest.P
     pytester.makepyfile("import pytest\n\n@pytest.mark.liveness\ndef test_check():\n    pass\n")
     result = pytester.runpytest("-p", "no:xdist")
     result.stdout.fnmatch_lines(["ESCALATION stripe_live_failure (*Z): card_declined x3"])
+
+
+# --- the length cap ---------------------------------------------------------------------------
+
+
+def test_an_approval_longer_than_the_cap_does_not_count_and_the_skip_says_why(
+    pytester: pytest.Pytester,
+) -> None:
+    approve(pytester, expires_in=timedelta(days=10))
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest("-p", "no:xdist", "-rs")
+
+    result.assert_outcomes(skipped=1)
+    why = "approval * lasts 10d, longer than the 7d --hitl-max-approval counts"
+    result.stdout.fnmatch_lines([f"SKIPPED*not approved for env 'embedded'*; {why}"])
+    assert ApprovalLog.load(pytester.path / LOG).uses == ()
+
+
+def test_the_settings_default_cap_is_the_logs() -> None:
+    """settings.py may not import the log (it is a layer below), so it repeats the value."""
+    (field,) = [f for f in dataclasses.fields(HarnessSettings) if f.name == "hitl_max_approval_s"]
+    assert field.default == DEFAULT_MAX_APPROVAL.total_seconds()
+
+
+@pytest.mark.parametrize(
+    "cap", [("--hitl-max-approval", "10d"), ("-o", "secondconf_hitl_max_approval=240h")]
+)
+def test_a_longer_cap_counts_a_longer_approval(
+    pytester: pytest.Pytester, cap: tuple[str, str]
+) -> None:
+    approve(pytester, expires_in=timedelta(days=10))
+    pytester.makepyfile(RESTRICTED)
+
+    pytester.runpytest("-p", "no:xdist", *cap).assert_outcomes(passed=1)
+
+
+def test_a_shorter_cap_refuses_a_default_length_approval(pytester: pytest.Pytester) -> None:
+    approve(pytester, expires_in=timedelta(hours=3))
+    pytester.makepyfile(RESTRICTED)
+
+    pytester.runpytest("-p", "no:xdist", "--hitl-max-approval", "2h").assert_outcomes(skipped=1)
+
+
+@pytest.mark.parametrize("value", ["0s", "soon", "400d"])
+def test_a_bad_cap_is_one_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest("-p", "no:xdist", "--hitl-max-approval", value)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --hitl-max-approval: *'{value}' *"])
+    assert "Traceback" not in result.stderr.str()
+
+
+# --- keyed and unkeyed logs ------------------------------------------------------------------
+
+
+def test_the_header_says_an_unkeyed_log_detects_accidents_not_tampering(
+    pytester: pytest.Pytester,
+) -> None:
+    approve(pytester)
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest("-p", "no:xdist")
+
+    protection = "unkeyed: detects accidents, not tampering; set HITL_LOG_KEY for an HMAC chain"
+    result.stdout.fnmatch_lines([f"secondconf: 1 HITL approval(s) in *{LOG} ({protection})"])
+
+
+def test_with_the_key_the_header_names_the_key_id_and_the_gate_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist_args: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    log = approve(pytester)
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest(*xdist_args)
+
+    result.assert_outcomes(passed=1)
+    assert KEY not in result.stdout.str()
+    if xdist_args[0] != "-n" or xdist_args[1] == "0":  # xdist workers print no header
+        result.stdout.fnmatch_lines(
+            [f"*HITL approval(s) in *{LOG} (keyed: HMAC-SHA256, key id {key_id(KEY.encode())})"]
+        )
+    assert [e.get("key_id") for e in ApprovalLog.load(log).entries] == [key_id(KEY.encode())] * 2
+
+
+def test_a_keyed_log_without_the_key_is_a_usage_error_saying_the_key_is_needed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    approve(pytester)
+    monkeypatch.delenv(KEY_ENV)
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest("-p", "no:xdist")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    problem = f"the log is keyed (key id *): set {KEY_ENV} to the key to read it"
+    result.stderr.fnmatch_lines(
+        [f"ERROR: HITL approvals log *{LOG}: line 1: {problem}; restricted checks never run on it"]
+    )
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_a_rehashed_edit_of_a_keyed_log_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    log = approve(pytester, env="staging")
+    entry = json.loads(log.read_text())
+    entry["env"] = "embedded"  # move the approval to another env, then fix the hash
+    body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    entry["hash"] = hashlib.sha256(canonical.encode()).hexdigest()
+    log.write_text(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest("-p", "no:xdist")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: HITL approvals log *: line 1: MAC does not match*"])
+
+
+def test_a_fifo_named_by_hitl_log_is_a_usage_error_not_a_hang(pytester: pytest.Pytester) -> None:
+    os.mkfifo(pytester.path / "approvals.fifo")
+    pytester.makepyfile(RESTRICTED)
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:xdist", "--hitl-log", "approvals.fifo", timeout=60
+    )
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    problem = "cannot read it: not a regular file (a FIFO)"
+    result.stderr.fnmatch_lines(
+        [f"ERROR: HITL approvals log *approvals.fifo: {problem}; restricted checks never run on it"]
+    )

@@ -84,7 +84,7 @@ class LogKeys:
     def describe(self) -> str:
         """What protects the log, for the report header and ``secondconf-hitl verify``."""
         if self.current_id is None:
-            return f"{UNKEYED} (set {KEY_ENV} for an HMAC chain)"
+            return f"{UNKEYED}; set {KEY_ENV} for an HMAC chain"
         return f"keyed: HMAC-SHA256, key id {self.current_id}"
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ import pytest
 from secondconf.contract.platform import TargetEnv
 from secondconf.core.durations import parse_duration
 from secondconf.engine.window import GatingMode
+from secondconf.hitl.log import DEFAULT_MAX_APPROVAL
 from secondconf.settings import DECISION_METHODS, PROFILES, HarnessSettings, WindowProfile
 
 
@@ -62,6 +63,13 @@ def _probe_rate(text: str) -> float:
     if not low <= value <= high:
         raise ValueError(f"{text!r} must be from {low:g} to {high:g} probes per second")
     return value
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return seconds
 
 
 def _telemetry_deadline(text: str) -> float:
@@ -131,6 +139,11 @@ OPTIONS: tuple[_Option, ...] = (
         _telemetry_deadline,
     ),
     _Option("hitl-log", "HITL approvals log (JSON Lines, hash-chained)", Path),
+    _Option(
+        "hitl-max-approval",
+        "Longest HITL approval the gate counts, e.g. 12h; above 0, at most 366d (default 7d)",
+        _positive_duration,
+    ),
     _Option("evidence-dir", "Folder for evidence files", Path),
     _Option("reports-dir", "Folder for report files", Path),
 )
@@ -234,6 +247,9 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
         probe_rate=_value_or(config, "probe-rate", profile.probe_rate),
         telemetry_deadline_s=_value_or(config, "telemetry-deadline", 60.0),
         hitl_log=path("hitl-log", "tests/perf/reports/hitl_approvals.log"),
+        hitl_max_approval_s=_value_or(
+            config, "hitl-max-approval", DEFAULT_MAX_APPROVAL.total_seconds()
+        ),
         evidence_dir=path("evidence-dir", "tests/perf/evidence"),
         reports_dir=path("reports-dir", "tests/perf/reports"),
         project_root=root,

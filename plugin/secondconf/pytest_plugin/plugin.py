@@ -12,6 +12,7 @@ the modules that own those ideas. Decisions that must be the same on every xdist
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,11 +22,12 @@ from secondconf.core.clock import SystemClock, utc_iso
 from secondconf.core.versions import library_versions
 from secondconf.engine.results import SUPERSEDED_PREFIX, CheckStatus, ResultsModel
 from secondconf.engine.verdict import Outcome, Verdict
-from secondconf.hitl.log import ApprovalLog, ApprovalLogError, record_use
+from secondconf.hitl.log import ApprovalLog, ApprovalLogError, format_length, record_use
 from secondconf.pytest_plugin import markers
 from secondconf.pytest_plugin.allure_labels import AllureVerdicts
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
     exclusive_target_load,
+    fault_control,
     hardening_run,
     liveness_run,
     target,
@@ -110,7 +112,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     approvals = config.stash[APPROVALS_KEY]
     return [
         config.stash[SETTINGS_KEY].describe(),
-        f"secondconf: {len(approvals.approvals)} HITL approval(s) in {approvals.path}",
+        f"secondconf: {len(approvals.approvals)} HITL approval(s) in {approvals.path}"
+        f" ({approvals.protection})",
     ]
 
 
@@ -142,14 +145,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def _require_approval(item: pytest.Item, gate: str, settings: HarnessSettings) -> None:
     config = item.config
-    approval = config.stash[APPROVALS_KEY].valid_approval(
-        gate, settings.env.value, config.stash[CLOCK_KEY].now()
-    )
+    log, now = config.stash[APPROVALS_KEY], config.stash[CLOCK_KEY].now()
+    cap = timedelta(seconds=settings.hitl_max_approval_s)
+    approval = log.valid_approval(gate, settings.env.value, now, max_length=cap)
     if approval is None:
         item.stash[DELIBERATE_SKIP_KEY] = True
+        too_long = log.valid_approval(gate, settings.env.value, now, max_length=None)
         pytest.skip(
             f"HITL gate {gate!r} not approved for env {settings.env.value!r} "
             f"(approval log: {settings.hitl_log})"
+            + (
+                ""
+                if too_long is None
+                else f"; approval {too_long.short_id} lasts {format_length(too_long.length)},"
+                f" longer than the {format_length(cap)} --hitl-max-approval counts"
+            )
         )
     try:
         record_use(settings.hitl_log, approval, test_id=item.nodeid, clock=config.stash[CLOCK_KEY])

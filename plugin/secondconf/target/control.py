@@ -12,14 +12,19 @@ Checks use it for what cannot be observed otherwise: crossing a 15-minute TTL wi
 waiting 15 minutes (``clock_offset_s``), rotating A1's signing key, or a drill that turns a
 contract rule off to show a check catches it. Every change is undone by the context
 managers here, also when the check fails.
+
+Every change and every undo is first told to the control's ``recorder`` (contract §9: the
+HITL log's ``action`` entries, wired by the ``fault_control`` fixture); the default
+records nothing, so this module needs neither pytest nor the log.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -37,12 +42,26 @@ class ControlError(Exception):
     """The target refused or did not answer a control request: one line says why."""
 
 
+class ActionRecorder(Protocol):
+    """Told of each change before it is made; raising ``ControlError`` refuses the change.
+
+    ``rollback`` marks an undo, which is made even when recording it fails.
+    """
+
+    def __call__(self, app_id: str, what: str, *, rollback: bool) -> None: ...
+
+
+def record_nothing(app_id: str, what: str, *, rollback: bool) -> None:
+    """The default recorder."""
+
+
 @dataclass(frozen=True)
 class TargetControl:
     """Admin requests to one target, authorised by the admin token."""
 
     system_map: SystemMap
     admin_token: Secret
+    recorder: ActionRecorder = field(default=record_nothing, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"TargetControl(env={self.system_map.env!r})"
@@ -89,10 +108,25 @@ class TargetControl:
 
     def set_faults(self, app_id: str, changes: Mapping[str, Any]) -> None:
         """Merge ``changes`` into ``app_id``'s fault switches."""
+        self.recorder(app_id, f"set faults {_compact(changes)}", rollback=False)
         self._post(app_id, FAULTS_PATH, changes)
 
     def clear_faults(self, app_id: str) -> None:
-        self._delete(app_id, FAULTS_PATH)
+        """Every fault switch of ``app_id`` off (a rollback)."""
+        self._undo(app_id, "clear faults", lambda: self._delete(app_id, FAULTS_PATH))
+
+    def reset_clock(self, app_id: str) -> None:
+        """``app_id``'s clock offset back to 0 (a rollback)."""
+        back = {"clock_offset_s": 0.0}
+        self._undo(
+            app_id, f"set faults {_compact(back)}", lambda: self._post(app_id, FAULTS_PATH, back)
+        )
+
+    def _undo(self, app_id: str, what: str, undo: Callable[[], object]) -> None:
+        try:
+            self.recorder(app_id, what, rollback=True)
+        finally:
+            undo()
 
     @contextlib.contextmanager
     def faults(self, app_ids: tuple[str, ...], changes: Mapping[str, Any]) -> Iterator[None]:
@@ -112,15 +146,20 @@ class TargetControl:
             self.set_faults(app_id, {"clock_offset_s": offset_s})
             yield
         finally:
-            self.set_faults(app_id, {"clock_offset_s": 0.0})
+            self.reset_clock(app_id)
 
     def rotate_signing_key(self) -> str:
         """A1 signs new tokens with a fresh key (the old one still verifies); its kid."""
+        self.recorder(self.system_map.identity_app_id, "rotate signing key", rollback=False)
         body = self._post(self.system_map.identity_app_id, "/_admin/keys/rotate", None)
         kid = body.get("kid") if isinstance(body, dict) else None
         if not isinstance(kid, str):
             raise ControlError("A1 /_admin/keys/rotate: the answer names no kid")
         return kid
+
+
+def _compact(changes: Mapping[str, Any]) -> str:
+    return json.dumps(dict(changes), sort_keys=True, separators=(",", ":"))
 
 
 def target_control(system_map: SystemMap, secrets: Mapping[str, Secret]) -> TargetControl | None:
