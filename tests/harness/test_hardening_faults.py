@@ -97,12 +97,12 @@ def test_a_clean_target_passes_every_rule(clean_run: HardeningRun) -> None:
         verdicts = judge_rule(run, rule_id)
         assert verdicts, rule_id
         assert all(v.n > 0 and v.details["rule"] == rule_id for v in verdicts)
-    covered = {app for app, summary in run.apps.items() if summary["covered"]}
+    covered = {app for app, coverage in run.apps.items() if coverage.covered}
     assert covered == set(APPS_WITH_ROUTES)
     assert {v.subject for v in judge_rule(run, "HDR-01")} == set(APPS_WITH_ROUTES)
     # 15 covered routes, each with its request log
-    assert sum(len(s["covered"]) for s in run.apps.values()) == 15
-    assert all(case["requests"] for case in run.cases if not case["not_applicable"])
+    assert sum(len(coverage.covered) for coverage in run.apps.values()) == 15
+    assert all(case.requests for case in run.cases if not case.not_applicable)
 
 
 # One run with a different rule off on each app (faults are per app process): each app

@@ -22,6 +22,7 @@ from secondconf.checks.hardening.fuzzing import (
 )
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import is_valid_idempotency_key, is_valid_trace_id
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome
 
 BASE = "https://fake.test"
@@ -162,3 +163,6 @@ def test_an_app_without_the_428_rule_fails_naming_the_check(
     statuses = {row["status"] for row in verdict.details["requests"]}
     assert 201 in statuses
     assert all("Bearer" not in str(row) for row in verdict.details["requests"])
+    records = [RequestRecord.from_dict(row) for row in verdict.details["requests"]]
+    assert {r.app for r in records} == {verdict.subject}
+    assert all(r.sent.endswith("fresh key and trace id each") for r in records)

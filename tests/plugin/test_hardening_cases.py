@@ -120,4 +120,29 @@ def test_each_case_fails_on_the_rule_it_checks(
     assert run_case(rule, set(), label).violations == []
     case = run_case(rule, {fault}, label)
     assert any(violation in v for v in case.violations), case.violations
-    assert any(r.result != "ok" for r in case.requests)
+    assert any(r.result != "ok" for r in case.records)
+
+
+def test_every_request_is_recorded_with_its_route_key_trace_and_timing() -> None:
+    case = run_case("TRC-26", set())
+    (record,) = case.records
+
+    assert (record.route, record.method, record.path) == (
+        "A2 POST /v1/things",
+        "POST",
+        "/v1/things",
+    )
+    assert record.idempotency_key is not None
+    assert record.trace_id is not None
+    assert record.request_headers["traceparent"].split("-")[1] == record.trace_id
+    assert record.response_headers["x-trace-id"] == record.trace_id
+    assert record.elapsed_ms is not None
+    assert record.elapsed_ms >= 0
+
+
+def test_a_recorded_request_keeps_no_credential() -> None:
+    rows = [r.to_dict() for rule in CASE_OF for r in run_case(rule, set()).records]
+
+    assert rows
+    assert "tok-t1" not in str(rows)
+    assert "tok-t2" not in str(rows)

@@ -2,42 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.model import (
+    AppCoverage,
+    CaseResult,
+    Exchange,
+    HardeningRun,
+    RouteNote,
+)
 from secondconf.checks.hardening.rules import RULES, judge_rule
 from secondconf.checks.hardening.walk import NoRouteError, countable_route
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome, Reason
 
 
-def case(rule: str, app: str, route: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "rule": rule,
-        "app_id": app,
-        "route": f"{app} POST {route}",
-        "requests": [
-            {
-                "app": app,
-                "method": "POST",
-                "path": route,
-                "sent": "x",
-                "status": 428,
-                "result": "ok",
-            }
-        ],
-        "violations": [],
-        "untested": None,
-        "not_applicable": None,
-        "notes": [],
-        **extra,
-    }
+def case(rule: str, app: str, route: str, **extra: Any) -> CaseResult:
+    label = f"{app} POST {route}"
+    sent = RequestRecord(app, "POST", route, "x", 428, route=label, trace_id="ab" * 16)
+    return CaseResult(rule, app, label, requests=[Exchange(sent)], **extra)
 
 
 def run(
-    cases: list[dict[str, Any]], apps: dict[str, Any] | None = None, **extra: Any
+    cases: list[CaseResult], apps: dict[str, AppCoverage] | None = None, **extra: Any
 ) -> HardeningRun:
-    summary = {"covered": ["x"], "exempt": [], "untested": []}
+    summary = AppCoverage(covered=("x",))
     return HardeningRun(
         started_at="2026-11-26T00:00:00Z",
         ended_at="2026-11-26T00:00:10Z",
@@ -64,9 +55,7 @@ def test_a_violation_fails_its_app_and_names_the_route() -> None:
         case("IDEM-09", "A2", "/a", violations=["second charge"]),
         case("IDEM-09", "A2", "/b"),
     ]
-    (verdict,) = judge_rule(
-        run(cases, apps={"A2": {"covered": [], "exempt": [], "untested": []}}), "IDEM-09"
-    )
+    (verdict,) = judge_rule(run(cases, apps={"A2": AppCoverage()}), "IDEM-09")
     assert (verdict.outcome, verdict.reason, verdict.n, verdict.k) == (
         Outcome.FAIL,
         Reason.CHECK_FAILED,
@@ -93,11 +82,10 @@ def test_nothing_exercised_is_inconclusive_and_not_applicable_is_no_verdict() ->
 
 def test_a_route_left_untested_by_discovery_is_listed_with_the_tested_ones() -> None:
     apps = {
-        "A2": {
-            "covered": ["A2 POST /a"],
-            "exempt": [],
-            "untested": [{"route": "A2 POST /b", "reason": "no JSON request example"}],
-        }
+        "A2": AppCoverage(
+            covered=("A2 POST /a",),
+            untested=(RouteNote("A2 POST /b", "no JSON request example"),),
+        )
     }
     (verdict,) = judge_rule(run([case("HDR-01", "A2", "/a")], apps=apps), "HDR-01")
     assert verdict.outcome is Outcome.PASS
@@ -105,7 +93,7 @@ def test_a_route_left_untested_by_discovery_is_listed_with_the_tested_ones() -> 
 
 
 def test_a_target_without_covered_routes_is_inconclusive() -> None:
-    empty = {"A1": {"covered": [], "exempt": [], "untested": []}}
+    empty = {"A1": AppCoverage()}
     (verdict,) = judge_rule(run([], apps=empty), "HDR-01")
     assert (verdict.subject, verdict.outcome) == ("all apps", Outcome.INCONCLUSIVE)
 
@@ -122,8 +110,41 @@ def test_an_app_without_a_document_is_inconclusive_with_the_reason() -> None:
 
 
 def test_the_run_round_trips_through_json() -> None:
-    original = run([case("HDR-01", "A2", "/a")], problems=["A4: x"])
-    assert HardeningRun.from_dict(original.to_dict()) == original
+    violated = case("IDEM-10", "A2", "/a", violations=["a second charge"], notes=["n"])
+    violated.violate(violated.requests[0], "answered 201, not 422")
+    apps = {
+        "A2": AppCoverage(
+            covered=("A2 POST /a",),
+            exempt=(RouteNote("A2 POST /v1/events", "telemetry ingest"),),
+            untested=(RouteNote("A2 POST /b", "no example"),),
+        )
+    }
+    original = run(
+        [violated, case("TEN-25", "A2", "/b", untested="could not create a {x}")],
+        apps=apps,
+        problems=["A4: x"],
+        baseline_ms={"A2 POST /a": 3.5},
+        walkable=["A2 POST /a"],
+    )
+
+    restored = HardeningRun.from_dict(json.loads(json.dumps(original.to_dict())))
+
+    assert restored == original
+    assert restored.cases[0].records[0].result == "answered 201, not 422"
+
+
+def test_the_routes_section_is_what_the_report_reads() -> None:
+    coverage = AppCoverage(
+        covered=("A2 POST /a",),
+        exempt=(RouteNote("A2 POST /v1/events", "telemetry ingest"),),
+        untested=(RouteNote("A2 POST /b", "no example"),),
+    )
+
+    assert coverage.to_dict() == {
+        "covered": ["A2 POST /a"],
+        "exempt": [{"route": "A2 POST /v1/events", "reason": "telemetry ingest"}],
+        "untested": [{"route": "A2 POST /b", "reason": "no example"}],
+    }
 
 
 def test_the_walked_route_is_the_quickest_that_a_client_can_send_on_its_own() -> None:

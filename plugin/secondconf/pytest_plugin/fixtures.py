@@ -17,18 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock
 from secondconf.core.files import write_atomic
-from secondconf.hitl.actions import FAULT_GATE, ActionLog
-from secondconf.hitl.log import ApprovalLogError
-from secondconf.pytest_plugin.state import APPROVALS_KEY, CLOCK_KEY, RUN_INFO_KEY, SETTINGS_KEY
+from secondconf.pytest_plugin.state import RUN_INFO_KEY, SETTINGS_KEY
 from secondconf.settings import HarnessSettings
 
 if TYPE_CHECKING:
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult
-    from secondconf.target.control import TargetControl
     from secondconf.target.deployment import Target
 
 T = TypeVar("T")
@@ -190,48 +186,9 @@ def hardening_run(
         )
     except (HardeningError, TelemetryError) as error:
         pytest.fail(f"hardening run: {error}", pytrace=False)
-    pytestconfig.stash[RUN_INFO_KEY].update(hardening_routes=result.apps)
+    from secondconf.reports.idempotency import HARDENING_ROUTES_SECTION
+
+    pytestconfig.stash[RUN_INFO_KEY][HARDENING_ROUTES_SECTION] = {
+        app_id: coverage.to_dict() for app_id, coverage in result.apps.items()
+    }
     return result
-
-
-@pytest.fixture
-def fault_control(
-    request: pytest.FixtureRequest, pytestconfig: pytest.Config, target: Target
-) -> TargetControl | None:
-    """The target's fault and clock control for this check, each change and rollback
-    appended to the HITL log as an action (contract §9), or ``None``.
-
-    ``embedded``: whenever the target offers control. ``staging``: only under a valid
-    ``inject_503`` approval in the session's approvals snapshot (its use is logged with the
-    first change). ``prod_observe``: never. With ``None`` a check runs its real-time variant
-    or reports the case untested.
-    """
-    import dataclasses
-    from datetime import timedelta
-
-    from secondconf.target.control import ControlError
-
-    settings = pytestconfig.stash[SETTINGS_KEY]
-    controls = target.controls
-    if controls is None or settings.env is TargetEnv.PROD_OBSERVE:
-        return None
-    clock = pytestconfig.stash[CLOCK_KEY]
-    approval = None
-    if settings.env is TargetEnv.STAGING:
-        approval = pytestconfig.stash[APPROVALS_KEY].valid_approval(
-            FAULT_GATE,
-            settings.env.value,
-            clock.now(),
-            max_length=timedelta(seconds=settings.hitl_max_approval_s),
-        )
-        if approval is None:
-            return None
-    log = ActionLog(settings.hitl_log, settings.env.value, clock, request.node.nodeid, approval)
-
-    def record(app_id: str, what: str, *, rollback: bool) -> None:
-        try:
-            log(app_id, what, rollback=rollback)
-        except (ApprovalLogError, ValueError) as error:
-            raise ControlError(f"HITL log: cannot record {what!r} on {app_id}: {error}") from None
-
-    return dataclasses.replace(controls, recorder=record)

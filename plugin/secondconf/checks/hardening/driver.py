@@ -10,6 +10,7 @@ the drivers; the cases depend on this module only.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from secondconf.contract.traceids import (
     TRACE_ID_HEADER,
     new_idempotency_key,
 )
+from secondconf.engine.evidence import RequestRecord, selected_headers
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import NO_TRACE_ID, synthetic_headers
 from secondconf.target.identity import AccessToken
@@ -153,6 +155,7 @@ class RouteDriver:
             all_headers[TRACE_ID_HEADER] = trace_value
         all_headers.update(headers or {})
         payload = spec.body if body is None else body
+        started = time.perf_counter()
         answer = await self.send_raw(
             method or self.route.method,
             path or spec.path,
@@ -165,15 +168,21 @@ class RouteDriver:
         )
         echoed = answer.headers.get(TRACE_ID_HEADER) if answer is not None else None
         exchange = Exchange(
-            app=self.route.app_id,
-            method=method or self.route.method,
-            path=path or spec.path,
-            sent=sent,
-            status=answer.status_code if answer is not None else None,
-            trace_id=trace_value or echoed,
+            RequestRecord(
+                app=self.route.app_id,
+                method=method or self.route.method,
+                path=path or spec.path,
+                sent=sent,
+                status=answer.status_code if answer is not None else None,
+                result="ok" if answer is not None else "no answer",
+                route=self.case.route,
+                trace_id=trace_value or echoed,
+                idempotency_key=key_value,
+                elapsed_ms=round((time.perf_counter() - started) * 1000.0, 3),
+                request_headers=selected_headers(headers or {}),
+                response_headers=selected_headers(answer.headers) if answer is not None else {},
+            )
         )
-        if answer is None:
-            exchange.result = "no answer"
         self.case.requests.append(exchange)
         return exchange, answer
 

@@ -73,6 +73,7 @@ from secondconf.contract.traceids import (
     is_valid_trace_id,
     new_trace_id,
 )
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.client import NO_TRACE_ID, synthetic_headers
@@ -414,7 +415,7 @@ def fuzz_verdict(result: FuzzResult) -> Verdict:
             "advisory": [
                 f"{f.label()} x{result.findings[f]}" for f in sorted(advisory, key=_order)
             ],
-            "requests": request_summary(result),
+            "requests": [record.to_dict() for record in request_summary(result)],
         },
     )
 
@@ -423,7 +424,7 @@ def _order(finding: Finding) -> tuple[str, str, str, int]:
     return (finding.path, finding.method, finding.check, finding.status or 0)
 
 
-def request_summary(result: FuzzResult) -> list[dict[str, Any]]:
+def request_summary(result: FuzzResult) -> list[RequestRecord]:
     """One line per (operation, status): how many generated calls got it, and the verdict."""
     judged: dict[tuple[str, str, int | None], list[str]] = {}
     for finding in result.findings:
@@ -435,14 +436,14 @@ def request_summary(result: FuzzResult) -> list[dict[str, Any]]:
     for (method, path, status), count in sorted(result.calls.items(), key=_call_order):
         checks: Sequence[str] = sorted(set(judged.get((method, path, status), [])))
         rows.append(
-            {
-                "app": result.app_id,
-                "method": method,
-                "path": path,
-                "sent": f"{count} schemathesis-generated call(s), fresh key and trace id each",
-                "status": status,
-                "result": "ok" if not checks else "; ".join(checks),
-            }
+            RequestRecord(
+                app=result.app_id,
+                method=method,
+                path=path,
+                sent=f"{count} schemathesis-generated call(s), fresh key and trace id each",
+                status=status,
+                result="ok" if not checks else "; ".join(checks),
+            )
         )
     return rows
 

@@ -1,19 +1,21 @@
 """What the hardening run records: its requests, cases, effect claims and the run itself.
 
-Plain data, JSON-friendly where it leaves the process (:class:`HardeningRun` is measured
-once per session and shared with every xdist worker as JSON).
+Typed data throughout; JSON only where it leaves the process (:class:`HardeningRun` is
+measured once per session and shared with every xdist worker through
+:meth:`HardeningRun.to_dict` / :meth:`HardeningRun.from_dict`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import httpx
 
 from secondconf.contract.traceids import HIGH_VOLUME_RATE, new_sampled_in_trace_id
+from secondconf.engine.evidence import RequestRecord
 from secondconf.target.routes import MutatingRoute
 
 HOME: Final = "home"
@@ -27,25 +29,18 @@ def new_trace() -> str:
 
 @dataclass
 class Exchange:
-    """One request of the run and its answer, as the report shows it (no credentials)."""
+    """One request of the run as a case holds it: its record (frozen evidence), which the
+    case replaces when it finds what was wrong with the answer."""
 
-    app: str
-    method: str
-    path: str
-    sent: str
-    status: int | None
-    result: str = "ok"
-    trace_id: str | None = None
+    record: RequestRecord
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "method": self.method,
-            "path": self.path,
-            "sent": self.sent,
-            "status": self.status,
-            "result": self.result,
-        }
+    @property
+    def sent(self) -> str:
+        return self.record.sent
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.record.trace_id
 
 
 @dataclass(frozen=True)
@@ -77,19 +72,46 @@ class CaseResult:
     def violate(self, exchange: Exchange | None, why: str) -> None:
         self.violations.append(why)
         if exchange is not None:
-            exchange.result = why
+            exchange.record = replace(exchange.record, result=why)
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        return [exchange.record for exchange in self.requests]
+
+    @property
+    def state(self) -> str:
+        """How the case ended, in words: not applicable, untested, violated or held."""
+        if self.not_applicable:
+            return "not applicable: " + self.not_applicable
+        if self.untested:
+            return "untested: " + self.untested
+        return "violated" if self.violations else "held"
 
     def to_dict(self) -> dict[str, Any]:
+        """The case once judged (its claims are counted by then, so not kept)."""
         return {
             "rule": self.rule,
             "app_id": self.app_id,
             "route": self.route,
-            "requests": [e.to_dict() for e in self.requests],
+            "requests": [record.to_dict() for record in self.records],
             "violations": list(self.violations),
             "untested": self.untested,
             "not_applicable": self.not_applicable,
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseResult:
+        return cls(
+            rule=data["rule"],
+            app_id=data["app_id"],
+            route=data["route"],
+            requests=[Exchange(RequestRecord.from_dict(r)) for r in data["requests"]],
+            violations=list(data["violations"]),
+            untested=data.get("untested"),
+            not_applicable=data.get("not_applicable"),
+            notes=list(data.get("notes", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,15 +152,54 @@ class RouteState:
     untested: str | None = None
 
 
+@dataclass(frozen=True)
+class RouteNote:
+    """A route left out of the cases, and why (exempt from §4, or not testable)."""
+
+    route: str  # its label: "A2 POST /v1/checkout"
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"route": self.route, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RouteNote:
+        return cls(route=data["route"], reason=data["reason"])
+
+
+@dataclass(frozen=True)
+class AppCoverage:
+    """One app's routes as the run found them: put through the cases, exempt, untested."""
+
+    covered: tuple[str, ...] = ()  # route labels
+    exempt: tuple[RouteNote, ...] = ()
+    untested: tuple[RouteNote, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "covered": list(self.covered),
+            "exempt": [note.to_dict() for note in self.exempt],
+            "untested": [note.to_dict() for note in self.untested],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppCoverage:
+        return cls(
+            covered=tuple(data["covered"]),
+            exempt=tuple(RouteNote.from_dict(note) for note in data["exempt"]),
+            untested=tuple(RouteNote.from_dict(note) for note in data["untested"]),
+        )
+
+
 @dataclass
 class HardeningRun:
-    """What the run found, ready to judge: JSON-friendly (one run per session)."""
+    """What the run found, ready to judge (one run per session)."""
 
     started_at: str
     ended_at: str
     env: str
-    apps: dict[str, dict[str, Any]]  # app -> {"covered": [...], "exempt": [...], "untested": [...]}
-    cases: list[dict[str, Any]]
+    apps: dict[str, AppCoverage]
+    cases: list[CaseResult]
     baselines: dict[str, dict[str, int] | None]  # route label -> business events per execution
     baseline_ms: dict[str, float] = field(default_factory=dict)  # route label -> its duration
     # POSTs a client can send on their own: no path parameter, no reference to a resource
@@ -150,8 +211,8 @@ class HardeningRun:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "env": self.env,
-            "apps": self.apps,
-            "cases": self.cases,
+            "apps": {app_id: coverage.to_dict() for app_id, coverage in self.apps.items()},
+            "cases": [case.to_dict() for case in self.cases],
             "baselines": self.baselines,
             "baseline_ms": self.baseline_ms,
             "walkable": self.walkable,
@@ -164,8 +225,8 @@ class HardeningRun:
             started_at=data["started_at"],
             ended_at=data["ended_at"],
             env=data["env"],
-            apps=dict(data["apps"]),
-            cases=list(data["cases"]),
+            apps={app_id: AppCoverage.from_dict(c) for app_id, c in data["apps"].items()},
+            cases=[CaseResult.from_dict(case) for case in data["cases"]],
             baselines=dict(data["baselines"]),
             baseline_ms=dict(data.get("baseline_ms", {})),
             walkable=list(data.get("walkable", ())),

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from secondconf.checks.hardening.model import HardeningRun
+from secondconf.checks.hardening.model import CaseResult, HardeningRun
 from secondconf.contract.catalog import ContractRule, rule_by_id
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict, Window
 
-# The rules whose cases the hardening run sends (checks/hardening/cases.py), in its order.
+# The rules whose cases the hardening run sends (checks/hardening/cases/), in its order.
 RULES: Final[Mapping[str, ContractRule]] = {
     rule_id: rule_by_id(rule_id)
     for rule_id in (
@@ -37,12 +37,12 @@ def judge_rule(run: HardeningRun, rule_id: str) -> list[Verdict]:
     rule = RULES[rule_id]
     window = Window(start=run.started_at, end=run.ended_at)
     verdicts: list[Verdict] = []
-    for app_id, summary in sorted(run.apps.items()):
-        cases = [c for c in run.cases if c["rule"] == rule_id and c["app_id"] == app_id]
-        untested = [f"{item['route']}: {item['reason']}" for item in summary["untested"]]
-        applicable = [c for c in cases if not c.get("not_applicable")]
-        tested = [c for c in applicable if not c.get("untested")]
-        untested += [f"{c['route']}: {c['untested']}" for c in applicable if c.get("untested")]
+    for app_id, coverage in sorted(run.apps.items()):
+        cases = [c for c in run.cases if c.rule == rule_id and c.app_id == app_id]
+        untested = [f"{note.route}: {note.reason}" for note in coverage.untested]
+        applicable = [c for c in cases if not c.not_applicable]
+        tested = [c for c in applicable if not c.untested]
+        untested += [f"{c.route}: {c.untested}" for c in applicable if c.untested]
         if not tested and not untested:
             continue  # no covered route, or the rule applies to none of them
         verdicts.append(
@@ -50,7 +50,7 @@ def judge_rule(run: HardeningRun, rule_id: str) -> list[Verdict]:
                 rule,
                 app_id,
                 cases=len(tested),
-                violations=[f"{c['route']}: {v}" for c in tested for v in c["violations"]],
+                violations=[f"{c.route}: {v}" for c in tested for v in c.violations],
                 untested=untested,
                 source=HARDENING_SOURCE,
                 window=window,
@@ -85,20 +85,9 @@ def judge_rule(run: HardeningRun, rule_id: str) -> list[Verdict]:
     return verdicts
 
 
-def _details(cases: list[dict[str, Any]]) -> dict[str, Any]:
+def _details(cases: list[CaseResult]) -> dict[str, Any]:
     return {
-        "routes": {
-            c["route"]: (
-                "not applicable: " + c["not_applicable"]
-                if c.get("not_applicable")
-                else "untested: " + c["untested"]
-                if c.get("untested")
-                else "violated"
-                if c["violations"]
-                else "held"
-            )
-            for c in cases
-        },
-        "requests": [{**r, "route": c["route"]} for c in cases for r in c["requests"]],
-        "notes": [f"{c['route']}: {note}" for c in cases for note in c.get("notes", ())],
+        "routes": {c.route: c.state for c in cases},
+        "requests": [record.to_dict() for c in cases for record in c.records],
+        "notes": [f"{c.route}: {note}" for c in cases for note in c.notes],
     }

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import httpx
 
@@ -39,9 +39,11 @@ from secondconf.checks.hardening.effects import count_effects
 from secondconf.checks.hardening.model import (
     HOME,
     OTHER,
+    AppCoverage,
     CaseResult,
     HardeningRun,
     RequestSpec,
+    RouteNote,
     RouteState,
     is_success,
     json_body,
@@ -68,8 +70,6 @@ WARM_UP_PASSES: Final = 3
 
 class HardeningError(Exception):
     """The run could not start (no tokens, no A8): one line says why."""
-
-
 
 
 async def run_hardening(
@@ -120,7 +120,7 @@ async def run_hardening(
         ended_at=utc_iso(clock.now()),
         env=system_map.env,
         apps={app_id: _app_summary(apps[app_id], states[app_id]) for app_id in apps},
-        cases=[case.to_dict() for case in all_cases],
+        cases=all_cases,
         baselines=baselines,
         walkable=[
             s.route.label
@@ -258,7 +258,6 @@ async def _exercise_reads(run: RunContext, routes: AppRoutes) -> None:
                 )
 
 
-
 async def _run_cases(
     run: RunContext, states: list[RouteState], cases: Sequence[tuple[str, CaseFunction]]
 ) -> list[CaseResult]:
@@ -274,17 +273,17 @@ async def _run_cases(
     return results
 
 
-def _app_summary(routes: AppRoutes, states: list[RouteState]) -> dict[str, Any]:
-    def listed(items: Sequence[ExemptRoute]) -> list[dict[str, str]]:
-        return [{"route": item.label, "reason": item.reason} for item in items]
+def _app_summary(routes: AppRoutes, states: list[RouteState]) -> AppCoverage:
+    def noted(items: Sequence[ExemptRoute]) -> tuple[RouteNote, ...]:
+        return tuple(RouteNote(item.label, item.reason) for item in items)
 
-    return {
-        "covered": [state.route.label for state in states if state.untested is None],
-        "exempt": listed(routes.exempt),
-        "untested": listed(routes.untested)
-        + [
-            {"route": state.route.label, "reason": state.untested}
+    return AppCoverage(
+        covered=tuple(state.route.label for state in states if state.untested is None),
+        exempt=noted(routes.exempt),
+        untested=noted(routes.untested)
+        + tuple(
+            RouteNote(state.route.label, state.untested)
             for state in states
             if state.untested is not None
-        ],
-    }
+        ),
+    )

@@ -20,6 +20,7 @@ from secondconf.checks.hardening.walk import RouteClient, Sent
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.routes import other_body, unique_token
@@ -62,7 +63,11 @@ def check_ttl_boundary(
         cases=2,
         violations=violations,
         source="probe+A8",
-        details={"route": route.route.label, "requests": requests, "ttl_s": TTL_S},
+        details={
+            "route": route.route.label,
+            "requests": [record.to_dict() for record in requests],
+            "ttl_s": TTL_S,
+        },
     )
 
 
@@ -82,12 +87,15 @@ def _answers(first: Sent, inside: Sent, outside: Sent) -> Iterator[str]:
         )
 
 
-def _row(route: RouteClient, sent: str, answer: Sent) -> dict[str, object]:
-    return {
-        "app": route.app_id,
-        "method": route.route.method,
-        "path": route.template,
-        "sent": sent,
-        "status": answer.status,
-        "result": "replayed" if answer.replayed else "executed" if answer.fresh else "refused",
-    }
+def _row(route: RouteClient, sent: str, answer: Sent) -> RequestRecord:
+    return RequestRecord(
+        app=route.app_id,
+        method=route.route.method,
+        path=route.template,
+        sent=sent,
+        status=answer.status,
+        result="replayed" if answer.replayed else "executed" if answer.fresh else "refused",
+        route=route.route.label,
+        trace_id=answer.trace,
+        idempotency_key=answer.key,
+    )

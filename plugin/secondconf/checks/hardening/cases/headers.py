@@ -140,7 +140,7 @@ async def traceparent_accepted(driver: RouteDriver, state: RouteState, states: S
     exchange, answer = await driver.send(
         spec, "traceparent only", trace=None, headers={"traceparent": _traceparent(spec.trace)}
     )
-    exchange.trace_id = spec.trace
+    exchange.record = replace(exchange.record, trace_id=spec.trace)  # the traceparent's
     if expect_fresh(driver.case, exchange, answer) and answer is not None:
         echoed = answer.headers.get(TRACE_ID_HEADER)
         if echoed != spec.trace:

@@ -23,6 +23,7 @@ from secondconf.checks.hardening.model import (
     json_body,
     new_trace,
 )
+from secondconf.engine.evidence import RequestRecord
 from secondconf.target.routes import fill_template, resource_id
 
 
@@ -115,7 +116,11 @@ async def cross_tenant(driver: RouteDriver, state: RouteState, states: Siblings)
         path = fill_template(template, {param: made})
         for side, sent in ((OTHER, "tenant B reads it"), (HOME, "tenant A reads it")):
             response = await driver.send_raw("GET", path, driver.identity(side))
-            exchange = Exchange(route.app_id, "GET", path, sent, _status(response))
+            exchange = Exchange(
+                RequestRecord(
+                    route.app_id, "GET", path, sent, _status(response), route=driver.case.route
+                )
+            )
             driver.case.requests.append(exchange)
             if side == OTHER:
                 if response is None or response.status_code != 404:
