@@ -11,20 +11,29 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock
 from secondconf.core.files import write_atomic
-from secondconf.pytest_plugin.state import RUN_INFO_KEY, SETTINGS_KEY
+from secondconf.hitl.actions import FAULT_GATE, ActionLog
+from secondconf.hitl.log import ApprovalLogError
+from secondconf.pytest_plugin.state import APPROVALS_KEY, CLOCK_KEY, RUN_INFO_KEY, SETTINGS_KEY
 from secondconf.settings import HarnessSettings
 
 if TYPE_CHECKING:
+    import httpx
+
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult
+    from secondconf.core.clock import Clock
+    from secondconf.core.secret import Secret
+    from secondconf.target.a8 import A8Client
+    from secondconf.target.control import TargetControl
     from secondconf.target.deployment import Target
 
 T = TypeVar("T")
@@ -92,6 +101,83 @@ def target(
             env=opened.system_map.env,
             versions={a: e.version for a, e in opened.system_map.apps.items()},
         )
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> HarnessSettings:
+    """The session's harness settings (command line, then ini, then defaults)."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def clock(pytestconfig: pytest.Config) -> Clock:
+    """The session's clock (one for every timestamp of the run)."""
+    return pytestconfig.stash[CLOCK_KEY]
+
+
+@pytest.fixture(scope="session")
+def run_info(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """What was run, against what, by section: the reports read their sections of it."""
+    return pytestconfig.stash[RUN_INFO_KEY]
+
+
+@pytest.fixture
+def secret(target: Target) -> Callable[[str], Secret]:
+    """The target's secret of that name, masked; a check whose secret is not set fails
+    with one line naming the variable (never a value)."""
+    from secondconf.target.deployment import TargetError
+
+    def lookup(name: str) -> Secret:
+        try:
+            return target.secret(name)
+        except TargetError as error:
+            pytest.fail(str(error), pytrace=False)
+
+    return lookup
+
+
+@pytest.fixture
+def run_async() -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:
+    """Runs a coroutine to its end on this check's own event loop: one loop for the whole
+    check, so the clients opened on it (``async_client``, ``a8``) serve every call."""
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+@pytest.fixture
+def async_client(
+    target: Target,
+    settings: HarnessSettings,
+    run_async: Callable[[Coroutine[Any, Any, Any]], Any],
+) -> Iterator[httpx.AsyncClient]:
+    """An async client for the target under the harness's rules, open on ``run_async``'s loop."""
+    from secondconf.target.client import harness_client
+
+    client = harness_client(target.system_map, env=settings.env.value)
+    run_async(client.__aenter__())
+    try:
+        yield client
+    finally:
+        run_async(client.__aexit__(None, None, None))
+
+
+@pytest.fixture
+def a8(
+    target: Target, async_client: httpx.AsyncClient, secret: Callable[[str], Secret]
+) -> A8Client:
+    """A client for the target's A8 (its key by name), on ``run_async``'s loop."""
+    from secondconf.target.a8 import A8Client
+
+    return A8Client(async_client, target.system_map, secret("A8_TELEMETRY_KEY"))
+
+
+@pytest.fixture
+def sync_client(target: Target, settings: HarnessSettings) -> Iterator[httpx.Client]:
+    """A blocking client for the target under the harness's rules."""
+    from secondconf.target.client import harness_sync_client
+
+    with harness_sync_client(target.system_map, env=settings.env.value, timeout_s=10.0) as opened:
         yield opened
 
 
@@ -192,3 +278,46 @@ def hardening_run(
         app_id: coverage.to_dict() for app_id, coverage in result.apps.items()
     }
     return result
+
+
+@pytest.fixture
+def fault_control(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config, target: Target
+) -> TargetControl | None:
+    """The target's fault and clock control for this check, each change and rollback
+    appended to the HITL log as an action (contract §9), or ``None``.
+
+    ``embedded``: whenever the target offers control. ``staging``: only under a valid
+    ``inject_503`` approval in the session's approvals snapshot (its use is logged with the
+    first change). ``prod_observe``: never. With ``None`` a check runs its real-time variant
+    or reports the case untested.
+    """
+    import dataclasses
+    from datetime import timedelta
+
+    from secondconf.target.control import ControlError
+
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    controls = target.controls
+    if controls is None or settings.env is TargetEnv.PROD_OBSERVE:
+        return None
+    clock = pytestconfig.stash[CLOCK_KEY]
+    approval = None
+    if settings.env is TargetEnv.STAGING:
+        approval = pytestconfig.stash[APPROVALS_KEY].valid_approval(
+            FAULT_GATE,
+            settings.env.value,
+            clock.now(),
+            max_length=timedelta(seconds=settings.hitl_max_approval_s),
+        )
+        if approval is None:
+            return None
+    log = ActionLog(settings.hitl_log, settings.env.value, clock, request.node.nodeid, approval)
+
+    def record(app_id: str, what: str, *, rollback: bool) -> None:
+        try:
+            log(app_id, what, rollback=rollback)
+        except (ApprovalLogError, ValueError) as error:
+            raise ControlError(f"HITL log: cannot record {what!r} on {app_id}: {error}") from None
+
+    return dataclasses.replace(controls, recorder=record)
