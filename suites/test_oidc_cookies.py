@@ -14,9 +14,8 @@ the others fetch a token or post A1's login form.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
-import allure
 import httpx
 import pytest
 from secondconf.checks.oidc.cookies import check_session_cookie, drill_cookie_policy
@@ -24,9 +23,7 @@ from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_r
 from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Verdict
-from secondconf.pytest_plugin.state import SETTINGS_KEY
-from secondconf.target.client import harness_sync_client
-from secondconf.target.deployment import Target, TargetError
+from secondconf.target.deployment import Target
 
 pytestmark = [
     pytest.mark.second_confirmation,
@@ -35,98 +32,79 @@ pytestmark = [
 ]
 
 RecordVerdict = Callable[[Verdict], Verdict]
+SecretOf = Callable[[str], Secret]
 
 
-@pytest.fixture
-def client(target: Target, pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
-    env = pytestconfig.stash[SETTINGS_KEY].env.value
-    with harness_sync_client(target.system_map, env=env, timeout_s=10.0) as opened:
-        yield opened
-
-
-def _client_secret(target: Target) -> Secret:
-    try:
-        return target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
-
-
-def _login_password(target: Target) -> str | None:
+def _login_password(target: Target) -> Secret | None:
     """The synthetic identities' password, from the variable the map names (never shown)."""
     login = target.system_map.browser_login
     if login is None:
         return None
-    secret = target.secrets.get(login.password_env)
-    return secret.reveal() if secret is not None else os.environ.get(login.password_env)
+    if login.password_env in target.secrets:
+        return target.secrets[login.password_env]
+    value = os.environ.get(login.password_env)
+    return Secret(login.password_env, value) if value else None
 
 
-def _record(check: str, verdicts: Sequence[Verdict], record_verdict: RecordVerdict) -> None:
-    allure.dynamic.label("phase", "3")
-    allure.dynamic.label("app", "A1")
-    allure.dynamic.label("check", check)
-    for verdict in verdicts:
-        with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
-            allure.attach(
-                verdict.summary()
-                + "\n"
-                + "\n".join([*verdict.details["violations"], *verdict.details["untested"]]),
-                name=verdict.check,
-                attachment_type=allure.attachment_type.TEXT,
-            )
+@pytest.mark.rules("CK-29", "CK-30", "CK-31")
+def test_session_cookie(
+    target: Target, sync_client: httpx.Client, record_verdict: RecordVerdict
+) -> None:
+    for verdict in check_session_cookie(sync_client, target.system_map, _login_password(target)):
         record_verdict(verdict)
 
 
-def test_session_cookie(
-    target: Target, client: httpx.Client, record_verdict: RecordVerdict
-) -> None:
-    verdicts = check_session_cookie(client, target.system_map, _login_password(target))
-    _record("session cookie", verdicts, record_verdict)
-
-
+@pytest.mark.rules("OIDC-34")
 def test_oidc_discovery(
-    target: Target, client: httpx.Client, record_verdict: RecordVerdict
+    target: Target, sync_client: httpx.Client, secret: SecretOf, record_verdict: RecordVerdict
 ) -> None:
-    verdict = check_discovery(client, target.system_map, _client_secret(target))
-    _record("oidc discovery", [verdict], record_verdict)
+    record_verdict(check_discovery(sync_client, target.system_map, secret("OIDC_CLIENT_SECRET")))
 
 
 @pytest.mark.prod_safe
-def test_jwks_hygiene(target: Target, client: httpx.Client, record_verdict: RecordVerdict) -> None:
-    _record("jwks hygiene", [check_jwks(client, target.system_map)], record_verdict)
+@pytest.mark.rules("OIDC-35")
+def test_jwks_hygiene(
+    target: Target, sync_client: httpx.Client, record_verdict: RecordVerdict
+) -> None:
+    record_verdict(check_jwks(sync_client, target.system_map))
 
 
+@pytest.mark.rules("OIDC-38")
 def test_redirect_uri_exact_match(
-    target: Target, client: httpx.Client, record_verdict: RecordVerdict
+    target: Target, sync_client: httpx.Client, record_verdict: RecordVerdict
 ) -> None:
-    _record("redirect_uri", [check_redirect_matrix(client, target.system_map)], record_verdict)
+    record_verdict(check_redirect_matrix(sync_client, target.system_map))
 
 
+@pytest.mark.rules("OIDC-36")
 def test_forged_tokens_refused(
-    target: Target, client: httpx.Client, record_verdict: RecordVerdict
+    target: Target, sync_client: httpx.Client, secret: SecretOf, record_verdict: RecordVerdict
 ) -> None:
-    verdict = check_forged_tokens(client, target.system_map, _client_secret(target))
-    _record("forged tokens", [verdict], record_verdict)
+    record_verdict(
+        check_forged_tokens(sync_client, target.system_map, secret("OIDC_CLIENT_SECRET"))
+    )
 
 
 @pytest.mark.hitl(gate="secret_rotation")
+@pytest.mark.rules("OIDC-37")
 def test_rotated_key_accepted(
     target: Target,
-    client: httpx.Client,
+    sync_client: httpx.Client,
+    secret: SecretOf,
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
-    verdict = check_rotation(client, target.system_map, _client_secret(target), target.controls)
-    _record("key rotation", [verdict], record_verdict)
+    client_secret = secret("OIDC_CLIENT_SECRET")
+    record_verdict(check_rotation(sync_client, target.system_map, client_secret, target.controls))
 
 
 @pytest.mark.hitl(gate="oidc_cookie_policy")
+@pytest.mark.rules("CK-29-DRILL")
 def test_cookie_policy_drill(
     target: Target,
-    client: httpx.Client,
+    sync_client: httpx.Client,
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
-    verdict = drill_cookie_policy(
-        client, target.system_map, _login_password(target), target.controls
-    )
-    _record("cookie policy drill", [verdict], record_verdict)
+    password = _login_password(target)
+    record_verdict(drill_cookie_policy(sync_client, target.system_map, password, target.controls))

@@ -53,15 +53,14 @@ def test_a_clean_target_passes_every_rule(
     harness_target: HarnessTarget, client: httpx.Client, controls: TargetControl
 ) -> None:
     secret = harness_target.secret("OIDC_CLIENT_SECRET")
-    password = harness_target.secrets["OIDC_CLIENT_SECRET"]
     verdicts = [
-        *check_session_cookie(client, harness_target.map, password),
+        *check_session_cookie(client, harness_target.map, secret),
         check_discovery(client, harness_target.map, secret),
         check_jwks(client, harness_target.map),
         check_redirect_matrix(client, harness_target.map),
         check_forged_tokens(client, harness_target.map, secret),
         check_rotation(client, harness_target.map, secret, controls),
-        drill_cookie_policy(client, harness_target.map, password, controls),
+        drill_cookie_policy(client, harness_target.map, secret, controls),
     ]
     rules = [v.details["rule"] for v in verdicts]
     assert rules == [
@@ -83,7 +82,7 @@ def test_weakened_cookie_attributes_fail_ck29(
     harness_target.set_faults("A1", {"disabled_rules": ["cookie_attributes"]})
     try:
         verdicts = check_session_cookie(
-            client, harness_target.map, harness_target.secrets["OIDC_CLIENT_SECRET"]
+            client, harness_target.map, harness_target.secret("OIDC_CLIENT_SECRET")
         )
     finally:
         harness_target.set_faults("A1", {"disabled_rules": []})

@@ -21,7 +21,8 @@ from secondconf.target.a8 import A8Client, TelemetryError
 from secondconf.target.control import ControlError, TargetControl
 from secondconf.target.credentials import destination_problem, origin_of
 from secondconf.target.identity import TokenError, fetch_token, fetch_token_sync
-from secondconf.target.map import SystemMap
+from secondconf.target.login import LoginObservation, log_in
+from secondconf.target.map import BrowserLogin, SystemMap
 
 from tests.plugin.system_maps import system_map_at
 
@@ -41,16 +42,20 @@ def jwt_for(subject: str) -> str:
 
 class FakeA1:
     """A1 (and every other host) behind one MockTransport: it answers discovery with
-    ``document`` and any POST with a token, and records every request it sees."""
+    ``document``, ``/authorize`` with ``login_page`` and any POST with a token, and
+    records every request it sees."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], login_page: str = "") -> None:
         self.document = document
+        self.login_page = login_page
         self.requests: list[httpx.Request] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.url.path == "/.well-known/openid-configuration":
             return httpx.Response(200, json=self.document)
+        if request.url.path == "/authorize":
+            return httpx.Response(200, text=self.login_page, headers={"Content-Type": "text/html"})
         return httpx.Response(200, json={"access_token": jwt_for(SUBJECT)})
 
     def hosts(self) -> list[str]:
@@ -344,3 +349,49 @@ def test_the_admin_token_goes_to_the_controlled_app_on_loopback_in_embedded(
     )
     control.set_faults("A3", {"disabled_rules": ["dedupe"]})
     assert seen == [f"Bearer {ADMIN_TOKEN}"]
+
+
+# --- the login password --------------------------------------------------------------------
+
+LOGIN = BrowserLogin("student-web", "https://a5.test/auth/callback", 3600)
+PASSWORD = "login-password/+value-long-enough"
+
+
+def login_page(action: str) -> FakeA1:
+    """A1 whose discovery names its authorization endpoint, whose login form posts to
+    ``action``; every request is recorded."""
+    page = (
+        f'<form action="{action}" method="post"><input name="username">'
+        '<input name="password" type="password"></form>'
+    )
+    return FakeA1({"issuer": A1, "authorization_endpoint": f"{A1}/authorize"}, page)
+
+
+def log_in_as_student(fake: FakeA1, env: str = "staging") -> LoginObservation:
+    system_map = replace(system_map_at({"A1": A1}, env=env), browser_login=LOGIN)
+    with httpx.Client(transport=httpx.MockTransport(fake.handler)) as browser:
+        return log_in(browser, system_map, LOGIN, Secret("OIDC_CLIENT_SECRET", PASSWORD))
+
+
+@pytest.mark.parametrize(
+    ("action", "rule"),
+    [
+        ("https://evil.test/login", "must be on A1's origin (scheme, host and port)"),
+        ("http://a1.test/login", "must be on A1's origin"),
+        ("https://a1.test@evil.test/login", "must be an absolute http(s) URL without user"),
+    ],
+)
+def test_a_login_form_posting_elsewhere_gets_no_password(action: str, rule: str) -> None:
+    fake = login_page(action)
+    observed = log_in_as_student(fake)
+    assert observed.problem is not None
+    assert f"the login form's action {rule}" in observed.problem
+    assert observed.problem.endswith("OIDC_CLIENT_SECRET not sent")
+    assert fake.hosts() == [A1, A1]  # discovery and the login page: no post at all
+    assert fake.carried(PASSWORD) == []
+
+
+def test_the_login_posts_the_password_to_a1() -> None:
+    fake = login_page("/login")
+    log_in_as_student(fake)
+    assert fake.carried(PASSWORD) == [f"{A1}/login"]

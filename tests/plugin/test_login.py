@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from secondconf.checks.oidc.provider import check_redirect_matrix
+from secondconf.core.secret import Secret
 from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome
 from secondconf.target.login import log_in
@@ -63,7 +64,7 @@ def client() -> httpx.Client:
 
 def test_the_login_records_its_two_requests() -> None:
     with client() as browser:
-        observed = log_in(browser, system_map(), LOGIN, PASSWORD)
+        observed = log_in(browser, system_map(), LOGIN, Secret("OIDC_CLIENT_SECRET", PASSWORD))
 
     assert observed.problem is None
     assert [c.name for c in observed.cookies] == ["a1_session"]
@@ -78,7 +79,7 @@ def test_the_login_records_its_two_requests() -> None:
 
 def test_a_refused_login_is_a_problem_with_its_requests() -> None:
     with client() as browser:
-        observed = log_in(browser, system_map(), LOGIN, "wrong")
+        observed = log_in(browser, system_map(), LOGIN, Secret("OIDC_CLIENT_SECRET", "wrong"))
 
     assert observed.problem is not None
     assert "redirect" in observed.problem

@@ -6,7 +6,9 @@ field names come from the map's ``identity.browser_login``), POST the credential
 keep the ``Set-Cookie`` headers of that answer one by one, each without its value: the
 cookie is a credential, and a cookie jar would merge, normalise or drop the attributes
 the cookie checks (:mod:`secondconf.checks.oidc.cookies`) judge. The redirect-URI check
-(:mod:`secondconf.checks.oidc.provider`) sends the same authorization request.
+(:mod:`secondconf.checks.oidc.provider`) sends the same authorization request. The password
+is posted only to A1's origin over TLS (:mod:`secondconf.target.credentials`): a form whose
+action points elsewhere is a problem, and the password is not sent.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import httpx
 
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock, SystemClock
+from secondconf.core.secret import Secret
 from secondconf.engine.evidence import RequestRecord
+from secondconf.target.credentials import destination_problem
 from secondconf.target.map import BrowserLogin, SystemMap
 from secondconf.target.oidc_documents import b64url, get_discovery
 
@@ -140,7 +144,7 @@ def log_in(
     client: httpx.Client,
     system_map: SystemMap,
     login: BrowserLogin,
-    password: str,
+    password: Secret,
     *,
     clock: Clock | None = None,
 ) -> LoginObservation:
@@ -175,9 +179,16 @@ def log_in(
             requests=tuple(requests),
         )
     action = urljoin(str(page.url), form.action or "")
-    data = dict(form.hidden) | {login.username_field: SUBJECT, login.password_field: password}
-    try:
-        answer = client.post(action, data=data)
+    refused = destination_problem(action, system_map.identity_base_url, system_map.env, "A1")
+    if refused is not None:
+        return LoginObservation(
+            status=page.status_code,
+            problem=f"the login form's action {refused}; {password.name} not sent",
+            requests=tuple(requests),
+        )
+    fields = dict(form.hidden) | {login.username_field: SUBJECT}
+    try:  # the password only in the call: a local holding it would show in a traceback
+        answer = client.post(action, data=fields | {login.password_field: password.reveal()})
     except httpx.HTTPError as error:
         return LoginObservation(problem=f"login form post: no answer ({type(error).__name__})")
     received_at = clock.now()

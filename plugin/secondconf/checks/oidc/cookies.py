@@ -26,6 +26,7 @@ import httpx
 from secondconf.checks.oidc.provider import missing_browser_login
 from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.control import ControlError, TargetControl
@@ -152,7 +153,7 @@ def judge_session_cookie(observation: LoginObservation, login: BrowserLogin) -> 
 def check_session_cookie(
     client: httpx.Client,
     system_map: SystemMap,
-    password: str | None,
+    password: Secret | None,
     *,
     clock: Clock | None = None,
 ) -> list[Verdict]:
@@ -160,7 +161,7 @@ def check_session_cookie(
     login = system_map.browser_login
     if login is None:
         return [missing_browser_login(rule) for rule in COOKIE_RULES]
-    if not password:
+    if password is None:
         problem = f"environment variable {login.password_env} (the login password) is not set"
         return judge_session_cookie(LoginObservation(problem=problem), login)
     return judge_session_cookie(log_in(client, system_map, login, password, clock=clock), login)
@@ -201,7 +202,7 @@ def judge_drill(clean: Verdict, faulted: Verdict, restored: Verdict) -> Verdict:
 def drill_cookie_policy(
     client: httpx.Client,
     system_map: SystemMap,
-    password: str | None,
+    password: Secret | None,
     controls: TargetControl | None,
 ) -> Verdict:
     """Turn the reference's ``cookie_attributes`` rule off on A1 and see CK-29 catch it."""
