@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import allure
 import pytest
 from secondconf.checks.load.baseline import (
     HITL_GATE,
@@ -26,8 +26,8 @@ from secondconf.checks.load.baseline import (
 )
 from secondconf.checks.load.locust import BaselineError, baseline_locustfile, locust_bin
 from secondconf.engine.verdict import Verdict
-from secondconf.pytest_plugin.state import RUN_INFO_KEY, SETTINGS_KEY
 from secondconf.reports.baseline import BASELINE_SECTION
+from secondconf.settings import HarnessSettings
 from secondconf.target.deployment import Target
 
 BASELINE_USERS = 20
@@ -47,12 +47,11 @@ pytestmark = [
 def test_baseline_load(
     request: pytest.FixtureRequest,
     target: Target,
+    settings: HarnessSettings,
+    run_info: dict[str, Any],
     record_verdict: Callable[[Verdict], Verdict],
     tmp_path: Path,
 ) -> None:
-    allure.dynamic.label("phase", "2")
-    allure.dynamic.label("check", "baseline_load")
-    settings = request.config.stash[SETTINGS_KEY]
     try:
         result = run_baseline(
             target.system_map_path,
@@ -70,13 +69,7 @@ def test_baseline_load(
         )
     except BaselineError as error:
         pytest.fail(str(error), pytrace=False)
-    request.config.stash[RUN_INFO_KEY][BASELINE_SECTION] = result.run.to_dict()
-    for name, verdicts in result.verdicts.items():
+    run_info[BASELINE_SECTION] = result.run.to_dict()
+    for verdicts in result.verdicts.values():
         for verdict in verdicts:
-            with allure.step(f"{name} {verdict.check}: {verdict.outcome.value}"):
-                allure.attach(
-                    verdict.summary(),
-                    name=f"{name} {verdict.check}",
-                    attachment_type=allure.attachment_type.TEXT,
-                )
             record_verdict(verdict)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import allure
+import httpx
 import pytest
 from secondconf.checks.hardening.fuzzing import (
     HeaderMinter,
@@ -21,59 +21,38 @@ from secondconf.checks.hardening.fuzzing import (
     fuzz_verdict,
     refuse_prod_observe,
 )
-from secondconf.contract.platform import APP_IDS, SyntheticIdentity
+from secondconf.contract.platform import APP_IDS, identity_for_role
+from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Verdict
-from secondconf.pytest_plugin.state import SETTINGS_KEY
-from secondconf.target.client import harness_sync_client
+from secondconf.settings import HarnessSettings
 from secondconf.target.deployment import Target
 from secondconf.target.identity import fetch_token_sync
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.idempotency, pytest.mark.phase(3)]
 
-PROVIDER_ROLE = "provider_portal"
-TELEMETRY_APP = "A8"
 
-
+@pytest.mark.rules("HDR-06")
 @pytest.mark.parametrize("app_id", [pytest.param(a, marks=pytest.mark.app(a)) for a in APP_IDS])
 def test_contract_fuzzing(
     app_id: str,
     target: Target,
-    pytestconfig: pytest.Config,
+    settings: HarnessSettings,
+    secret: Callable[[str], Secret],
+    sync_client: httpx.Client,
     record_verdict: Callable[[Verdict], Verdict],
 ) -> None:
-    allure.dynamic.label("phase", "3")
-    allure.dynamic.label("app", app_id)
-    allure.dynamic.label("check", "contract fuzzing")
-    env = pytestconfig.stash[SETTINGS_KEY].env.value
+    env = settings.env.value
     refuse_prod_observe(env)
     system_map = target.system_map
     app = system_map.apps[app_id]
-    identity = (
-        SyntheticIdentity.PROVIDER if app.role == PROVIDER_ROLE else SyntheticIdentity.STUDENT
-    )
-    with harness_sync_client(system_map, env=env, timeout_s=10.0) as client:
-        if app_id == TELEMETRY_APP:  # A8's API takes its own bearer, not an A1 token
-            auth = {"Authorization": f"Bearer {target.secret('A8_TELEMETRY_KEY').reveal()}"}
-        else:
-            token = fetch_token_sync(
-                client, system_map, target.secret("OIDC_CLIENT_SECRET"), identity.value
-            )
-            auth = token.authorization
-        result = fuzz_app(
-            client, app_id, app.base_url, env=env, minter=HeaderMinter(identity.value), auth=auth
+    identity = identity_for_role(app.role)
+    if app_id == system_map.telemetry_app_id:  # A8's API takes its own bearer, not an A1 token
+        auth = {"Authorization": f"Bearer {secret('A8_TELEMETRY_KEY').reveal()}"}
+    else:
+        token = fetch_token_sync(
+            sync_client, system_map, secret("OIDC_CLIENT_SECRET"), identity.value
         )
-    verdict = fuzz_verdict(result)
-    with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
-        allure.attach(
-            "\n".join(
-                [
-                    verdict.summary(),
-                    *verdict.details["violations"],
-                    *(f"advisory: {a}" for a in verdict.details["advisory"]),
-                    *(f"untested: {u}" for u in verdict.details["untested"]),
-                ]
-            ),
-            name=f"{app_id} contract fuzzing",
-            attachment_type=allure.attachment_type.TEXT,
-        )
-    record_verdict(verdict)
+        auth = token.authorization
+    minter = HeaderMinter(identity.value)
+    result = fuzz_app(sync_client, app_id, app.base_url, env=env, minter=minter, auth=auth)
+    record_verdict(fuzz_verdict(result))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import allure
 import pytest
 from secondconf.checks.inventory import check_inventory
 from secondconf.contract.platform import APP_IDS
 from secondconf.engine.verdict import Verdict
-from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.settings import HarnessSettings
 from secondconf.target.deployment import Target
 
 pytestmark = [
@@ -28,18 +27,7 @@ pytestmark = [
 def test_inventory(
     app_id: str,
     target: Target,
-    pytestconfig: pytest.Config,
+    settings: HarnessSettings,
     record_verdict: Callable[[Verdict], Verdict],
 ) -> None:
-    allure.dynamic.label("phase", "0")
-    allure.dynamic.label("app", app_id)
-    allure.dynamic.label("check", "inventory")
-    env = pytestconfig.stash[SETTINGS_KEY].env.value
-    verdict = check_inventory(target.system_map, app_id, env=env)
-    with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
-        allure.attach(
-            verdict.summary() + "\n" + "\n".join(verdict.details.get("problems", ())),
-            name=f"{app_id} inventory",
-            attachment_type=allure.attachment_type.TEXT,
-        )
-    record_verdict(verdict)
+    record_verdict(check_inventory(target.system_map, app_id, env=settings.env.value))

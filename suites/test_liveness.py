@@ -8,10 +8,8 @@ from A8, their AND, and telemetry completeness.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
-import allure
 import pytest
 from secondconf.checks.liveness.measure import LivenessResult
 from secondconf.contract.platform import APP_IDS
@@ -29,22 +27,5 @@ pytestmark = [
 def test_dual_source_liveness(
     app_id: str, liveness_run: LivenessResult, record_verdict: Callable[[Verdict], Verdict]
 ) -> None:
-    allure.dynamic.label("phase", "1")
-    allure.dynamic.label("app", app_id)
-    allure.dynamic.label("check", "dual_source_liveness")
-    for source in ("probe", "telemetry"):
-        allure.dynamic.label("source", source)
     for verdict in liveness_run.for_app(app_id):
-        step = f"{verdict.source}: {verdict.check} n={verdict.n} k={verdict.k}"
-        with allure.step(f"{step} → {verdict.outcome.value} ({verdict.reason.value})"):
-            allure.attach(
-                verdict.summary(),
-                name=f"{verdict.check} {verdict.source}",
-                attachment_type=allure.attachment_type.TEXT,
-            )
         record_verdict(verdict)
-    allure.attach(
-        json.dumps([v.to_dict() for v in liveness_run.for_app(app_id)], indent=2),
-        name=f"{app_id} evidence (verdicts)",
-        attachment_type=allure.attachment_type.JSON,
-    )

@@ -17,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import allure
 import pytest
 from secondconf.checks.safety.outputs import outputs_verdict
 from secondconf.checks.safety.prod_guard import check_prod_guard
 from secondconf.checks.safety.secrets_scan import output_dirs, scan_for_secrets
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.final_scan import allure_dir_of
-from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.settings import HarnessSettings
 from secondconf.target.deployment import Target
 
 pytestmark = [
@@ -35,23 +34,9 @@ pytestmark = [
 ]
 
 
-def _step(verdict: Verdict, lines: list[str]) -> None:
-    with allure.step(f"{verdict.subject} {verdict.check}: {verdict.outcome.value}"):
-        allure.attach(
-            "\n".join([verdict.summary(), *lines]),
-            name=f"{verdict.subject} {verdict.details['rule']}",
-            attachment_type=allure.attachment_type.TEXT,
-        )
-
-
+@pytest.mark.rules("PRD-39")
 def test_prod_write_guard(record_verdict: Callable[[Verdict], Verdict]) -> None:
-    allure.dynamic.label("phase", "3")
-    allure.dynamic.label("check", "prod_write_guard")
     for verdict in check_prod_guard():
-        _step(
-            verdict,
-            [f"{r['sent']}: {r['status']}, {r['result']}" for r in verdict.details["requests"]],
-        )
         record_verdict(verdict)
 
 
@@ -61,16 +46,15 @@ def _log_dirs(target: Target) -> list[Path]:
     return [] if state_dir is None else [Path(state_dir) / "logs"]
 
 
+@pytest.mark.rules("PRD-41")
 def test_no_secret_in_outputs(
-    target: Target, pytestconfig: pytest.Config, record_verdict: Callable[[Verdict], Verdict]
+    target: Target,
+    settings: HarnessSettings,
+    pytestconfig: pytest.Config,
+    record_verdict: Callable[[Verdict], Verdict],
 ) -> None:
-    allure.dynamic.label("phase", "3")
-    allure.dynamic.label("check", "no_secret_in_outputs")
-    settings = pytestconfig.stash[SETTINGS_KEY]
     folders = output_dirs(
         settings, allure_dir=allure_dir_of(pytestconfig), log_dirs=_log_dirs(target)
     )
     scan = scan_for_secrets(folders, {n: s.reveal() for n, s in target.secrets.items()})
-    verdict = outputs_verdict(scan, folders)
-    _step(verdict, scan.summary_lines())
-    record_verdict(verdict)
+    record_verdict(outputs_verdict(scan, folders))

@@ -15,11 +15,10 @@ of them is ``prod_safe``. The logic lives in :mod:`secondconf.checks.telemetry.s
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
-import allure
 import httpx
 import pytest
 from secondconf.checks.hardening.model import HardeningRun
@@ -27,13 +26,13 @@ from secondconf.checks.telemetry.dedupe import check_dedupe
 from secondconf.checks.telemetry.sampling import check_sampling
 from secondconf.checks.telemetry.schema import check_event_schema
 from secondconf.contract.platform import SyntheticIdentity
-from secondconf.core.clock import SystemClock
+from secondconf.core.clock import Clock
 from secondconf.engine.verdict import Verdict
-from secondconf.pytest_plugin.state import SETTINGS_KEY
+from secondconf.settings import HarnessSettings
 from secondconf.target.a8 import A8Client
-from secondconf.target.client import harness_client, synthetic_headers
+from secondconf.target.client import synthetic_headers
 from secondconf.target.control import TargetControl
-from secondconf.target.deployment import Target, TargetError
+from secondconf.target.deployment import Target
 
 pytestmark = [
     pytest.mark.second_confirmation,
@@ -41,94 +40,65 @@ pytestmark = [
     pytest.mark.phase(3),
 ]
 
-Body = Callable[[httpx.AsyncClient, A8Client], Awaitable[Verdict]]
+RecordVerdict = Callable[[Verdict], Verdict]
+RunAsync = Callable[[Coroutine[Any, Any, Verdict]], Verdict]
 
 
 def window_start(hardening_run: HardeningRun) -> datetime:
     """When the session's traffic began (the hardening run's start)."""
-    return datetime.fromisoformat(hardening_run.started_at.replace("Z", "+00:00"))
+    return datetime.fromisoformat(hardening_run.started_at)
 
 
-def run_check(target: Target, pytestconfig: pytest.Config, body: Body) -> Verdict:
-    env = pytestconfig.stash[SETTINGS_KEY].env.value
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
-
-    async def run() -> Verdict:
-        async with harness_client(target.system_map, env=env) as client:
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await body(client, a8)
-
-    return asyncio.run(run())
-
-
-def record(verdict: Verdict, record_verdict: Callable[[Verdict], Verdict]) -> None:
-    allure.dynamic.label("phase", "3")
-    allure.dynamic.label("app", "A8")
-    allure.dynamic.label("check", "telemetry-contract")
-    with allure.step(f"{verdict.check} [{verdict.source}]: {verdict.outcome.value}"):
-        lines = [
-            verdict.summary(),
-            *verdict.details.get("violations", ()),
-            *(f"untested: {u}" for u in verdict.details.get("untested", ())),
-        ]
-        allure.attach(
-            "\n".join(lines), name=verdict.check, attachment_type=allure.attachment_type.TEXT
-        )
-    record_verdict(verdict)
-
-
+@pytest.mark.rules("TEL-01")
 def test_tel01_required_events_with_every_schema_field(
     hardening_run: HardeningRun,
-    target: Target,
-    pytestconfig: pytest.Config,
-    record_verdict: Callable[[Verdict], Verdict],
+    a8: A8Client,
+    clock: Clock,
+    run_async: RunAsync,
+    record_verdict: RecordVerdict,
 ) -> None:
-    since = window_start(hardening_run)
-    verdict = run_check(
-        target, pytestconfig, lambda _, a8: check_event_schema(a8, since, SystemClock())
-    )
-    record(verdict, record_verdict)
+    record_verdict(run_async(check_event_schema(a8, window_start(hardening_run), clock)))
 
 
+@pytest.mark.rules("TEL-02")
 def test_tel02_sampling_by_trace_id(
     hardening_run: HardeningRun,
     target: Target,
-    pytestconfig: pytest.Config,
-    record_verdict: Callable[[Verdict], Verdict],
+    settings: HarnessSettings,
+    async_client: httpx.AsyncClient,
+    a8: A8Client,
+    clock: Clock,
+    run_async: RunAsync,
+    record_verdict: RecordVerdict,
 ) -> None:
-    since = window_start(hardening_run)
-    deadline_s = pytestconfig.stash[SETTINGS_KEY].telemetry_deadline_s
-    verdict = run_check(
-        target,
-        pytestconfig,
-        lambda client, a8: check_sampling(
-            client, target.system_map, a8, since, SystemClock(), deadline_s=deadline_s
-        ),
+    sampling = check_sampling(
+        async_client,
+        target.system_map,
+        a8,
+        window_start(hardening_run),
+        clock,
+        deadline_s=settings.telemetry_deadline_s,
     )
-    record(verdict, record_verdict)
+    record_verdict(run_async(sampling))
 
 
+@pytest.mark.rules("TEL-03")
 def test_tel03_a8_dedupe(
     target: Target,
+    settings: HarnessSettings,
     fault_control: TargetControl | None,
-    pytestconfig: pytest.Config,
+    a8: A8Client,
+    clock: Clock,
+    run_async: RunAsync,
     exclusive_target_load: None,
-    record_verdict: Callable[[Verdict], Verdict],
+    record_verdict: RecordVerdict,
 ) -> None:
-    settings = pytestconfig.stash[SETTINGS_KEY]
-    verdict = run_check(
-        target,
-        pytestconfig,
-        lambda _, a8: check_dedupe(
-            a8,
-            target.system_map.env,
-            SystemClock(),
-            deadline_s=settings.telemetry_deadline_s,
-            synthetic=synthetic_headers(SyntheticIdentity.STUDENT),
-            control=fault_control,
-        ),
+    dedupe = check_dedupe(
+        a8,
+        target.system_map.env,
+        clock,
+        deadline_s=settings.telemetry_deadline_s,
+        synthetic=synthetic_headers(SyntheticIdentity.STUDENT),
+        control=fault_control,
     )
-    record(verdict, record_verdict)
+    record_verdict(run_async(dedupe))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from secondconf.checks.hardening import fuzzing, ttl
 from secondconf.checks.hardening.cases import CASES
@@ -68,3 +71,33 @@ def test_only_checks_that_send_no_write_are_prod_safe() -> None:
         "CK-29-DRILL": "oidc_cookie_policy",
         "OIDC-37": "secret_rotation",
     }
+
+
+SUITES = Path(__file__).parents[2] / "suites"
+DECLARED_RULES = """
+import json
+from secondconf.pytest_plugin import markers
+
+def pytest_collection_finish(session):
+    declared = {}
+    for item in session.items:
+        for rule_id in markers.validate(item.iter_markers()).rules:
+            declared.setdefault(rule_id, []).append(item.nodeid)
+    with open("declared.json", "w") as out:
+        json.dump(declared, out)
+"""
+
+
+def test_the_suites_declare_every_catalogued_rule_as_the_catalogue_says(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every row has a suite test that declares it (marks validated against the row), and
+    the suites declare nothing else: a rule cannot be catalogued and never run."""
+    pytester.makepyfile(declared_rules=DECLARED_RULES)
+    result = pytester.runpytest_subprocess(
+        "--collect-only", "-q", "-p", "declared_rules", "-p", "no:cacheprovider", str(SUITES)
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    declared = json.loads((pytester.path / "declared.json").read_text())
+    assert sorted(declared) == sorted(CATALOG)
+    assert len(declared["IDEM-13"]) == 2  # through clock control, or waiting the real TTL

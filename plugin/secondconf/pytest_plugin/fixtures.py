@@ -104,8 +104,8 @@ def target(
         yield opened
 
 
-@pytest.fixture(scope="session")
-def settings(pytestconfig: pytest.Config) -> HarnessSettings:
+@pytest.fixture(scope="session", name="settings")
+def harness_settings(pytestconfig: pytest.Config) -> HarnessSettings:
     """The session's harness settings (command line, then ini, then defaults)."""
     return pytestconfig.stash[SETTINGS_KEY]
 
@@ -116,8 +116,8 @@ def clock(pytestconfig: pytest.Config) -> Clock:
     return pytestconfig.stash[CLOCK_KEY]
 
 
-@pytest.fixture(scope="session")
-def run_info(pytestconfig: pytest.Config) -> dict[str, Any]:
+@pytest.fixture(scope="session", name="run_info")
+def session_run_info(pytestconfig: pytest.Config) -> dict[str, Any]:
     """What was run, against what, by section: the reports read their sections of it."""
     return pytestconfig.stash[RUN_INFO_KEY]
 

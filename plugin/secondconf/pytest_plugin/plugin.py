@@ -26,10 +26,18 @@ from secondconf.hitl.log import ApprovalLog, ApprovalLogError, format_length, re
 from secondconf.pytest_plugin import markers
 from secondconf.pytest_plugin.allure_labels import AllureVerdicts
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
+    a8,
+    async_client,
+    clock,
     exclusive_target_load,
     fault_control,
     hardening_run,
+    harness_settings,
     liveness_run,
+    run_async,
+    secret,
+    session_run_info,
+    sync_client,
     target,
 )
 from secondconf.pytest_plugin.options import add_options, resolve_settings
