@@ -16,7 +16,7 @@ import pytest
 from secondconf.cli.hitl import main, parse_duration, parse_instant
 from secondconf.core.clock import ManualClock
 from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV, key_id
-from secondconf.hitl.log import ApprovalLog, record_escalation, record_use
+from secondconf.hitl.log import ApprovalLog, record_action, record_escalation, record_use
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SCRIPT = Path(sys.executable).parent / "secondconf-hitl"
@@ -226,13 +226,14 @@ def test_list_shows_active_approvals_escalations_and_uses(
     record_use(log, long_lived, test_id="suites/test_chaos.py::test_503", clock=clock)
     record_use(log, long_lived, test_id="suites/test_chaos.py::test_503_again", clock=clock)
     record_escalation(log, kind="stripe_live_failure", detail="500 on\x1b[2J charge", clock=clock)
+    record_action(log, what="clear faults (rollback)", app="A8", env="embedded", clock=clock)
     capsys.readouterr()
     clock.advance(3600)  # the 30 m approval has expired
 
     assert main(["list", "--log", str(log)], clock=clock) == 0
 
     out = capsys.readouterr().out
-    assert "5 entries" in out
+    assert "6 entries" in out
     assert f"protection: {UNKEYED_NOTE}\n" in out
     assert "approvals: 1 active of 2" in out
     assert re.search(
@@ -244,6 +245,7 @@ def test_list_shows_active_approvals_escalations_and_uses(
     assert "escalations: 1" in out
     assert re.search(r"stripe_live_failure\s+500 on\\x1b\[2J charge", out)  # escaped, not raw
     assert "\x1b" not in out
+    assert "actions: 1 (fault switches and clock moves the harness made)\n" in out
     assert out.rstrip().endswith("uses: 2")
 
 
