@@ -13,7 +13,8 @@ from secondconf.core.redact import encodings, known_secrets, redact, register_se
 
 def unique(prefix: str = "") -> str:
     # Characters that URL-encoding and JSON-escaping change, so each form differs.
-    return f'{prefix}p@ss/w0rd+"q" \\ & ünï-{secrets.token_hex(8)}'
+    # Random at both ends: no two values share a head or a tail.
+    return f'{prefix}{secrets.token_hex(4)}-p@ss/w0rd+"q" \\ & ünï-{secrets.token_hex(4)}'
 
 
 def test_every_encoding_of_a_value_is_masked_with_its_name() -> None:
@@ -35,6 +36,26 @@ def test_base64_inside_a_longer_text_is_masked_at_every_alignment() -> None:
         assert "[REDACTED:REDACT_TEST_BASE64]" in masked
         for needle in encodings(value):
             assert needle.decode() not in masked
+
+
+def test_a_repr_as_pytest_shows_it_whole_or_cut_is_masked() -> None:
+    value = unique()
+    register_secret("REDACT_TEST_REPR", value)
+    shown = repr(value)
+    assert shown[1:-1] != value  # the backslash is escaped: not the raw form
+    assert redact(f"client_secret = {shown}") == "client_secret = '[REDACTED:REDACT_TEST_REPR]'"
+    cut = shown[:13] + "..." + shown[-12:]  # how saferepr shortens a long repr
+    assert redact(f"assert {cut} == 'x'") == (
+        "assert '[REDACTED:REDACT_TEST_REPR]...[REDACTED:REDACT_TEST_REPR]' == 'x'"
+    )
+
+
+def test_a_piece_shorter_than_eight_characters_stays() -> None:
+    value = "abcdefghijklmnop-" + secrets.token_hex(8)
+    register_secret("REDACT_TEST_PIECE", value)
+    assert redact("x abcdefg y") == "x abcdefg y"
+    assert redact("x abcdefgh y") == "x [REDACTED:REDACT_TEST_PIECE] y"
+    assert redact(f"x {value[-7:]}") == f"x {value[-7:]}"
 
 
 def test_text_without_a_known_value_is_unchanged() -> None:

@@ -16,7 +16,16 @@ secret scan (:mod:`secondconf.checks.safety.secrets_scan`) searches files for
 * base64 and base64url, at each of the three alignments a value can have inside a longer
   base64 text (a Basic ``Authorization`` header encodes ``user:secret``): only the
   characters that depend on the value's bytes alone are searched;
-* hex, lower and upper case (a bytes dump).
+* hex, lower and upper case (a bytes dump);
+* XML-escaped, as text and as an attribute value (a JUnit XML file);
+* Python's ``repr`` and ``ascii`` of it, without the quotes (``--showlocals``, a failing
+  assertion's operands: a backslash or a quote in the value is escaped there).
+
+:func:`redact` also masks a value cut short the way pytest shows a long repr, as its head
+and tail (``'p@ss/w0rd+"q...9Zq9Zq9'``): any prefix or suffix of at least
+:data:`MIN_SECRET_LENGTH` characters of the value or of its repr. The scan does not search
+for those pieces: a piece that short may be a prefix many keys share (``sk_test_``), which
+is harmless to mask but would fail a run for nothing.
 
 Values shorter than :data:`MIN_SECRET_LENGTH` (8) are neither masked nor searched: a
 value that short matches ordinary text (``qa``, ``true``, a port), and every secret the
@@ -27,10 +36,10 @@ by name as not searched.
 from __future__ import annotations
 
 import base64
+import html
 import json
-import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -45,8 +54,8 @@ _LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class _Masker:
-    pattern: re.Pattern[str] | None  # None: no value long enough to mask
-    names: Mapping[str, str]  # each form's text -> the secret's name
+    forms: Sequence[tuple[str, str]]  # (a whole form's text, the secret's name)
+    cut_forms: Sequence[tuple[str, str]]  # (a form pytest may cut to head...tail, name)
 
 
 _masker: _Masker | None = None  # built on first use after a registration
@@ -75,12 +84,15 @@ def known_secrets() -> Mapping[str, str]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret value, in each of its :func:`encodings`, replaced
-    by ``[REDACTED:NAME]``."""
+    """``text`` with every known secret value, in each of its :func:`encodings` and as the
+    head or tail of a cut repr, replaced by ``[REDACTED:NAME]``."""
     masker = _current_masker()
-    if masker.pattern is None:
-        return text
-    return masker.pattern.sub(lambda match: f"[REDACTED:{masker.names[match[0]]}]", text)
+    spans: list[tuple[int, int, str]] = []
+    for form, name in masker.forms:
+        spans.extend((start, start + len(form), name) for start in _occurrences(text, form))
+    for form, name in masker.cut_forms:
+        spans.extend((start, end, name) for start, end in _pieces(text, form))
+    return _masked(text, spans) if spans else text
 
 
 def encodings(value: str) -> dict[bytes, str]:
@@ -97,6 +109,11 @@ def encodings(value: str) -> dict[bytes, str]:
         ("json-escaped", json.dumps(value)[1:-1].replace("/", "\\/")),
         ("hex", raw.hex()),
         ("hex", raw.hex().upper()),
+        ("python-repr", repr(value)[1:-1]),
+        ("python-repr", ascii(value)[1:-1]),
+        ("xml-escaped", html.escape(value, quote=False)),
+        ("xml-escaped", html.escape(value, quote=False).replace('"', "&quot;")),
+        ("xml-escaped", html.escape(value, quote=True)),
     ]
     for shift in range(3):
         # Bytes before the value change the first characters, bytes after it the last:
@@ -121,13 +138,61 @@ def _current_masker() -> _Masker:
     global _masker
     with _LOCK:
         if _masker is None:
-            names: dict[str, str] = {}
+            forms: dict[str, str] = {}
+            cut_forms: dict[str, str] = {}
             for value, name in _NAMES.items():
                 if len(value) >= MIN_SECRET_LENGTH:
                     for needle in encodings(value):
-                        names.setdefault(needle.decode("utf-8"), name)
-            # Longest first: a form that contains another is replaced whole.
-            forms = sorted(names, key=len, reverse=True)
-            pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
-            _masker = _Masker(pattern, MappingProxyType(names))
+                        forms.setdefault(needle.decode("utf-8"), name)
+                    for form in (value, repr(value)[1:-1]):
+                        cut_forms.setdefault(form, name)
+            _masker = _Masker(tuple(forms.items()), tuple(cut_forms.items()))
         return _masker
+
+
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    start = text.find(needle)
+    while start != -1:
+        yield start
+        start = text.find(needle, start + 1)
+
+
+def _pieces(text: str, form: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``text`` that are a prefix or a suffix of ``form`` of at least
+    :data:`MIN_SECRET_LENGTH` characters (found from the form's first or last
+    characters, then grown while the text goes on matching)."""
+    head, tail = form[:MIN_SECRET_LENGTH], form[-MIN_SECRET_LENGTH:]
+    for start in _occurrences(text, head):
+        end = start + len(head)
+        while end < len(text) and end - start < len(form) and text[end] == form[end - start]:
+            end += 1
+        yield start, end
+    for start in _occurrences(text, tail):
+        end = start + len(tail)
+        while start > 0 and end - start < len(form) and text[start - 1] == form[start - end - 1]:
+            start -= 1
+        yield start, end
+
+
+def _masked(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each run of overlapping spans replaced by one mask, named after the
+    run's longest span."""
+    pieces: list[str] = []
+    done = 0
+    spans.sort()
+    index = 0
+    while index < len(spans):
+        start, end, name = spans[index]
+        longest = end - start
+        index += 1
+        while index < len(spans) and spans[index][0] < end:
+            _, other_end, other_name = spans[index]
+            if other_end - spans[index][0] > longest:
+                longest, name = other_end - spans[index][0], other_name
+            end = max(end, other_end)
+            index += 1
+        pieces.append(text[done:start])
+        pieces.append(f"[REDACTED:{name}]")
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
+from secondconf.engine.selection import Selection
 from secondconf.engine.verdict import Outcome, Verdict
 
 # The skip reason of a check whose case another check of the same run covers
@@ -119,6 +120,11 @@ class ResultsModel:
     run_info: dict[str, Any] = field(default_factory=dict)  # what was run, against what
     hitl_uses: list[Mapping[str, Any]] = field(default_factory=list)
     generated_at: str = ""  # stamped once per session, from the session's clock
+    selection: Selection | None = None  # what the session selected (from the collector)
+    run_id: str = ""  # this session's id, in the results file beside its outputs
+    # The output folders' files when the run started, path -> (inode, mtime_ns, size):
+    # what tells this run's outputs from older files (reports.outputs)
+    files_before: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def add_worker_output(self, worker_id: str, payload: Mapping[str, Any] | None) -> None:
         if payload is None:
@@ -127,6 +133,8 @@ class ResultsModel:
         self.workers[worker_id] = {"library_versions": payload.get("library_versions", {})}
         self.run_info.update(payload.get("run_info", {}))
         self.hitl_uses.extend(payload.get("hitl_uses", []))
+        if payload.get("selection") is not None:  # every worker collects the same items
+            self.selection = Selection.from_dict(payload["selection"])
 
     @property
     def has_checks(self) -> bool:
@@ -149,13 +157,36 @@ class ResultsModel:
         return sorted({r for c in self.checks.values() for r in c.missing_rules} - judged)
 
     @property
-    def gate_passed(self) -> bool:
+    def selection_passed(self) -> bool:
+        """Every check this session ran passed (whether or not that is the whole gate)."""
         return self.has_checks and not self.failing() and not self.lost_workers
+
+    def partial_because(self) -> list[str]:
+        """Why this session is not the whole gate; empty when it is."""
+        if self.selection is None:
+            return ["no process reported what it collected"]
+        return self.selection.partial_because(self.checks)
+
+    @property
+    def whole_gate(self) -> bool:
+        return not self.partial_because()
+
+    @property
+    def gate_passed(self) -> bool | None:
+        """The release gate's verdict; ``None`` when the session was a partial run, whose
+        passing says nothing about the release."""
+        return self.selection_passed if self.whole_gate else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "generated_at": self.generated_at,
+            "run_id": self.run_id,
+            "whole_gate": self.whole_gate,
             "gate_passed": self.gate_passed,
+            "selection_passed": self.selection_passed,
+            "selection": None
+            if self.selection is None
+            else {**self.selection.to_dict(), "partial_because": self.partial_because()},
             "checks": [c.to_dict() for c in self.checks.values()],
             "run_info": dict(self.run_info),
             "hitl_uses": list(self.hitl_uses),

@@ -1,19 +1,24 @@
 """The session's last word on secrets: PRD-41's scan of everything the run wrote.
 
 The scan itself is :mod:`secondconf.checks.safety.secrets_scan`; this module finds, from
-pytest's configuration, the folders to scan.
+pytest's configuration, what to scan: the output folders, the ``--junitxml`` file and
+the gate's own terminal summary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
 from secondconf.checks.safety.secrets_scan import SecretScan, final_scan, secrets_for_run
+from secondconf.core.redact import register_secret
 from secondconf.pytest_plugin.state import SETTINGS_KEY
+
+TERMINAL_SUMMARY: Final = "the gate's terminal summary"
 
 
 def allure_dir_of(config: pytest.Config) -> Path | None:
@@ -25,13 +30,39 @@ def allure_dir_of(config: pytest.Config) -> Path | None:
     return config.invocation_params.dir / str(value)
 
 
-def final_scan_for_session(config: pytest.Config, run_info: Mapping[str, Any]) -> SecretScan:
-    """The controller's one call at session end, after the reports are written: the run's
-    secrets (:func:`secrets_for_run`) searched in evidence, reports, Allure results and,
-    for the embedded target, its logs. ``run_info`` is the merged run info (the results
-    model's, which holds the workers')."""
+def junitxml_of(config: pytest.Config) -> Path | None:
+    """The ``--junitxml`` file, if set (the junitxml plugin takes it relative to where
+    pytest was started, with ``~`` and variables expanded)."""
+    value = config.getoption("xmlpath", None)
+    if not value:
+        return None
+    return config.invocation_params.dir / os.path.expanduser(os.path.expandvars(str(value)))
+
+
+def final_scan_for_session(
+    config: pytest.Config, run_info: Mapping[str, Any], summary_lines: Sequence[str]
+) -> SecretScan:
+    """The controller's one call at session end, after the reports and the JUnit file are
+    written: the run's secrets (:func:`secrets_for_run`) searched in evidence, reports,
+    Allure results, the ``--junitxml`` file, for the embedded target its logs, and in
+    ``summary_lines`` (what the gate is about to print). ``run_info`` is the merged run
+    info (the results model's, which holds the workers').
+
+    The values are also registered for :func:`~secondconf.core.redact.redact`: under
+    xdist the controller has made no :class:`~secondconf.core.secret.Secret` itself.
+    """
     settings = config.stash[SETTINGS_KEY]
     run = secrets_for_run(settings, run_info)
-    scan = final_scan(settings, run.values, allure_dir=allure_dir_of(config), log_dirs=run.log_dirs)
+    for name, value in run.values.items():
+        register_secret(name, value)
+    junitxml = junitxml_of(config)
+    scan = final_scan(
+        settings,
+        run.values,
+        allure_dir=allure_dir_of(config),
+        log_dirs=run.log_dirs,
+        files=[] if junitxml is None else [junitxml],
+        texts={TERMINAL_SUMMARY: "\n".join(summary_lines)},
+    )
     scan.problems.extend(run.problems)
     return scan

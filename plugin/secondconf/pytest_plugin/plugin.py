@@ -11,14 +11,16 @@ the modules that own those ideas. Decisions that must be the same on every xdist
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Generator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
 from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock, utc_iso
+from secondconf.core.redact import redact
 from secondconf.core.versions import library_versions
 from secondconf.engine.results import SUPERSEDED_PREFIX, CheckStatus, ResultsModel
 from secondconf.engine.verdict import Outcome, Verdict
@@ -41,12 +43,19 @@ from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fix
     target,
 )
 from secondconf.pytest_plugin.options import add_options, resolve_settings
+from secondconf.pytest_plugin.redaction import (
+    learn_run_secrets,
+    redact_report,
+    register_allure_redaction,
+    unregister_allure_redaction,
+)
 from secondconf.pytest_plugin.reporting import (
     REPORT_DELIBERATE_SKIP,
     REPORT_MARKS,
     REPORT_VERDICTS,
     add_report,
 )
+from secondconf.pytest_plugin.run_start import RunStart
 from secondconf.pytest_plugin.state import (
     APPROVALS_KEY,
     CLOCK_KEY,
@@ -100,6 +109,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Worker(config), "secondconf-worker")
     else:
         config.pluginmanager.register(_Controller(config), "secondconf-controller")
+    config.pluginmanager.register(RunStart(config), "secondconf-run-start")
+    allure_redaction = register_allure_redaction(config)
+    if allure_redaction is not None:
+        config.add_cleanup(lambda: unregister_allure_redaction(allure_redaction))
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "secondconf-xdist")
 
@@ -193,7 +206,7 @@ def record_verdict(request: pytest.FixtureRequest) -> Callable[[Verdict], Verdic
     return record
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)  # innermost: done before Allure reads it
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -204,7 +217,7 @@ def pytest_runtest_makereport(
     elif marks.is_check:
         setattr(report, REPORT_MARKS, _marks_dict(marks))
     else:
-        return report
+        return _scrubbed(item, report)
     setattr(report, REPORT_DELIBERATE_SKIP, item.stash.get(DELIBERATE_SKIP_KEY, False))
     if report.when == "call":
         verdicts = item.stash.get(VERDICTS_KEY, [])
@@ -215,6 +228,15 @@ def pytest_runtest_makereport(
             report.longrepr = "release gate: verdict not PASS\n" + "\n".join(
                 v.summary() for v in not_passed
             )
+    return _scrubbed(item, report)
+
+
+def _scrubbed(item: pytest.Item, report: pytest.TestReport) -> pytest.TestReport:
+    """``report`` with every known secret value masked, before the terminal, JUnit XML,
+    xdist or Allure see it (:mod:`secondconf.pytest_plugin.redaction`)."""
+    run_info: dict[str, Any] = item.config.stash[RUN_INFO_KEY]
+    learn_run_secrets(item.config.stash[SETTINGS_KEY], run_info)
+    redact_report(report)
     return report
 
 
@@ -233,9 +255,15 @@ class _Controller:
     (the xdist controller, or the only process without xdist)."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from secondconf.reports.outputs import snapshot
+
         self.config = config
         self.model = config.stash[RESULTS_KEY]
+        self.model.run_id = uuid.uuid4().hex
+        self.model.files_before = snapshot(config.stash[SETTINGS_KEY])  # before any worker
         self.secret_scan: SecretScan | None = None
+        self.summary: list[tuple[str, dict[str, bool]]] = []  # the gate's lines, scanned
+        self.closing: list[tuple[str, dict[str, bool]]] = []  # printed after the scan's
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         add_report(self.model, report)
@@ -255,46 +283,72 @@ class _Controller:
 
         for write_report in WRITERS:
             write_report(self.model, settings)
-        # Last: every output of the run is written, so the scan sees all of it.
-        self.secret_scan = final_scan_for_session(self.config, self.model.run_info)
-        gate_failed = not self.model.gate_passed or not self.secret_scan.passed
-        if gate_failed and session.exitstatus == pytest.ExitCode.OK:
+        self.summary, self.closing = self._gate_summary(), self._closing_lines()
+        # Last: every output of the run is written (the JUnit file too: this hook is
+        # trylast), so the scan sees all of it, and the lines the gate is about to print.
+        printed = [text for text, _ in self.summary + self.closing]
+        self.secret_scan = final_scan_for_session(self.config, self.model.run_info, printed)
+        failed = not self.model.selection_passed or not self.secret_scan.passed
+        if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.model.has_checks:
             return
-        write = terminalreporter.write_line
-        failing = self.model.failing()
         terminalreporter.section("second confirmation gate", sep="=", bold=True)
+        scan = self.secret_scan
+        scan_lines = (
+            []
+            if scan is None
+            else [(line, {"red": not scan.passed}) for line in scan.summary_lines()]
+        )
+        for text, markup in self.summary + scan_lines + self.closing:
+            terminalreporter.write_line(redact(text), **markup)
+
+    def _gate_summary(self) -> list[tuple[str, dict[str, bool]]]:
+        """The gate's verdict (or PARTIAL RUN for part of the gate) with every check's
+        count, then each check that is not PASS with its figures."""
+        failing = self.model.failing()
         total = len(self.model.checks)
         prod_observe = self.config.stash[SETTINGS_KEY].env is TargetEnv.PROD_OBSERVE
         counts = _gate_counts(self.model, prod_observe=prod_observe)
-        if self.model.gate_passed:
-            write(f"GATE PASSED: {counts}", green=True, bold=True)
+        lines: list[tuple[str, dict[str, bool]]] = []
+        if not self.model.whole_gate:
+            selection = self.model.selection
+            of = selection.gate_checks_collected if selection is not None else 0
+            not_pass = f", {len(failing)} not PASS" if failing else ""
+            lines.append((f"PARTIAL RUN: {total} of {of} checks{not_pass}; {counts}", _BOLD_YELLOW))
+            why = "; ".join(self.model.partial_because())
+            lines.append((f"  not the release gate ({why}): no gate verdict recorded", {}))
+        elif self.model.selection_passed:
+            lines.append((f"GATE PASSED: {counts}", {"green": True, "bold": True}))
         else:
-            write(
-                f"GATE FAILED: {len(failing)} of {total} check(s) not PASS; {counts}",
-                red=True,
-                bold=True,
-            )
-            for check in failing:
-                write(f"  {check.nodeid}")
-                for line in check.problems():
-                    write(f"      {line}")
-            unjudged = self.model.rules_without_verdict()
-            if unjudged:
-                write(f"  declared rule(s) without a verdict: {', '.join(unjudged)}")
-            for worker in self.model.lost_workers:
-                write(f"  worker {worker} was lost before handing over its output")
-        if self.secret_scan is not None:
-            for line in self.secret_scan.summary_lines():
-                write(line, red=not self.secret_scan.passed)
-        for escalation in self.config.stash[APPROVALS_KEY].escalations:
-            write(f"ESCALATION {escalation.kind} ({utc_iso(escalation.at)}): {escalation.detail}")
+            head = f"GATE FAILED: {len(failing)} of {total} check(s) not PASS; {counts}"
+            lines.append((head, {"red": True, "bold": True}))
+        for check in failing:
+            lines.append((f"  {check.nodeid}", {}))
+            lines.extend((f"      {line}", {}) for line in check.problems())
+        unjudged = self.model.rules_without_verdict()
+        if unjudged:
+            lines.append((f"  declared rule(s) without a verdict: {', '.join(unjudged)}", {}))
+        for worker in self.model.lost_workers:
+            lines.append((f"  worker {worker} was lost before handing over its output", {}))
+        return lines
+
+    def _closing_lines(self) -> list[tuple[str, dict[str, bool]]]:
         from secondconf.reports.run_results import RESULTS_FILE
 
-        write(f"results: {self.config.stash[SETTINGS_KEY].reports_dir / RESULTS_FILE}")
+        lines: list[tuple[str, dict[str, bool]]] = [
+            (f"ESCALATION {e.kind} ({utc_iso(e.at)}): {e.detail}", {})
+            for e in self.config.stash[APPROVALS_KEY].escalations
+        ]
+        previous = self.model.run_info.get("previous_run")
+        if previous:
+            moved = f"{previous['moved']} output(s) moved to {previous['folder']}"
+            lines.append((f"previous run {previous['run_id'] or '(no id)'}: {moved}", {}))
+        results = self.config.stash[SETTINGS_KEY].reports_dir / RESULTS_FILE
+        lines.append((f"results: {results} (run {self.model.run_id})", {}))
+        return lines
 
 
 def _gate_counts(model: ResultsModel, *, prod_observe: bool) -> str:
@@ -316,6 +370,9 @@ def _gate_counts(model: ResultsModel, *, prod_observe: bool) -> str:
     return ", ".join(parts)
 
 
+_BOLD_YELLOW: Final = {"yellow": True, "bold": True}
+
+
 class _Worker:
     """Hands the worker's own output to the controller at the end of its session."""
 
@@ -324,8 +381,10 @@ class _Worker:
 
     def pytest_sessionfinish(self) -> None:
         workeroutput: dict[str, Any] = getattr(self.config, "workeroutput")  # noqa: B009
+        selection = self.config.stash[RESULTS_KEY].selection
         workeroutput[WORKEROUTPUT_KEY] = {
             "hitl_uses": self.config.stash[HITL_USES_KEY],
             "run_info": self.config.stash[RUN_INFO_KEY],
             "library_versions": library_versions(),
+            "selection": None if selection is None else selection.to_dict(),
         }

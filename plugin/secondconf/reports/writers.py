@@ -20,9 +20,9 @@ from secondconf.settings import HarnessSettings
 ReportWriter = Callable[[ResultsModel, HarnessSettings], None]
 
 WRITERS: Final[tuple[ReportWriter, ...]] = (
-    write_run_results,
     write_inventory_report,
     write_liveness_reports,
     write_baseline_report,
     write_idempotency_report,
+    write_run_results,  # last: its manifest lists every file the others wrote
 )

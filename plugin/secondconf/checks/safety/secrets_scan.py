@@ -128,7 +128,7 @@ class SecretScan:
         return [head, *(f"  {line}" for line in self.violations() + self.not_scanned())]
 
     def _scanned(self) -> str:
-        return " and ".join([f"{self.files_scanned} file(s)", *self.texts_scanned])
+        return " and ".join([*self.texts_scanned, f"{self.files_scanned} file(s)"])
 
     def to_dict(self) -> dict[str, Any]:
         return {
