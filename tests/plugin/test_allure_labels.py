@@ -13,7 +13,7 @@ CHECKS = """
 import pytest
 from secondconf.contract.catalog import rule_by_id
 from secondconf.engine.rules import rule_verdict
-from secondconf.engine.verdict import judge_rate
+from secondconf.engine.verdict import Outcome, Reason, Verdict
 
 @pytest.mark.rules("OIDC-36")
 @pytest.mark.second_confirmation
@@ -35,8 +35,9 @@ def test_replay(record_verdict):
 @pytest.mark.phase(0)
 @pytest.mark.app("A3")
 def test_inventory(record_verdict):
-    record_verdict(judge_rate(check="error_rate", source="probe", failures=0, n=1000,
-                              threshold=0.01, subject="A3"))
+    record_verdict(Verdict(check="ready", source="probe", outcome=Outcome.PASS,
+                           reason=Reason.CHECK_PASSED, threshold=0.0, estimate=0.0, lower=None,
+                           upper=None, method="exhaustive", alpha=0.0, n=1, k=0, subject="A3"))
 """
 
 
