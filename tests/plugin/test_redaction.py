@@ -15,12 +15,12 @@ from secondconf.checks.safety import secrets_scan as redaction
 from secondconf.checks.safety.secrets_scan import (
     Finding,
     SecretScan,
-    encodings,
     final_scan,
     scan_for_secrets,
     secrets_for_run,
 )
 from secondconf.contract.platform import TargetEnv
+from secondconf.core.redact import encodings
 from secondconf.engine.window import GatingMode
 from secondconf.settings import PROFILES, HarnessSettings
 
