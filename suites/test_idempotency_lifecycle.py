@@ -11,7 +11,6 @@ TTL. The logic lives in :mod:`secondconf.checks.hardening.ttl` and
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -64,7 +63,7 @@ def test_ttl_boundary(
             )
         record_verdict(ttl_not_crossed(route.app_id))
         return
-    shift = functools.partial(fault_control.clock_offset, route.app_id)
+    shift = fault_control.platform_clock_offset
     a8_key, deadline_s = secret("A8_TELEMETRY_KEY"), settings.telemetry_deadline_s
     record_verdict(check_ttl_boundary(route, shift, a8_key, deadline_s))
 

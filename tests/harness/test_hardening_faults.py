@@ -134,18 +134,22 @@ def test_each_rule_switched_off_fails_exactly_its_checks(harness_target: Harness
                 assert verdict.details["violations"]
 
 
+# A5's spend calls A4 under a key derived from its own: crossing the TTL on A5's clock
+# alone would leave that key alive in A4, and the check would fail a correct platform.
+CALLS_ANOTHER_APP = "A5 POST /v1/credits/spend"
+
+
+@pytest.mark.parametrize("walked", ["quickest", CALLS_ANOTHER_APP])
 def test_the_ttl_boundary_fails_without_dedupe(
-    harness_target: HarnessTarget, clean_run: HardeningRun
+    harness_target: HarnessTarget, clean_run: HardeningRun, walked: str
 ) -> None:
-    label = countable_route(clean_run)
+    label = countable_route(clean_run) if walked == "quickest" else walked
+    assert label in clean_run.walkable
     control = TargetControl(harness_target.map, harness_target.secret("REFTARGET_ADMIN_TOKEN"))
     secret = harness_target.secret("OIDC_CLIENT_SECRET")
     a8_key = harness_target.secret("A8_TELEMETRY_KEY")
     with RouteClient(harness_target.map, "embedded", secret, label) as route:
-
-        def shift(offset: float) -> contextlib.AbstractContextManager[None]:
-            return control.clock_offset(route.app_id, offset)
-
+        shift = control.platform_clock_offset
         # A verdict variable, not the call in the assert: a failing assert would print
         # the call's arguments, the A8 key among them.
         clean = check_ttl_boundary(route, shift, a8_key, 20.0)

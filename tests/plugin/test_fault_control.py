@@ -43,7 +43,10 @@ class OfflineControl(TargetControl):
 
 
 def offline(recorder: ActionRecorder) -> OfflineControl:
-    system_map: Any = SimpleNamespace(env="embedded", identity_app_id="A1", sent=[])
+    apps = {f"A{i}": None for i in range(1, 9)}
+    system_map: Any = SimpleNamespace(
+        env="embedded", identity_app_id="A1", telemetry_app_id="A8", apps=apps, sent=[]
+    )
     return OfflineControl(system_map, "not-a-token", recorder)  # type: ignore[arg-type]
 
 
@@ -71,6 +74,47 @@ def test_a_clock_move_and_its_rollback_are_recorded_before_they_are_sent() -> No
 
     assert recorder.calls[1] == ("A8", 'set faults {"clock_offset_s":0.0}', True)
     assert control.sent[1] == 'POST A8 /_admin/faults {"clock_offset_s": 0.0}'
+
+
+def test_the_platform_clock_moves_every_app_but_a8_and_comes_back_whole() -> None:
+    """A TTL crossed on one app alone splits the platform: A5's expired key still lives in
+    A4, which refuses A5's next call under the key derived from it."""
+    control = offline(Recorder())
+    platform = [f"A{i}" for i in range(1, 8)]
+
+    with control.platform_clock_offset(910.0):
+        assert control.sent == [
+            f'POST {a} /_admin/faults {{"clock_offset_s": 910.0}}' for a in platform
+        ]
+        control.move_platform_clock(1900.0)
+
+    assert control.sent[-7:] == [
+        f'POST {a} /_admin/faults {{"clock_offset_s": 0.0}}' for a in platform
+    ]
+    assert not any(" A8 " in line for line in control.sent)
+
+
+def test_every_app_clock_is_put_back_even_when_one_rollback_fails() -> None:
+    class OneAppDown(OfflineControl):
+        def _post(self, app_id: str, path: str, body: Any) -> Any:
+            if app_id == "A3" and body == {"clock_offset_s": 0.0}:
+                raise ControlError("A3 /_admin/faults: unreachable")
+            return super()._post(app_id, path, body)
+
+    system_map: Any = SimpleNamespace(
+        env="embedded",
+        identity_app_id="A1",
+        telemetry_app_id="A8",
+        apps={f"A{i}": None for i in range(1, 9)},
+        sent=[],
+    )
+    control = OneAppDown(system_map, "not-a-token")  # type: ignore[arg-type]
+
+    with pytest.raises(ControlError, match="A3"), control.platform_clock_offset(910.0):
+        pass
+
+    resets = [line for line in control.sent if line.endswith('{"clock_offset_s": 0.0}')]
+    assert [line.split()[1] for line in resets] == ["A1", "A2", "A4", "A5", "A6", "A7"]
 
 
 def test_faults_clear_faults_and_key_rotation_are_recorded() -> None:

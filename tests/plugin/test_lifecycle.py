@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import hypothesis
@@ -84,23 +84,23 @@ class FakeRoute:
 
 
 class FakeControl:
-    """Sets the fake app's clock offset, and remembers every offset it set."""
+    """Moves the fake platform's clock, and remembers every offset it set."""
 
     def __init__(self, app: FakeRoute) -> None:
         self.app = app
         self.offsets: list[float] = []
 
-    def set_faults(self, app_id: str, changes: Mapping[str, Any]) -> None:
-        self.app.offset = float(changes["clock_offset_s"])
-        self.offsets.append(self.app.offset)
+    def move_platform_clock(self, offset_s: float) -> None:
+        self.app.offset = offset_s
+        self.offsets.append(offset_s)
 
     @contextlib.contextmanager
-    def clock_offset(self, app_id: str, offset_s: float) -> Iterator[None]:
-        self.set_faults(app_id, {"clock_offset_s": offset_s})
+    def platform_clock_offset(self, offset_s: float) -> Iterator[None]:
+        self.move_platform_clock(offset_s)
         try:
             yield
         finally:
-            self.set_faults(app_id, {"clock_offset_s": 0.0})
+            self.move_platform_clock(0.0)
 
 
 def walk(

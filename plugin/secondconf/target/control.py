@@ -148,6 +148,31 @@ class TargetControl:
         finally:
             self.reset_clock(app_id)
 
+    @property
+    def platform_app_ids(self) -> tuple[str, ...]:
+        """The apps whose clocks make the platform's time: all but the telemetry app, whose
+        clock stamps arrivals and so stays the harness's own reference."""
+        return tuple(a for a in self.system_map.apps if a != self.system_map.telemetry_app_id)
+
+    def move_platform_clock(self, offset_s: float) -> None:
+        """Every platform app's clock ``offset_s`` ahead of real time. One app's clock alone
+        would split the platform in two: a key that expired in A5 still lives in A4, which
+        then refuses A5's new call under the key A5 derived from it."""
+        for app_id in self.platform_app_ids:
+            self.set_faults(app_id, {"clock_offset_s": offset_s})
+
+    @contextlib.contextmanager
+    def platform_clock_offset(self, offset_s: float) -> Iterator[None]:
+        """The platform's clock moved by ``offset_s`` for the block, then every app's put
+        back (each rollback tried, also when one fails)."""
+        try:
+            self.move_platform_clock(offset_s)
+            yield
+        finally:
+            with contextlib.ExitStack() as rollbacks:  # runs its callbacks last first
+                for app_id in reversed(self.platform_app_ids):
+                    rollbacks.callback(self.reset_clock, app_id)
+
     def rotate_signing_key(self) -> str:
         """A1 signs new tokens with a fresh key (the old one still verifies); its kid."""
         self.recorder(self.system_map.identity_app_id, "rotate signing key", rollback=False)

@@ -74,11 +74,11 @@ class WalkedRoute(Protocol):
 
 
 class ClockControl(Protocol):
-    """Moves an app's clock (:class:`~secondconf.target.control.TargetControl`)."""
+    """Moves the platform's clock (:class:`~secondconf.target.control.TargetControl`)."""
 
-    def set_faults(self, app_id: str, changes: Mapping[str, Any]) -> None: ...
+    def move_platform_clock(self, offset_s: float) -> None: ...
 
-    def clock_offset(self, app_id: str, offset_s: float) -> AbstractContextManager[None]: ...
+    def platform_clock_offset(self, offset_s: float) -> AbstractContextManager[None]: ...
 
 
 def ttl_not_crossed(app_id: str) -> Verdict:
@@ -170,14 +170,14 @@ class _Walk:
         self.executions = 0  # key lives the model accepted, over every example
 
     def move_clock(self, control: ClockControl, seconds: float) -> None:
-        """The app's clock ``seconds`` further ahead; the first move also arranges its
-        return to 0 at the end of the walk."""
+        """The platform's clock (the walked app's and every app it calls) ``seconds``
+        further ahead; the first move also arranges its return to 0 at the end of the walk."""
         first = self.offset == 0.0
         self.offset += seconds
         if first:
-            self._restore.enter_context(control.clock_offset(self.route.app_id, self.offset))
+            self._restore.enter_context(control.platform_clock_offset(self.offset))
         else:
-            control.set_faults(self.route.app_id, {"clock_offset_s": self.offset})
+            control.move_platform_clock(self.offset)
 
     def judge_effects(self, a8_key: Secret, deadline_s: float, baseline: Mapping[str, int]) -> None:
         """The invariant, over the whole walk (one count in A8 after a marker): business

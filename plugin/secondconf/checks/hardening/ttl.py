@@ -1,8 +1,9 @@
 """IDEM-13: an idempotency record lives 15 minutes, checked on both sides of the boundary.
 
 Through the target's clock control (``clock_offset_s``, contract §9) the check does not
-wait: a request with a fresh key; the same request with the app's clock moved to just
-inside the TTL (a replay); then, just past it, the same key with another body, which
+wait: a request with a fresh key; the same request with the platform's clock (every app
+but A8, so a route that calls another app stays consistent) moved to just inside the TTL
+(a replay); then, just past it, the same key with another body, which
 within the TTL would be a 422 and now must execute (the key is free). Another body, not
 the same one again: a route may refuse the same body twice on its own (a unique slug).
 Without clock control the same walk waits the real TTL (a ``slow`` check). Side effects
@@ -29,7 +30,7 @@ TTL_S: Final = 900.0
 MARGIN_S: Final = 10.0
 TTL_RULE: Final = rule_by_id("IDEM-13")
 
-# Runs the block with the app's clock ``offset`` seconds ahead (or waits that long).
+# Runs the block with the platform's clock ``offset`` seconds ahead (or waits that long).
 TimeShift = Callable[[float], AbstractContextManager[None]]
 
 
