@@ -100,6 +100,8 @@ def test_mismatch(record_verdict):
     )
     result = pytester.runpytest(*xdist_args)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=2)  # pytest's own line agrees with the gate
+    result.stdout.fnmatch_lines(["*no verdict for declared rule IDEM-10*"])
     result.stdout.fnmatch_lines(["GATE FAILED: 2 of 2 check(s) not PASS; 0 passed"])
     for name, rule_id in (("test_replays", "IDEM-09"), ("test_mismatch", "IDEM-10")):
         result.stdout.fnmatch_lines(

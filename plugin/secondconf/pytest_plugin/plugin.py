@@ -223,10 +223,17 @@ def pytest_runtest_makereport(
         verdicts = item.stash.get(VERDICTS_KEY, [])
         setattr(report, REPORT_VERDICTS, [v.to_dict() for v in verdicts])
         not_passed = [v for v in verdicts if v.outcome is not Outcome.PASS]
-        if report.passed and not_passed:
+        judged = {v.details.get("rule") for v in verdicts}
+        declared = marks.rules if isinstance(marks, markers.CheckMarks) else ()
+        unjudged = [rule_id for rule_id in declared if rule_id not in judged]
+        if report.passed and (not_passed or unjudged):
             report.outcome = "failed"
-            report.longrepr = "release gate: verdict not PASS\n" + "\n".join(
-                v.summary() for v in not_passed
+            report.longrepr = "\n".join(
+                [
+                    "release gate: verdict not PASS",
+                    *(v.summary() for v in not_passed),
+                    *(f"no verdict for declared rule {rule_id}" for rule_id in unjudged),
+                ]
             )
     return _scrubbed(item, report)
 
