@@ -4,7 +4,10 @@ CK-29 … CK-31 (the session cookie of a real login, read from the raw ``Set-Coo
 OIDC-34 (discovery), OIDC-35 (JWKS hygiene), OIDC-36 (forged tokens refused by every app
 that takes A1 tokens), OIDC-37 (a rotated key accepted without a restart: HITL gate
 ``secret_rotation``), OIDC-38 (``redirect_uri`` exact match), and the cookie policy drill
-(HITL gate ``oidc_cookie_policy``). The logic lives in :mod:`secondconf.checks.oidc.cookies`,
+(HITL gate ``oidc_cookie_policy``). The rotation and the drill change the target through
+``fault_control``, so each change is logged to the HITL log as an action (and in staging
+needs an ``inject_503`` approval too); without it they are INCONCLUSIVE, saying why. The
+logic lives in :mod:`secondconf.checks.oidc.cookies`,
 :mod:`secondconf.checks.oidc.provider` (OIDC-34, 35, 38) and
 :mod:`secondconf.checks.oidc.tokens` (OIDC-36, 37); what each needs from the system map is
 in docs/checks/oidc-cookies.md. Only the JWKS check sends nothing but GETs (``prod_safe``):
@@ -23,6 +26,7 @@ from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_r
 from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Verdict
+from secondconf.target.control import TargetControl
 from secondconf.target.deployment import Target
 
 pytestmark = [
@@ -91,11 +95,12 @@ def test_rotated_key_accepted(
     target: Target,
     sync_client: httpx.Client,
     secret: SecretOf,
+    fault_control: TargetControl | None,
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
     client_secret = secret("OIDC_CLIENT_SECRET")
-    record_verdict(check_rotation(sync_client, target.system_map, client_secret, target.controls))
+    record_verdict(check_rotation(sync_client, target.system_map, client_secret, fault_control))
 
 
 @pytest.mark.hitl(gate="oidc_cookie_policy")
@@ -103,8 +108,9 @@ def test_rotated_key_accepted(
 def test_cookie_policy_drill(
     target: Target,
     sync_client: httpx.Client,
+    fault_control: TargetControl | None,
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
     password = _login_password(target)
-    record_verdict(drill_cookie_policy(sync_client, target.system_map, password, target.controls))
+    record_verdict(drill_cookie_policy(sync_client, target.system_map, password, fault_control))

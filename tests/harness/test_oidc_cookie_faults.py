@@ -3,7 +3,8 @@
 Clean: every rule PASSes (the cookie policy drill included). ``cookie_attributes`` off on
 A1: CK-29 FAILs naming the missing attributes. ``jwks_refetch`` off on A2..A7: OIDC-37
 FAILs naming the apps that refuse the rotated key. Last, the suite itself runs through
-pytest with both HITL gates approved, the way a deployment is checked.
+pytest with both HITL gates approved, the way a deployment is checked: the key rotation
+and the drill's fault and rollback are then in the HITL log as actions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from secondconf.checks.oidc.provider import check_discovery, check_jwks, check_r
 from secondconf.checks.oidc.tokens import check_forged_tokens, check_rotation
 from secondconf.core.clock import SystemClock
 from secondconf.engine.verdict import Outcome, Verdict
-from secondconf.hitl.log import append_approval
+from secondconf.hitl.log import ApprovalLog, append_approval
 from secondconf.target.client import harness_sync_client
 from secondconf.target.control import TargetControl, target_control
 from secondconf.target.deployment import secrets_of
@@ -141,3 +142,11 @@ def test_the_suite_passes_with_both_gates_approved(
     result = pytester.runpytest(system_map, "-p", "no:cacheprovider", "-p", "no:xdist")
     result.assert_outcomes(passed=7)
     result.stdout.fnmatch_lines(["*GATE PASSED: 7 passed*"])
+    # Contract §9: the rotation and the drill's fault and rollback went through
+    # fault_control, which logged each to the HITL log before making it.
+    log = ApprovalLog.load(pytester.path / "tests/perf/reports/hitl_approvals.log")
+    assert [(action.app, action.what) for action in log.actions] == [
+        ("A1", "rotate signing key"),
+        ("A1", 'set faults {"disabled_rules":["cookie_attributes"]}'),
+        ("A1", "clear faults (rollback)"),
+    ]

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from secondconf.checks.oidc.cookies import judge_drill, judge_session_cookie
+from secondconf.checks.oidc.cookies import drill_cookie_policy, judge_drill, judge_session_cookie
 from secondconf.checks.oidc.provider import (
     judge_discovery,
     judge_jwks,
@@ -25,12 +25,14 @@ from secondconf.checks.oidc.provider import (
 )
 from secondconf.checks.oidc.tokens import (
     bearer_get_path,
+    check_rotation,
     forged_tokens,
     judge_rotation,
     judge_token_answer,
     rsa_public_pem,
 )
 from secondconf.contract.catalog import rule_by_id
+from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.login import LoginObservation, login_form, parse_set_cookie
@@ -399,3 +401,19 @@ def test_rotation_fails_for_each_app_that_refuses_the_new_key() -> None:
     assert "jwks_refetch" in violations[1]
     refused_before = judge_rotation({"A4": 401}, {"A4": 200}, new_kid_used=True)
     assert refused_before == ["A4: refused the pre-rotation token (401)"]
+
+
+def test_without_fault_control_the_rotation_and_the_drill_are_inconclusive_saying_why() -> None:
+    """``fault_control`` is None where the target offers no control or staging holds no
+    inject_503 approval: nothing is sent, and the verdict says which."""
+    offline: Any = None  # neither check may touch the client or the map
+    client_secret = Secret("OIDC_CLIENT_SECRET", "s" * 32)
+    verdicts = [
+        check_rotation(offline, offline, client_secret, None),
+        drill_cookie_policy(offline, offline, None, None),
+    ]
+    assert [v.details["rule"] for v in verdicts] == ["OIDC-37", "CK-29-DRILL"]
+    for verdict in verdicts:
+        assert verdict.outcome is Outcome.INCONCLUSIVE
+        [why] = verdict.details["untested"]
+        assert "the target offers none, or staging has no inject_503 approval" in why

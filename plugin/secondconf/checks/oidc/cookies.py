@@ -205,11 +205,18 @@ def drill_cookie_policy(
     password: Secret | None,
     controls: TargetControl | None,
 ) -> Verdict:
-    """Turn the reference's ``cookie_attributes`` rule off on A1 and see CK-29 catch it."""
+    """Turn the reference's ``cookie_attributes`` rule off on A1 and see CK-29 catch it.
+
+    ``controls`` makes the change and its rollback: the ``fault_control`` fixture's, which
+    logs both to the HITL log first. Without it the drill is INCONCLUSIVE, saying why.
+    """
     if controls is None:
         return rule_verdict(
             CK_DRILL, "A1", cases=0, violations=[],
-            untested=["the target offers no fault control (REFTARGET_ADMIN_TOKEN)"],
+            untested=[
+                "no fault control (the target offers none, or staging has no inject_503 "
+                "approval)"
+            ],
         )  # fmt: skip
     if system_map.browser_login is None:
         return missing_browser_login(CK_DRILL)

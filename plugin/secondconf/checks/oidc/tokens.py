@@ -333,7 +333,11 @@ def check_rotation(
     clock: Clock | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
-    """OIDC-37: every app accepts a token before, and a new-kid token after, A1 rotates."""
+    """OIDC-37: every app accepts a token before, and a new-kid token after, A1 rotates.
+
+    ``controls`` rotates the key: the ``fault_control`` fixture's, which logs the rotation
+    to the HITL log first. Without it the rule is INCONCLUSIVE, saying why.
+    """
     subject = "A1..A7"
     if controls is None:
         return rule_verdict(
@@ -341,7 +345,10 @@ def check_rotation(
             subject,
             cases=0,
             violations=[],
-            untested=["the target offers no control to rotate A1's key (REFTARGET_ADMIN_TOKEN)"],
+            untested=[
+                "no control to rotate A1's key (the target offers none, "
+                "or staging has no inject_503 approval)"
+            ],
         )
     clock = clock or SystemClock()
     discovery, problem = get_discovery(client, system_map)
