@@ -4,7 +4,8 @@
   traffic window has every schema field with its type.
 * TEL-02: every stored event's ``sample_rate`` is §6's rule, and probes with trace ids
   the harness chose are held by A8 exactly when they must be.
-* TEL-03: A8 stores (event, idempotency key, trace id) once within 15 minutes.
+* TEL-03: A8 stores a keyed event once per (event, app_id, idempotency key, trace id)
+  within 15 minutes, and an unkeyed one once per ``event_id``.
 
 TEL-01 and TEL-02 read the window of ``hardening_run`` (every mutating route of every app
 exercised once, which causes the required events): the checks never rely on whatever

@@ -122,7 +122,13 @@ ROWS: Final = (
     # §6 telemetry
     ContractRule("TEL-01", "required events in A8 with every schema field", "§6", _PHASE3),
     ContractRule("TEL-02", "telemetry sampled by trace id as §6 states", "§6", _PHASE3),
-    ContractRule("TEL-03", "A8 dedupe by (event, idempotency key, trace id)", "§6", _PHASE3),
+    ContractRule(
+        "TEL-03",
+        "A8 dedupe: once per (event, app_id, idempotency_key, trace_id) within 15 minutes "
+        "when keyed, once per event_id otherwise",
+        "§6",
+        _PHASE3,
+    ),
     # §5 and §2 production safety: nothing is sent to the target
     ContractRule("PRD-39", "Prod write guard", "§5", _PHASE3, prod_safe=True),
     ContractRule("PRD-41", "No secret in outputs", "§2", _PHASE3, prod_safe=True),
