@@ -22,6 +22,7 @@ from secondconf.checks.safety.secrets_scan import (
 from secondconf.contract.platform import TargetEnv
 from secondconf.core.redact import encodings
 from secondconf.engine.window import GatingMode
+from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV
 from secondconf.settings import PROFILES, HarnessSettings
 
 from tests.plugin.pytester_helpers import read_results
@@ -189,6 +190,14 @@ def test_an_unreadable_folder_is_noted(tmp_path: Path, monkeypatch: pytest.Monke
     assert [s.describe() for s in scan.skipped] == [
         f"{tmp_path / 'sub'}: not scanned (folder unreadable: Permission denied)"
     ]
+
+
+@pytest.fixture(autouse=True)
+def unkeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's secrets asserted here are the target's: the HITL log's keys, which the
+    final scan adds from the environment, are tested in test_hitl_key_redaction.py."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(PREVIOUS_KEYS_ENV, raising=False)
 
 
 def settings_for(tmp_path: Path, system_map: Path | None = None) -> HarnessSettings:

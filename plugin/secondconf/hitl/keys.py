@@ -11,7 +11,9 @@ Rotation: put the new key in ``HITL_LOG_KEY`` and the old one in
 old key verify while that key is supplied, new entries are written under the new one.
 
 Key values never leave this module: not in a message, a ``repr`` or the log (only the
-fingerprint does).
+fingerprint does). They are secrets like the target's: reading them registers each with
+:func:`secondconf.core.redact.register_secret`, so every test report is masked of them,
+and the final secret scan searches the run's outputs for them (:func:`key_secrets`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
+from secondconf.core.redact import register_secret
+
 KEY_ENV: Final = "HITL_LOG_KEY"
 PREVIOUS_KEYS_ENV: Final = "HITL_LOG_PREVIOUS_KEYS"
 MIN_KEY_BYTES: Final = 16
@@ -31,6 +35,28 @@ KEY_ID_HEX: Final = 16
 
 UNKEYED: Final = "unkeyed: detects accidents, not tampering"
 _KEY_ADVICE: Final = "e.g. python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def key_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The keys' values by name, for masking and the final secret scan: ``HITL_LOG_KEY``
+    and each previous key as ``HITL_LOG_PREVIOUS_KEYS[n]`` (from 1), unset ones left out.
+
+    A value that is not UTF-8 (``os.environ`` holds such bytes as lone surrogates) is left
+    out too, so neither masked nor searched: the masking and the scan work on text.
+    """
+    env = os.environ if environ is None else environ
+    previous = [key for key in (env.get(PREVIOUS_KEYS_ENV) or "").split(",") if key]
+    named = {KEY_ENV: env.get(KEY_ENV) or ""}
+    named.update({f"{PREVIOUS_KEYS_ENV}[{n}]": key for n, key in enumerate(previous, 1)})
+    return {name: value for name, value in named.items() if value and _is_utf8(value)}
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def key_id(key: bytes) -> str:
@@ -62,6 +88,8 @@ class LogKeys:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> LogKeys:
         """The keys named by ``HITL_LOG_KEY`` and ``HITL_LOG_PREVIOUS_KEYS``; empty is unset."""
         env = os.environ if environ is None else environ
+        for name, value in key_secrets(env).items():
+            register_secret(name, value)  # masked in every output, even if refused below
         current = env.get(KEY_ENV) or None
         previous = [key for key in (env.get(PREVIOUS_KEYS_ENV) or "").split(",") if key]
         # os.fsencode: the bytes the environment holds, even those that are not UTF-8.

@@ -38,11 +38,15 @@ did (:func:`secrets_for_run`):
   system map the ``target`` fixture records (workers hand their run info over): the map
   sits in the state directory, the apps' logs in ``<state>/logs``. The shared state
   directory is left in place when the ecosystem stops, so the file is still there at
-  session end.
+  session end;
+* and in either case the HITL log's keys (``HITL_LOG_KEY``, each key of
+  ``HITL_LOG_PREVIOUS_KEYS``): the harness's own secrets, from the environment where the
+  log reads them (:func:`secondconf.hitl.keys.key_secrets`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import stat
@@ -53,6 +57,7 @@ from typing import Any, BinaryIO, Final
 
 from secondconf.contract.platform import SECRET_ENV_VARS
 from secondconf.core.redact import MIN_SECRET_LENGTH, encodings
+from secondconf.hitl.keys import key_secrets
 from secondconf.settings import HarnessSettings
 from secondconf.target.control import ADMIN_TOKEN_ENV
 
@@ -286,9 +291,17 @@ def secrets_for_run(
     run_info: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
 ) -> RunSecrets:
-    """Where the controller finds the run's secret values (see the module docstring)."""
+    """Where the controller finds the run's secret values (see the module docstring):
+    the target's, and the HITL log's keys."""
+    environ = os.environ if environ is None else environ
+    run = _target_secrets(settings, run_info, environ)
+    return dataclasses.replace(run, values={**run.values, **key_secrets(environ)})
+
+
+def _target_secrets(
+    settings: HarnessSettings, run_info: Mapping[str, Any], environ: Mapping[str, str]
+) -> RunSecrets:
     if settings.system_map is not None:
-        environ = os.environ if environ is None else environ
         return RunSecrets({n: environ[n] for n in ENV_SECRET_NAMES if environ.get(n)})
     map_path = run_info.get("system_map")
     if not map_path:  # no check opened the embedded target: it never ran, nothing to leak
