@@ -25,6 +25,7 @@ from secondconf.checks.hardening.ttl import TTL_S
 from secondconf.checks.hardening.walk import Sent
 from secondconf.core.clock import ManualClock
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome
 from secondconf.target.routes import MutatingRoute
 
@@ -130,6 +131,27 @@ def test_a_route_that_keeps_the_contract_passes_on_every_required_path() -> None
     assert control.offsets[0] > 0.0  # the walk moved the app's clock ...
     assert control.offsets.count(0.0) == 1  # ... and set it back once, at the end
     assert app.offset == 0.0
+
+
+def test_each_request_of_the_walk_is_recorded_with_its_route_key_and_trace() -> None:
+    verdict, app, _ = walk()
+    records = [RequestRecord.from_dict(row) for row in verdict.details["requests"]]
+    assert len(records) == len(app.executed)  # one per request sent
+    first = records[0]
+    assert first == RequestRecord(
+        app="A2",
+        method="POST",
+        path="/v1/orders",
+        sent="submit a new key",
+        status=201,
+        result="executed",
+        route=ROUTE.label,
+        trace_id="trace-1",
+        idempotency_key=first.idempotency_key,
+    )
+    assert first.idempotency_key in app.records
+    assert {r.result for r in records} >= {"executed", "replayed", "refused"}
+    assert all(r.trace_id and r.idempotency_key for r in records)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from secondconf.checks.hardening.walk import Sent
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.routes import MutatingRoute, other_body, unique_token
@@ -139,7 +140,7 @@ def check_lifecycle(
         source="probe+A8",
         details={
             "route": route.route.label,
-            "requests": walk.requests,
+            "requests": [record.to_dict() for record in walk.requests],
             "clock_control": control is not None,
             "exercised": sorted(walk.exercised),
         },
@@ -163,7 +164,7 @@ class _Walk:
         self._restore = restore
         self.offset = 0.0  # how far the app's clock is ahead, 0 until the first move
         self.violations: list[str] = []
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[RequestRecord] = []
         self.examples = 0
         self.exercised: set[str] = set()  # which of REQUIRED_PATHS the walk went through
         self.sent: list[Sent] = []  # every request of every example
@@ -199,6 +200,21 @@ class _Walk:
         return [f"the walk never exercised: {p}" for p in required if p not in self.exercised]
 
 
+def _record(route: WalkedRoute, what: str, answer: Sent) -> RequestRecord:
+    """One request of the walk as evidence, with its route, key and trace id."""
+    return RequestRecord(
+        app=route.app_id,
+        method=route.route.method,
+        path=route.template,
+        sent=what,
+        status=answer.status,
+        result="replayed" if answer.replayed else "executed" if answer.fresh else "refused",
+        route=route.route.label,
+        trace_id=answer.trace,
+        idempotency_key=answer.key,
+    )
+
+
 def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
     class IdempotencyLifecycle(RuleBasedStateMachine):
         """Model: a key's record (body, answer, birth on the app's clock) until the TTL."""
@@ -219,20 +235,7 @@ def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
         def _send(self, key: str, body: Any, what: str) -> Sent:
             answer = walk.route.send(key, body)
             self.sent.append(answer)
-            walk.requests.append(
-                {
-                    "app": walk.route.app_id,
-                    "method": walk.route.route.method,
-                    "path": walk.route.template,
-                    "sent": what,
-                    "status": answer.status,
-                    "result": "replayed"
-                    if answer.replayed
-                    else "executed"
-                    if answer.fresh
-                    else "refused",
-                }
-            )
+            walk.requests.append(_record(walk.route, what, answer))
             return answer
 
         def _born(self, key: str, body: Any, answer: Sent) -> None:
