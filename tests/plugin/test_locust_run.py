@@ -63,7 +63,8 @@ def test_a_project_root_without_the_profiles_is_one_line(tmp_path: Path) -> None
 def test_the_settings_carry_pytests_rootdir_as_the_project_root(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makeini("[pytest]\n")
+    # The pytester fixture (conftest) gives it the project's ini settings: that ini file
+    # makes pytester.path the rootdir, and leaves the inner run free of warnings.
     tests = pytester.mkdir("checks")
     root = str(pytester.path)
     (tests / "test_root.py").write_text(
