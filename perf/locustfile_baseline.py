@@ -1,6 +1,6 @@
 """Phase 2 baseline load: the read paths of every app, run by locust in its own process.
 
-Run by ``plugin/secondconf/baseline.py`` with ``.venv-locust/bin/locust`` (locust
+Run by ``plugin/secondconf/checks/load/locust.py`` with ``.venv-locust/bin/locust`` (locust
 monkey-patches the standard library with gevent, so it never runs inside pytest). Reads:
 
 * ``SECONDCONF_SYSTEM_MAP``: the system map (contract §2) naming every app's base URL;
