@@ -200,21 +200,6 @@ class _Walk:
         return [f"the walk never exercised: {p}" for p in required if p not in self.exercised]
 
 
-def _record(route: WalkedRoute, what: str, answer: Sent) -> RequestRecord:
-    """One request of the walk as evidence, with its route, key and trace id."""
-    return RequestRecord(
-        app=route.app_id,
-        method=route.route.method,
-        path=route.template,
-        sent=what,
-        status=answer.status,
-        result="replayed" if answer.replayed else "executed" if answer.fresh else "refused",
-        route=route.route.label,
-        trace_id=answer.trace,
-        idempotency_key=answer.key,
-    )
-
-
 def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
     class IdempotencyLifecycle(RuleBasedStateMachine):
         """Model: a key's record (body, answer, birth on the app's clock) until the TTL."""
@@ -235,7 +220,9 @@ def _machine(walk: _Walk) -> type[RuleBasedStateMachine]:
         def _send(self, key: str, body: Any, what: str) -> Sent:
             answer = walk.route.send(key, body)
             self.sent.append(answer)
-            walk.requests.append(_record(walk.route, what, answer))
+            walk.requests.append(
+                answer.record(walk.route.app_id, walk.route.route, walk.route.template, what)
+            )
             return answer
 
         def _born(self, key: str, body: Any, answer: Sent) -> None:

@@ -21,7 +21,6 @@ from secondconf.checks.hardening.walk import RouteClient, Sent
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key
 from secondconf.core.secret import Secret
-from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.routes import other_body, unique_token
@@ -54,9 +53,12 @@ def check_ttl_boundary(
                 f"{2 * once.get(name, 0)}"
             )
     requests = [
-        _row(route, "fresh key", first),
-        _row(route, f"same request at TTL - {MARGIN_S:g} s", inside),
-        _row(route, f"same key, another body at TTL + {MARGIN_S:g} s", outside),
+        answer.record(route.app_id, route.route, route.template, sent)
+        for answer, sent in (
+            (first, "fresh key"),
+            (inside, f"same request at TTL - {MARGIN_S:g} s"),
+            (outside, f"same key, another body at TTL + {MARGIN_S:g} s"),
+        )
     ]
     return rule_verdict(
         TTL_RULE,
@@ -86,17 +88,3 @@ def _answers(first: Sent, inside: Sent, outside: Sent) -> Iterator[str]:
             f"at TTL + {MARGIN_S:g} s: another body answered {outside.status} "
             f"replayed={outside.replayed}, not a new execution (the key should be free)"
         )
-
-
-def _row(route: RouteClient, sent: str, answer: Sent) -> RequestRecord:
-    return RequestRecord(
-        app=route.app_id,
-        method=route.route.method,
-        path=route.template,
-        sent=sent,
-        status=answer.status,
-        result="replayed" if answer.replayed else "executed" if answer.fresh else "refused",
-        route=route.route.label,
-        trace_id=answer.trace,
-        idempotency_key=answer.key,
-    )

@@ -21,6 +21,7 @@ from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import IDEMPOTENCY_KEY_HEADER, TRACE_ID_HEADER
 from secondconf.core.clock import SystemClock
 from secondconf.core.secret import Secret
+from secondconf.engine.evidence import RequestRecord
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client, harness_sync_client, synthetic_headers
 from secondconf.target.identity import fetch_token_sync
@@ -46,6 +47,20 @@ class Sent:
     def fresh(self) -> bool:
         """A 2xx that is not a replay: the request was executed."""
         return 200 <= self.status < 300 and not self.replayed
+
+    def record(self, app_id: str, route: MutatingRoute, template: str, sent: str) -> RequestRecord:
+        """This request as evidence: what was sent, its answer, route, key and trace id."""
+        return RequestRecord(
+            app=app_id,
+            method=route.method,
+            path=template,
+            sent=sent,
+            status=self.status,
+            result="replayed" if self.replayed else "executed" if self.fresh else "refused",
+            route=route.label,
+            trace_id=self.trace,
+            idempotency_key=self.key,
+        )
 
 
 def countable_route(run: HardeningRun) -> str:
