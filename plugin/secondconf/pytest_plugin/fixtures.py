@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from secondconf.contract.platform import TargetEnv
-from secondconf.core.clock import SystemClock
 from secondconf.core.files import write_atomic
 from secondconf.hitl.actions import FAULT_GATE, ActionLog
 from secondconf.hitl.log import ApprovalLogError
@@ -200,6 +199,7 @@ def liveness_run(
     pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory
 ) -> LivenessResult:
     """Phase 1, measured once: every app's probes and A8's view of the same window."""
+    clock = pytestconfig.stash[CLOCK_KEY]
     from secondconf.checks.liveness.measure import LivenessResult, measure_liveness
     from secondconf.target.a8 import A8Client
     from secondconf.target.client import harness_client
@@ -215,7 +215,7 @@ def liveness_run(
         async with harness_client(target.system_map, env=settings.env.value) as client:
             a8 = A8Client(client, target.system_map, a8_key)
             return await measure_liveness(
-                client, target.system_map, a8, liveness_plan(settings), SystemClock()
+                client, target.system_map, a8, liveness_plan(settings), clock
             )
 
     result = measure_once(
@@ -236,6 +236,7 @@ def hardening_run(
     pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory
 ) -> HardeningRun:
     """Phase 3, measured once: every covered route of every app through the §4 cases."""
+    clock = pytestconfig.stash[CLOCK_KEY]
     from secondconf.checks.hardening.cases import CASES
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.hardening.run import HardeningError, run_hardening
@@ -259,7 +260,7 @@ def hardening_run(
                 a8,
                 client_secret,
                 CASES,
-                SystemClock(),
+                clock,
                 telemetry_deadline_s=settings.telemetry_deadline_s,
             )
 
