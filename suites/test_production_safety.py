@@ -42,7 +42,7 @@ def test_prod_write_guard(record_verdict: Callable[[Verdict], Verdict]) -> None:
 
 def _log_dirs(target: Target) -> list[Path]:
     """The embedded target's log folder (a deployment's logs are not ours to read)."""
-    state_dir = getattr(target.control, "state_dir", None)
+    state_dir = target.processes.state_dir if target.processes is not None else None
     return [] if state_dir is None else [Path(state_dir) / "logs"]
 
 

@@ -299,7 +299,7 @@ def fault_control(
     from secondconf.target.control import ControlError
 
     settings = pytestconfig.stash[SETTINGS_KEY]
-    controls = target.controls
+    controls = target.fault_controls
     if controls is None or settings.env is TargetEnv.PROD_OBSERVE:
         return None
     clock = pytestconfig.stash[CLOCK_KEY]

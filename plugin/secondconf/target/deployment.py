@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -22,6 +21,7 @@ from secondconf.core.secret import Secret
 from secondconf.target.client import harness_sync_client
 from secondconf.target.control import ADMIN_TOKEN_ENV, TargetControl, target_control
 from secondconf.target.map import SystemMap, SystemMapError, load_system_map
+from secondconf.target.processes import ProcessControl
 
 EMBEDDED_LOCK_DIR = "secondconf-embedded-target"
 REQUIRED_SECRETS = ("A8_TELEMETRY_KEY",)
@@ -39,12 +39,13 @@ class Target:
     system_map: SystemMap
     system_map_path: Path
     secrets: Mapping[str, Secret] = field(repr=False)
-    control: Any | None  # embedded only: the reference target's process control
+    processes: ProcessControl | None  # embedded only: the harness runs its processes
     description: str
 
     @property
-    def controls(self) -> TargetControl | None:
-        """The target's fault, clock and key controls, if it offers them (never in prod)."""
+    def fault_controls(self) -> TargetControl | None:
+        """The target's fault, clock and key controls over HTTP, if it offers them (never
+        in prod); use them through the ``fault_control`` fixture, which logs each change."""
         return target_control(self.system_map, self.secrets)
 
     def secret(self, name: str) -> Secret:
@@ -98,7 +99,7 @@ def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target
             system_map=load_system_map(system_map_path),
             system_map_path=system_map_path,
             secrets=secrets_of({name: os.environ.get(name, "") for name in names}),
-            control=None,
+            processes=None,
             description=f"deployment named by {system_map_path}",
         )
         return
@@ -111,6 +112,6 @@ def open_target(system_map_path: Path | None, lock_dir: Path) -> Iterator[Target
             system_map=load_system_map(path, environ={}),
             system_map_path=path,
             secrets=secrets_of(ecosystem.secrets_env),
-            control=ecosystem,
+            processes=ecosystem,
             description="embedded default target (reference A1-A8 on 127.0.0.1)",
         )
