@@ -64,7 +64,7 @@ def test_the_targets_repr_holds_no_secret_value() -> None:
         secrets=secrets_of(
             {"OIDC_CLIENT_SECRET": CLIENT_SECRET, "A8_TELEMETRY_KEY": A8_KEY, "UNSET": ""}
         ),
-        control=None,
+        processes=None,
         description="a deployment",
     )
     assert leaks(repr(target) + str(target), CLIENT_SECRET, A8_KEY) == []
