@@ -280,7 +280,7 @@ SENT = []
 @pytest.fixture
 def target():
     system_map = SimpleNamespace(env="{env}", identity_app_id="A1", sent=SENT)
-    return SimpleNamespace(controls=OfflineControl(system_map, "not-a-token"))
+    return SimpleNamespace(fault_controls=OfflineControl(system_map, "not-a-token"))
 
 @pytest.fixture
 def sent():
