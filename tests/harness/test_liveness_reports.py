@@ -101,17 +101,3 @@ def test_a_stopped_app_fails_the_session_and_its_evidence_says_why(
     confirmation = (pytester.path / "tests/perf/reports/a8_second_confirmation.md").read_text()
     assert "**Result: NOT MET**" in confirmation
     assert "| A4 | **FAIL** |" in confirmation
-
-
-def test_a_probe_rate_above_the_prober_capacity_is_refused_in_one_line(
-    pytester: pytest.Pytester, harness_target: HarnessTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """100/s × 16 routes = 1600 probes/s: refused before any probe, never measured."""
-    result = run_suite(pytester, harness_target, monkeypatch, "--probe-rate", "100")
-    result.assert_outcomes(errors=8)
-    result.stdout.fnmatch_lines(
-        ["*probe rate 100/s × 16 routes = 1600 probes/s, above the prober's measured capacity*"]
-    )
-    assert "Traceback" not in result.stdout.str()
-    for evidence in (pytester.path / "tests/perf/evidence").glob("*_health.json"):
-        assert json.loads(evidence.read_text())["verdicts"] == []  # nothing was measured
