@@ -1,9 +1,8 @@
 """The open-loop prober: probes on a fixed schedule, latency from the scheduled time.
 
 A real server on loopback plays the target: a healthy ``/health``, a ``/ready`` that
-answers 503, an endpoint that hangs until the module ends, one that stalls every
-request for 300 ms once armed, the way a GC pause or a blocked worker would, and a
-healthy but slow one (``/slow``, 150 ms added to every answer).
+answers 503, an endpoint that hangs until the module ends, and one that stalls every
+request for 300 ms once armed, the way a GC pause or a blocked worker would.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from secondconf.checks.liveness.measure import LivenessPlan, probe_apps
 from secondconf.checks.liveness.prober import (
     ProbeSample,
     ProbeTarget,
@@ -26,16 +24,9 @@ from secondconf.checks.liveness.prober import (
     run_probes,
     to_observation,
 )
-from secondconf.checks.liveness.saturation import (
-    MAX_LAG_P99_MS,
-    PROBER_CAPACITY_PER_S,
-    ProberCapacityError,
-    sent_late,
-)
 from secondconf.contract.platform import APP_IDS
 from secondconf.contract.traceids import is_valid_trace_id
 from secondconf.core.clock import SystemClock
-from secondconf.engine.verdict import Outcome, Reason
 from secondconf.engine.window import Observation, StableWindowEvaluator
 from secondconf.target.client import harness_client
 from secondconf.target.map import AppEntry, SystemMap
@@ -47,7 +38,6 @@ from starlette.routing import Route
 from tests.loopback import serve
 
 STALL_S = 0.3
-SLOW_S = 0.15
 
 
 @dataclass
@@ -93,14 +83,9 @@ def fake_target(stall: Stall, seen: list[dict[str, str]], release: threading.Eve
             await asyncio.sleep(stall.ends - now)
         return JSONResponse({"status": "ok"})
 
-    async def slow(request: Request) -> Response:
-        await asyncio.sleep(SLOW_S)
-        return JSONResponse({"status": "ok"})
-
     return Starlette(
         routes=[
             Route("/health", health),
-            Route("/slow", slow),
             Route("/ready", not_ready),
             Route("/hang", hang),
             Route("/stalling", stalling),
@@ -349,88 +334,4 @@ async def test_impossible_settings_are_refused(
                 duration_s=duration,
                 clock=SystemClock(),
                 timeout_s=timeout,
-            )
-
-
-HOGGED_FOR_S = 0.15  # the prober's loop blocked this long at a time (a CPU hog)
-SHORT_PLAN = LivenessPlan(burn_in_s=0.0, window_s=2.0, rate_per_target=40.0)
-
-
-async def hog_the_loop(until: asyncio.Event) -> None:
-    """Starve the prober: block its event loop for 150 ms, over and over, as a busy
-    harness process would (the server runs in another thread and is not slowed)."""
-    while not until.is_set():
-        time.sleep(HOGGED_FOR_S)
-        await asyncio.sleep(0.005)
-
-
-@pytest.mark.asyncio
-async def test_a_starved_prober_is_harness_saturated_not_a_failing_target(fake: Fake) -> None:
-    targets = [health(fake), health(fake)]
-    done = asyncio.Event()
-    async with client_for(fake) as client:
-        hog = asyncio.create_task(hog_the_loop(done))
-        try:
-            probed = await probe_apps(client, targets, SHORT_PLAN, SystemClock())
-        finally:
-            done.set()
-            await hog
-    assert probed.load.saturated
-    assert probed.load.lag_p99_ms > MAX_LAG_P99_MS
-    error, latency = probed.verdicts("A1")
-    for verdict in (error, latency):
-        assert (verdict.outcome, verdict.reason) == (
-            Outcome.INCONCLUSIVE,
-            Reason.HARNESS_SATURATED,
-        ), verdict.summary()
-        assert "probes/s offered" in verdict.details["error"]
-    assert latency.details["judged_outcome"] == "FAIL"  # what it would have blamed the app for
-
-
-@pytest.mark.asyncio
-async def test_a_slow_target_at_a_rate_the_prober_holds_still_fails(fake: Fake) -> None:
-    targets = [ProbeTarget("A1", f"{fake.url}/slow", "health")] * 2
-    async with client_for(fake) as client:
-        probed = await probe_apps(client, targets, SHORT_PLAN, SystemClock())
-    assert not probed.load.saturated, probed.load
-    _, latency = probed.verdicts("A1")
-    assert (latency.outcome, latency.reason) == (Outcome.FAIL, Reason.BOUND_EXCEEDS)
-    assert latency.estimate is not None
-    assert latency.estimate >= SLOW_S * 1000
-    assert latency.details["harness"]["saturated"] is False
-
-
-@pytest.mark.asyncio
-async def test_probes_sent_late_count_as_neither_error_nor_latency(fake: Fake) -> None:
-    """A 300 ms block is longer than a tenth of a 2 s timeout: the probes it delays are
-    the harness's, and none of them reaches the app's window."""
-    plan = replace(SHORT_PLAN, window_s=1.0)
-
-    async def block_once() -> None:
-        await asyncio.sleep(0.3)
-        time.sleep(0.3)
-
-    async with client_for(fake) as client:
-        blocker = asyncio.create_task(block_once())
-        probed = await probe_apps(client, [health(fake)], plan, SystemClock())
-        await blocker
-    late = [s for s in probed.samples if sent_late(s, plan.probe_timeout_s)]
-    assert late
-    assert probed.load.late == len(late)
-    error, _ = probed.verdicts("A1")
-    assert error.n == len(probed.samples) - len(late)
-    assert error.reason is Reason.HARNESS_SATURATED
-
-
-@pytest.mark.asyncio
-async def test_a_run_above_the_prober_capacity_is_refused_before_any_probe() -> None:
-    never_called = httpx.MockTransport(lambda request: httpx.Response(500))
-    rate = PROBER_CAPACITY_PER_S  # per route, and there are two
-    async with httpx.AsyncClient(transport=never_called) as client:
-        with pytest.raises(ProberCapacityError, match="above the prober's measured capacity"):
-            await probe_apps(
-                client,
-                [ProbeTarget("A1", "http://127.0.0.1:1/health", "health")] * 2,
-                replace(SHORT_PLAN, rate_per_target=rate),
-                SystemClock(),
             )

@@ -40,7 +40,6 @@ class Reason(StrEnum):
     SOURCE_CONFLICT = "SOURCE_CONFLICT"
     SOURCE_INCONCLUSIVE = "SOURCE_INCONCLUSIVE"  # combined: a source could not decide
     TELEMETRY_INCOMPLETE = "TELEMETRY_INCOMPLETE"  # A8 misses probes it must hold
-    HARNESS_SATURATED = "HARNESS_SATURATED"  # the prober fell behind its own schedule
     CHECK_FAILED = "CHECK_FAILED"  # a non-statistical check found a violation
     CHECK_PASSED = "CHECK_PASSED"
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,19 +22,11 @@ import httpx
 from secondconf.checks.liveness.prober import (
     ProbeKind,
     ProbeSample,
-    ProbeTarget,
     probe_targets,
     run_probes,
     to_observation,
 )
-from secondconf.checks.liveness.saturation import (
-    HarnessLoad,
-    blame_harness,
-    measure_load,
-    refuse_above_capacity,
-    sent_late,
-)
-from secondconf.contract.traceids import new_sampled_in_trace_id, new_trace_id, sample_rate_for
+from secondconf.contract.traceids import new_sampled_in_trace_id, sample_rate_for
 from secondconf.core.clock import Clock, utc_iso
 from secondconf.engine.verdict import (
     DecisionMethod,
@@ -105,54 +96,17 @@ class LivenessResult:
         )
 
 
-@dataclass(frozen=True)
-class ProbeRun:
-    """Source A of one run: every probe, each app's stable window, and the harness's load.
-
-    Probes the harness sent late (:func:`~secondconf.checks.liveness.saturation.sent_late`)
-    never reached the windows; when the harness was saturated, every app's probe verdicts
-    are INCONCLUSIVE: the apps share one event loop, so its lag is in all their samples.
-    """
-
-    samples: Sequence[ProbeSample]
-    evaluators: Mapping[str, StableWindowEvaluator]
-    load: HarnessLoad
-
-    def window_probes(self, app_id: str) -> list[ProbeSample]:
-        return _in_window(self.samples, self.evaluators[app_id], app_id)
-
-    def verdicts(self, app_id: str) -> tuple[Verdict, Verdict]:
-        """The app's (error-rate, latency) probe verdicts, both routes together."""
-        probes = self.window_probes(app_id)
-        details = {
-            "routes": list(ROUTES.values()),
-            "probe_errors": dict(Counter(p.error for p in probes if p.error is not None)),
-        }
-        error, latency = (
-            blame_harness(replace(v, check=check, details={**v.details, **details}), self.load)
-            for v, check in zip(
-                self.evaluators[app_id].verdicts(), (ERROR_CHECK, LATENCY_CHECK), strict=True
-            )
-        )
-        return error, latency
-
-
-async def probe_apps(
+async def measure_liveness(
     client: httpx.AsyncClient,
-    targets: Sequence[ProbeTarget],
+    system_map: SystemMap,
+    a8: A8Client,
     plan: LivenessPlan,
     clock: Clock,
-    *,
-    cpu_time: Callable[[], float] = time.process_time,
-    trace_ids: Callable[[], str] = new_trace_id,
-) -> ProbeRun:
-    """Probe ``targets`` under ``plan`` into one stable window per app (source A).
-
-    Refuses (:class:`~secondconf.checks.liveness.saturation.ProberCapacityError`) a plan
-    whose total rate is above the prober's measured capacity, before sending anything.
-    """
-    refuse_above_capacity(plan.rate_per_target, len(targets))
-    apps = list(dict.fromkeys(t.app_id for t in targets))
+    app_ids: Sequence[str] | None = None,
+) -> LivenessResult:
+    """Probe every app's health and ready routes, then judge both sources per app."""
+    apps = list(app_ids or system_map.apps)
+    targets = probe_targets(system_map, apps)
     evaluators = {
         app_id: StableWindowEvaluator(
             clock=clock,
@@ -168,12 +122,12 @@ async def probe_apps(
         )
         for app_id in apps
     }
+    start_wall = clock.now()
+    sampled_rate = sample_rate_for("http_request", 200)
 
     def observe(sample: ProbeSample) -> None:
-        if not sent_late(sample, plan.probe_timeout_s):  # the harness's delay, not the app's
-            evaluators[sample.app_id].observe(to_observation(sample))
+        evaluators[sample.app_id].observe(to_observation(sample))
 
-    cpu_before = cpu_time()
     samples = await run_probes(
         client,
         targets,
@@ -183,59 +137,27 @@ async def probe_apps(
         on_sample=observe,
         timeout_s=plan.probe_timeout_s,
         stop=lambda: all(e.decided for e in evaluators.values()),
-        trace_ids=trace_ids,
-    )
-    cpu_s = cpu_time() - cpu_before
-    load = measure_load(
-        [s for app_id in apps for s in _in_window(samples, evaluators[app_id], app_id)],
-        offered_per_s=plan.rate_per_target * len(targets),
-        timeout_s=plan.probe_timeout_s,
-        cpu_s=cpu_s,
-    )
-    return ProbeRun(samples, evaluators, load)
-
-
-def _in_window(
-    samples: Sequence[ProbeSample], evaluator: StableWindowEvaluator, app_id: str
-) -> list[ProbeSample]:
-    return [
-        s
-        for s in samples
-        if s.app_id == app_id and evaluator.window_start <= s.scheduled_at < evaluator.window_end
-    ]
-
-
-async def measure_liveness(
-    client: httpx.AsyncClient,
-    system_map: SystemMap,
-    a8: A8Client,
-    plan: LivenessPlan,
-    clock: Clock,
-    app_ids: Sequence[str] | None = None,
-    cpu_time: Callable[[], float] = time.process_time,
-) -> LivenessResult:
-    """Probe every app's health and ready routes, then judge both sources per app."""
-    apps = list(app_ids or system_map.apps)
-    start_wall = clock.now()
-    sampled_rate = sample_rate_for("http_request", 200)
-    probed = await probe_apps(
-        client,
-        probe_targets(system_map, apps),
-        plan,
-        clock,
-        cpu_time=cpu_time,
         trace_ids=lambda: new_sampled_in_trace_id(sampled_rate),
     )
     since = start_wall + timedelta(seconds=plan.burn_in_s)
     until = min(clock.now(), since + timedelta(seconds=plan.window_s))
     verdicts: dict[str, tuple[Verdict, ...]] = {}
     for app_id in apps:
-        verdicts[app_id] = tuple(await _judge_app(a8, plan, clock, probed, app_id, since, until))
+        evaluator = evaluators[app_id]
+        window_probes = [
+            s
+            for s in samples
+            if s.app_id == app_id
+            and evaluator.window_start <= s.scheduled_at < evaluator.window_end
+        ]
+        verdicts[app_id] = tuple(
+            await _judge_app(a8, plan, clock, evaluator, window_probes, app_id, since, until)
+        )
     return LivenessResult(
         verdicts=verdicts,
         window_start=utc_iso(since),
         window_end=utc_iso(until),
-        probes_sent=len(probed.samples),
+        probes_sent=len(samples),
     )
 
 
@@ -243,15 +165,22 @@ async def _judge_app(
     a8: A8Client,
     plan: LivenessPlan,
     clock: Clock,
-    probed: ProbeRun,
+    evaluator: StableWindowEvaluator,
+    probes: Sequence[ProbeSample],
     app_id: str,
     since: datetime,
     until: datetime,
 ) -> list[Verdict]:
     """Both routes of one app judged together: liveness is the app's, and the n of the
     two routes together is what lets a clean app reach a PASS within a short window."""
-    probes = probed.window_probes(app_id)
-    probe_error, probe_latency = probed.verdicts(app_id)
+    probe_details = {
+        "routes": list(ROUTES.values()),
+        "probe_errors": dict(Counter(p.error for p in probes if p.error is not None)),
+    }
+    probe_error, probe_latency = (
+        replace(v, check=check, details={**v.details, **probe_details})
+        for v, check in zip(evaluator.verdicts(), (ERROR_CHECK, LATENCY_CHECK), strict=True)
+    )
     window = probe_error.window
     try:
         events, slo = await _telemetry(a8, plan, clock, probes, app_id, since, until)
@@ -272,20 +201,12 @@ async def _judge_app(
     return [
         probe_error,
         tel_error,
-        _combined(ERROR_CHECK, probe_error, tel_error, app_id),
+        combine_sources(ERROR_CHECK, [probe_error, tel_error], app_id),
         probe_latency,
         tel_latency,
-        _combined(LATENCY_CHECK, probe_latency, tel_latency, app_id),
+        combine_sources(LATENCY_CHECK, [probe_latency, tel_latency], app_id),
         completeness,
     ]
-
-
-def _combined(check: str, probe: Verdict, telemetry: Verdict, app_id: str) -> Verdict:
-    """Both sources ANDed; undecided because the harness was saturated says so."""
-    combined = combine_sources(check, [probe, telemetry], app_id)
-    if combined.outcome is Outcome.INCONCLUSIVE and probe.reason is Reason.HARNESS_SATURATED:
-        return replace(combined, reason=Reason.HARNESS_SATURATED)
-    return combined
 
 
 async def _telemetry(
