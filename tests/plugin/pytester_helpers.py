@@ -7,6 +7,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from secondconf.contract.platform import TargetEnv
+from secondconf.engine.window import GatingMode
+from secondconf.settings import PROFILES, HarnessSettings
+
+
+def settings_under(
+    root: Path,
+    *,
+    system_map: Path | None = None,
+    env: TargetEnv = TargetEnv.EMBEDDED,
+    hitl_log: Path | None = None,
+) -> HarnessSettings:
+    """The harness's default settings with every folder under ``root`` (the HITL log in
+    ``root/hitl.log`` unless named)."""
+    profile = PROFILES[env]
+    return HarnessSettings(
+        system_map=system_map,
+        env=env,
+        profile=profile,
+        confidence=0.95,
+        method="wilson",
+        gating_mode=GatingMode.FIXED,
+        probe_rate=profile.probe_rate,
+        telemetry_deadline_s=60.0,
+        hitl_log=root / "hitl.log" if hitl_log is None else hitl_log,
+        evidence_dir=root / "evidence",
+        reports_dir=root / "reports",
+        project_root=root,
+    )
 
 
 def read_results(pytester: pytest.Pytester, reports_dir: Path | None = None) -> dict[str, Any]:

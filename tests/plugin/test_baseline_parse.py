@@ -22,12 +22,12 @@ from secondconf.checks.load.locust import (
     parse_locust_json,
     slow_counts,
 )
-from secondconf.contract.platform import TargetEnv
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Outcome, Reason
-from secondconf.engine.window import GatingMode
 from secondconf.reports.baseline import BASELINE_RESULTS, endpoint_verdicts, write_baseline_report
-from secondconf.settings import PROFILES, HarnessSettings
+from secondconf.settings import HarnessSettings
+
+from tests.plugin.pytester_helpers import settings_under
 
 # Two entries of a real `locust --json-file` run (20 users, 10 s, a busy machine), with
 # the per-second series cut short. Keys of `response_times` are locust's rounded buckets.
@@ -155,20 +155,7 @@ def test_the_command_is_headless_local_and_loopback_bound(tmp_path: Path) -> Non
 
 
 def settings(tmp_path: Path) -> HarnessSettings:
-    return HarnessSettings(
-        system_map=None,
-        env=TargetEnv.EMBEDDED,
-        profile=PROFILES[TargetEnv.EMBEDDED],
-        confidence=0.95,
-        method="wilson",
-        gating_mode=GatingMode.FIXED,
-        probe_rate=4.0,
-        telemetry_deadline_s=60.0,
-        hitl_log=tmp_path / "hitl.log",
-        evidence_dir=tmp_path / "evidence",
-        reports_dir=tmp_path / "reports",
-        project_root=tmp_path,
-    )
+    return settings_under(tmp_path)
 
 
 def test_the_report_holds_every_endpoint_with_its_figures_and_verdicts(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from secondconf.checks.safety.secrets_scan import secrets_for_run
-from secondconf.contract.platform import TargetEnv
 from secondconf.core.redact import encodings, redact
-from secondconf.engine.window import GatingMode
 from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV, LogKeys, key_secrets
-from secondconf.settings import PROFILES, HarnessSettings
+from secondconf.settings import HarnessSettings
+
+from tests.plugin.pytester_helpers import settings_under
 
 # Characters that URL-encoding, JSON- and XML-escaping change, so each form differs.
 KEY = 'hk/+"q" \\ & ü-' + "Hk7" * 8
@@ -40,19 +40,8 @@ def test_a_check_that_leaks_the_hitl_keys():
 
 
 def settings_for(tmp_path: Path, system_map: Path | None) -> HarnessSettings:
-    return HarnessSettings(
-        system_map=system_map,
-        env=TargetEnv.EMBEDDED,
-        profile=PROFILES[TargetEnv.EMBEDDED],
-        confidence=0.95,
-        method="wilson",
-        gating_mode=GatingMode.FIXED,
-        probe_rate=4.0,
-        telemetry_deadline_s=60.0,
-        hitl_log=tmp_path / "reports" / "hitl.log",
-        evidence_dir=tmp_path / "evidence",
-        reports_dir=tmp_path / "reports",
-        project_root=tmp_path,
+    return settings_under(
+        tmp_path, system_map=system_map, hitl_log=tmp_path / "reports" / "hitl.log"
     )
 
 

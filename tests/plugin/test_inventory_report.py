@@ -8,26 +8,14 @@ from typing import Any
 from secondconf.checks.inventory import inventory_verdict
 from secondconf.contract.platform import APP_IDS, TargetEnv
 from secondconf.engine.results import CheckRecord, ResultsModel
-from secondconf.engine.window import GatingMode
 from secondconf.reports.inventory import INVENTORY_REPORT, write_inventory_report
-from secondconf.settings import PROFILES, HarnessSettings
+from secondconf.settings import HarnessSettings
+
+from tests.plugin.pytester_helpers import settings_under
 
 
 def settings(tmp_path: Path) -> HarnessSettings:
-    return HarnessSettings(
-        system_map=tmp_path / "system_map.json",
-        env=TargetEnv.STAGING,
-        profile=PROFILES[TargetEnv.STAGING],
-        confidence=0.95,
-        method="wilson",
-        gating_mode=GatingMode.FIXED,
-        probe_rate=4.0,
-        telemetry_deadline_s=60.0,
-        hitl_log=tmp_path / "hitl.log",
-        evidence_dir=tmp_path / "evidence",
-        reports_dir=tmp_path / "reports",
-        project_root=tmp_path,
-    )
+    return settings_under(tmp_path, system_map=tmp_path / "system_map.json", env=TargetEnv.STAGING)
 
 
 def details(app_id: str, *, ready: bool = True, openapi: bool = True) -> dict[str, Any]:

@@ -8,17 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.selection import Selection
-from secondconf.engine.window import GatingMode
 from secondconf.hitl.log import append_approval
 from secondconf.reports.outputs import move_previous_run, snapshot, written_since
-from secondconf.settings import PROFILES, HarnessSettings
+from secondconf.settings import HarnessSettings
 
 from tests.plugin.conftest import BASE_INI
-from tests.plugin.pytester_helpers import read_results
+from tests.plugin.pytester_helpers import read_results, settings_under
 
 REPORTS = Path("tests/perf/reports")
 EVIDENCE = Path("tests/perf/evidence")
@@ -253,21 +251,7 @@ def test_a_selection_survives_the_hand_over_from_a_worker() -> None:
 
 
 def settings_in(root: Path) -> HarnessSettings:
-    return HarnessSettings(
-        system_map=None,
-        env=TargetEnv.EMBEDDED,
-        profile=PROFILES[TargetEnv.EMBEDDED],
-        confidence=0.95,
-        method="wilson",
-        gating_mode=GatingMode.FIXED,
-        probe_rate=8.0,
-        telemetry_deadline_s=60.0,
-        hitl_log=root / "reports" / "hitl_approvals.log",
-        hitl_max_approval_s=7 * 86400.0,
-        evidence_dir=root / "evidence",
-        reports_dir=root / "reports",
-        project_root=root,
-    )
+    return settings_under(root, hitl_log=root / "reports" / "hitl_approvals.log")
 
 
 def test_written_since_lists_new_and_rewritten_files_only(tmp_path: Path) -> None:

@@ -19,13 +19,11 @@ from secondconf.checks.safety.secrets_scan import (
     scan_for_secrets,
     secrets_for_run,
 )
-from secondconf.contract.platform import TargetEnv
 from secondconf.core.redact import encodings
-from secondconf.engine.window import GatingMode
 from secondconf.hitl.keys import KEY_ENV, PREVIOUS_KEYS_ENV
-from secondconf.settings import PROFILES, HarnessSettings
+from secondconf.settings import HarnessSettings
 
-from tests.plugin.pytester_helpers import read_results
+from tests.plugin.pytester_helpers import read_results, settings_under
 
 # Characters that URL-encoding and JSON-escaping change, so each form differs from the raw.
 SECRET = 'p@ss/w0rd+"q" \\ & ünï'
@@ -201,19 +199,8 @@ def unkeyed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def settings_for(tmp_path: Path, system_map: Path | None = None) -> HarnessSettings:
-    return HarnessSettings(
-        system_map=system_map,
-        env=TargetEnv.EMBEDDED,
-        profile=PROFILES[TargetEnv.EMBEDDED],
-        confidence=0.95,
-        method="wilson",
-        gating_mode=GatingMode.FIXED,
-        probe_rate=4.0,
-        telemetry_deadline_s=60.0,
-        hitl_log=tmp_path / "reports" / "hitl.log",
-        evidence_dir=tmp_path / "evidence",
-        reports_dir=tmp_path / "reports",
-        project_root=tmp_path,
+    return settings_under(
+        tmp_path, system_map=system_map, hitl_log=tmp_path / "reports" / "hitl.log"
     )
 
 
