@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the project (editable, with dev tools) when pyproject.toml changed.
 # Create .venv-locust (locust only, never importable by pytest) when its pins changed.
+# Make sure a Chromium exists for the funnel journeys (scripts/ensure-chromium.sh).
 # Idempotent: a second run with nothing changed does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +27,4 @@ if [ ! -f "$locust_stamp" ]; then
     rm -f .venv-locust/.installed-*
     touch "$locust_stamp"
 fi
+bash scripts/ensure-chromium.sh
