@@ -27,6 +27,11 @@ class ContractRule:
     marker: str  # the capability marker of the test that runs it, e.g. "idempotency"
     prod_safe: bool = False  # its check sends nothing but GET/HEAD (or nothing)
     hitl_gate: str | None = None  # runs only behind a logged approval for this gate
+    escalates: str | None = None  # the §13 escalation a FAIL of this rule pages (ESCALATIONS)
+
+    def __post_init__(self) -> None:
+        if self.escalates is not None and self.escalates not in ESCALATIONS:
+            raise ValueError(f"{self.rule_id}: escalates={self.escalates!r} not in {ESCALATIONS}")
 
     @property
     def check(self) -> str:
@@ -39,6 +44,14 @@ class UnknownRuleError(KeyError):
     def __str__(self) -> str:
         return f"{self.args[0]!r} is not a catalogued rule id (secondconf.contract.catalog)"
 
+
+# Contract §13's four escalation triggers, each a kind a failing rule can page.
+ESCALATIONS: Final[tuple[str, ...]] = (
+    "stripe_payment_failure",  # a Stripe failure in a live payment path
+    "oidc_regression",  # any OIDC or cookie check failing
+    "a3_run_stalled",  # an A3 run stalled for more than 2 hours of its clock
+    "schema_mismatch",  # the same schema mismatch seen more than twice (counted across runs)
+)
 
 _PHASE3: Final = "idempotency"
 
