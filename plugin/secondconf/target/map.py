@@ -6,7 +6,10 @@ Stripe API base and an optional CA bundle. ``identity.browser_login`` is a harne
 extension (optional): what the contract leaves unsaid about A1's browser login (the
 browser client and its registered redirect URI, the session TTL, the cookie domain, the
 login form's field names and the variable holding the synthetic identities' password),
-which the cookie and ``redirect_uri`` checks need. :func:`load_system_map` reads and validates
+which the cookie and ``redirect_uri`` checks need. ``pages`` is another harness extension
+(optional): the browser pages a funnel journey starts from or passes through
+(:data:`PAGE_STEPS`), each an absolute URL on the origin of an app of the map.
+:func:`load_system_map` reads and validates
 one, once, at the edge: a bad map is a :class:`SystemMapError` whose one-line message
 names the file and the field (the wiring layer turns it into a ``pytest.UsageError``).
 
@@ -91,6 +94,8 @@ _SECRET_VALUE_PREFIXES: Final = (
     "whsec_",
 )
 _MIN_SECRET_MATCH_LENGTH: Final = 8  # shorter env values would match innocent strings
+# The funnel steps a map may list a browser page for (harness extension of contract §10).
+PAGE_STEPS: Final = ("b2c.landing", "b2c.checkout", "b2b.landing", "b2b.portal")
 
 
 class SystemMapError(Exception):
@@ -155,10 +160,12 @@ class SystemMap:
     telemetry_app_id: str = "A8"
     identity_app_id: str = "A1"
     browser_login: BrowserLogin | None = None
+    pages: Mapping[str, str] = dataclasses.field(default_factory=dict)  # step -> page URL
 
     def __post_init__(self) -> None:
         # A read-only view: a map is validated once and then shared, never edited.
         object.__setattr__(self, "apps", MappingProxyType(dict(self.apps)))
+        object.__setattr__(self, "pages", MappingProxyType(dict(self.pages)))
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -332,6 +339,7 @@ def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemM
             stripe_api_base = doc.url(stripe["api_base"], "stripe.api_base")
 
     ca_bundle = None if top.get("ca_bundle") is None else _ca_bundle(top, doc, base_dir)
+    pages = {} if top.get("pages") is None else _parse_pages(top["pages"], apps, doc)
 
     return SystemMap(
         env=env,
@@ -345,7 +353,36 @@ def _parse_map(top: Mapping[str, Any], doc: Document, base_dir: Path) -> SystemM
         telemetry_app_id=telemetry_app,
         identity_app_id=identity_app,
         browser_login=browser_login,
+        pages=pages,
     )
+
+
+def _parse_pages(raw: Any, apps: Mapping[str, AppEntry], doc: Document) -> dict[str, str]:
+    """``pages``: each known step's page, an absolute URL on the origin of an app of the map
+    (a page elsewhere would send the journey's synthetic headers to a stranger)."""
+    section = doc.object(raw, "pages")
+    origins = {_origin(entry.base_url) for entry in apps.values()}
+    pages: dict[str, str] = {}
+    for step, value in section.items():
+        field = f"pages.{step}"
+        if step not in PAGE_STEPS:
+            raise doc.error(field, f"unknown step; valid steps: {', '.join(PAGE_STEPS)}")
+        if not isinstance(value, str):
+            raise doc.error(field, f"must be a string, got {_json_type(value)}")
+        problem = url_problem(value)
+        if problem is not None:
+            raise doc.error(field, problem)
+        if _origin(value) not in origins:
+            raise doc.error(field, "is not on the origin of an app of the map (apps.*.base_url)")
+        pages[step] = value
+    return pages
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
 def _ca_bundle(top: Mapping[str, Any], doc: Document, base_dir: Path) -> Path:
@@ -558,6 +595,8 @@ def dump_system_map(system_map: SystemMap) -> dict[str, Any]:
         data["stripe"] = {"api_base": system_map.stripe_api_base}
     if system_map.ca_bundle is not None:
         data["ca_bundle"] = str(system_map.ca_bundle)
+    if system_map.pages:
+        data["pages"] = dict(system_map.pages)
     return data
 
 
