@@ -225,6 +225,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                     "properties": {"display_name": {"type": "string", "maxLength": 200}},
                 },
                 emits=("provider_registered",),
+                funnel_step="b2b.register",
             ),
             Endpoint("GET", "/v1/providers/me", service.me, "The tenant's provider"),
             Endpoint(
@@ -242,6 +243,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                         "price_cents": {"type": "integer", "minimum": 0},
                     },
                 },
+                funnel_step="b2b.listing",
             ),
             Endpoint("GET", "/v1/listings", service.list_listings, "The tenant's listings"),
             Endpoint("GET", "/v1/listings/{listing_id}", service.get_listing, "One listing"),
@@ -253,6 +255,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                 request_example={},
                 request_schema={"type": "object"},
                 emits=("provider_listing_published",),
+                funnel_step="b2b.publish",
             ),
             Endpoint(
                 "POST",
@@ -270,6 +273,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                     },
                 },
                 emits=("provider_billed", "revenue_settled"),
+                funnel_step="b2b.billing",
             ),
         ],
         ready_checks={"stripe": stripe_ready_check(settings, runtime.http)},

@@ -48,6 +48,7 @@ class Endpoint:
     protocol: bool = False  # outside the §4 header rules (e.g. the Stripe webhook)
     emits: tuple[str, ...] = ()
     response_media_type: str = "application/json"
+    funnel_step: str | None = None  # published as x-funnel-step (contract §10)
 
     def route(self) -> Route:
         return Route(self.path, self.handler, methods=[self.method])
@@ -121,6 +122,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "x-contract-rules": contract_rules,
         "x-emits": list(endpoint.emits),
     }
+    if endpoint.funnel_step is not None:
+        operation["x-funnel-step"] = endpoint.funnel_step
     if contract_rules:
         parameters = _MUTATION_HEADERS + parameters
         for status in ("400", "409", "422", "428"):
