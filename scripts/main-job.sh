@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Set everything up, then run the release gate: pytest -m second_confirmation.
 # With no --system-map the embedded default target is the one checked. Extra
-# arguments go to pytest (e.g. --system-map PATH --env staging).
+# arguments go to pytest (e.g. --system-map PATH --env staging). Afterwards the gate's
+# Allure results become one HTML file (offline); the exit status is the gate's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/pytest -m second_confirmation -p no:cacheprovider "$@"
+status=0
+.venv/bin/pytest -m second_confirmation -p no:cacheprovider "$@" || status=$?
+if [ -d tests/perf/allure-results ]; then
+    .venv/bin/secondconf-allure || echo "main job: no Allure HTML report (see the line above)" >&2
+fi
+echo "main job: reports in tests/perf/reports/, evidence in tests/perf/evidence/"
+exit "$status"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the project (editable, with dev tools) when pyproject.toml changed.
 # Create .venv-locust (locust only, never importable by pytest) when its pins changed.
+# Install Allure 2 (npm, runs on Java 17) into .allure for the HTML report, when npm exists.
 # Make sure a Chromium exists for the funnel journeys (scripts/ensure-chromium.sh).
 # Idempotent: a second run with nothing changed does nothing.
 set -euo pipefail
@@ -28,3 +29,13 @@ if [ ! -f "$locust_stamp" ]; then
     touch "$locust_stamp"
 fi
 bash scripts/ensure-chromium.sh
+allure_package=allure-commandline@2.46.1  # keep equal to reports/allure_html.ALLURE_PACKAGE
+if [ ! -f ".allure/.installed-$allure_package" ]; then
+    if command -v npm >/dev/null && command -v java >/dev/null; then
+        npm install --silent --no-audit --no-fund --prefix .allure "$allure_package" >/dev/null
+        rm -f .allure/.installed-*
+        touch ".allure/.installed-$allure_package"
+    else
+        echo "setup: npm or java missing: no Allure HTML report (results are still written)" >&2
+    fi
+fi

@@ -55,6 +55,7 @@ from secondconf.pytest_plugin.reporting import (
     REPORT_VERDICTS,
     add_report,
 )
+from secondconf.pytest_plugin.run_log import add_webhook_option, start_run_log
 from secondconf.pytest_plugin.run_start import RunStart
 from secondconf.pytest_plugin.state import (
     APPROVALS_KEY,
@@ -78,6 +79,14 @@ WORKEROUTPUT_KEY = "secondconf.v1"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_webhook_option(parser.getgroup("secondconf"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    from secondconf.pytest_plugin.allure_default import default_allure_results
+
+    default_allure_results(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -268,6 +277,11 @@ class _Controller:
         self.model = config.stash[RESULTS_KEY]
         self.model.run_id = uuid.uuid4().hex
         self.model.files_before = snapshot(config.stash[SETTINGS_KEY])  # before any worker
+        env = config.stash[SETTINGS_KEY].env.value
+        self.run_log = start_run_log(
+            config, self.model.run_id, config.stash[APPROVALS_KEY], f"secondconf gate ({env})"
+        )
+        self.pages: list[tuple[str, dict[str, bool]]] = []
         self.secret_scan: SecretScan | None = None
         self.summary: list[tuple[str, dict[str, bool]]] = []  # the gate's lines, scanned
         self.closing: list[tuple[str, dict[str, bool]]] = []  # printed after the scan's
@@ -290,12 +304,18 @@ class _Controller:
 
         for write_report in WRITERS:
             write_report(self.model, settings)
+        self.pages = self.run_log.escalate(self.model)
         self.summary, self.closing = self._gate_summary(), self._closing_lines()
         # Last: every output of the run is written (the JUnit file too: this hook is
         # trylast), so the scan sees all of it, and the lines the gate is about to print.
         printed = [text for text, _ in self.summary + self.closing]
         self.secret_scan = final_scan_for_session(self.config, self.model.run_info, printed)
         failed = not self.model.selection_passed or not self.secret_scan.passed
+        failed = failed or bool(self.run_log.problems)  # a page not logged or not delivered
+        not_recorded = self.run_log.close(self.model, passed=not failed)
+        if not_recorded is not None:
+            failed = True
+            self.closing.append((not_recorded, {"red": True, "bold": True}))
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -345,10 +365,7 @@ class _Controller:
     def _closing_lines(self) -> list[tuple[str, dict[str, bool]]]:
         from secondconf.reports.run_results import RESULTS_FILE
 
-        lines: list[tuple[str, dict[str, bool]]] = [
-            (f"ESCALATION {e.kind} ({utc_iso(e.at)}): {e.detail}", {})
-            for e in self.config.stash[APPROVALS_KEY].escalations
-        ]
+        lines = list(self.pages)  # this run's escalations (contract §13)
         previous = self.model.run_info.get("previous_run")
         if previous:
             moved = f"{previous['moved']} output(s) moved to {previous['folder']}"
