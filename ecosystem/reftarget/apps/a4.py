@@ -3,6 +3,12 @@
 ``POST /v1/work`` performs ``units`` of a work kind from the catalog and records its cost
 and the 4x billed amount; A5 calls it on behalf of students. A4 emits no business event of
 its own: its cost lines travel inside the callers' events.
+
+Compliance (contract §14): the optional ``prompt`` (what the student typed) is read for
+academic integrity (``reftarget.domain.integrity``: graded work to hand in -> 422
+``academic-integrity``, nothing recorded, nothing billed) and never stored. A work item
+belongs to the student who asked for it: only that subject reads it (FERPA), and no one
+of another tenant. Fault switches: ``academic_integrity``, ``ferpa_scope``.
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ from starlette.responses import JSONResponse, Response
 
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.core.app import AppDefinition, AppRuntime
-from reftarget.core.auth import fetch_for_tenant
+from reftarget.core.auth import ResourceNotFound, fetch_for_tenant
 from reftarget.core.body import int_field, json_object, optional_text_field, text_field
 from reftarget.core.context import request_context
 from reftarget.core.openapi import Endpoint
 from reftarget.core.settings import AppSettings
 from reftarget.domain import WorkCatalog
+from reftarget.domain.integrity import check_integrity
 
 ROLE = "content"
+PROMPT_MAX_CHARS = 2000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS a4_work (
@@ -35,6 +43,7 @@ CREATE TABLE IF NOT EXISTS a4_work (
     markup INTEGER NOT NULL,
     billed_cents INTEGER NOT NULL,
     reference TEXT,
+    subject TEXT,
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS a4_work_tenant ON a4_work (tenant_id, created_at);
@@ -62,12 +71,17 @@ class ContentService:
         kind = text_field(body, "kind")
         units = int_field(body, "units", default=1, minimum=1, maximum=1000)
         reference = optional_text_field(body, "reference")
+        prompt = optional_text_field(body, "prompt", max_length=PROMPT_MAX_CHARS)
+        if self.runtime.faults.rule_enabled("academic_integrity"):
+            check_integrity(prompt)  # before any cost: a refusal records and bills nothing
         result = self.catalog.perform(kind, units)
         work_id = f"wrk_{uuid.uuid4().hex}"
         self.runtime.db.execute(
-            f"INSERT INTO a4_work (tenant_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO a4_work (tenant_id, subject, {_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 context.tenant_id,
+                context.subject,
                 work_id,
                 kind,
                 units,
@@ -98,13 +112,22 @@ class ContentService:
             self.runtime.faults,
             resource="work item",
         )
+        if self._student_scoped() and row["subject"] != context.subject:
+            raise ResourceNotFound("work item", request.path_params["work_id"])
         return JSONResponse(_work_json(row))
+
+    def _student_scoped(self) -> bool:
+        """Whether reads are limited to the student whose work it is (FERPA, §14)."""
+        return self.runtime.faults.rule_enabled("ferpa_scope")
 
     async def list_work(self, request: Request) -> Response:
         context = request_context(request)
         reference = request.query_params.get("reference")
         sql = f"SELECT {_COLUMNS} FROM a4_work WHERE tenant_id = ?"
         params: list[Any] = [context.tenant_id]
+        if self._student_scoped():
+            sql += " AND subject = ?"
+            params.append(context.subject)
         if reference is not None:
             sql += " AND reference = ?"
             params.append(reference)
@@ -146,11 +169,24 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                         "kind": {"type": "string", "enum": sorted(service.catalog.kinds())},
                         "units": {"type": "integer", "minimum": 1, "maximum": 1000},
                         "reference": {"type": "string", "maxLength": 200},
+                        "prompt": {"type": "string", "maxLength": PROMPT_MAX_CHARS},
                     },
                 },
             ),
-            Endpoint("GET", "/v1/work", service.list_work, "The tenant's recent work items"),
-            Endpoint("GET", "/v1/work/{work_id}", service.get_work, "One work item of the tenant"),
+            Endpoint(
+                "GET",
+                "/v1/work",
+                service.list_work,
+                "The student's recent work items",
+                student_records=True,
+            ),
+            Endpoint(
+                "GET",
+                "/v1/work/{work_id}",
+                service.get_work,
+                "One work item of the student",
+                student_records=True,
+            ),
             Endpoint("GET", "/v1/catalog", service.catalog_view, "Work kinds and their unit cost"),
         ],
         exception_handlers=DOMAIN_ERROR_HANDLERS,

@@ -5,6 +5,11 @@ id, an idempotency key derived from the request's) through retries with jittered
 exponential backoff and a circuit breaker (§8). The breaker's transitions become
 ``circuit_*`` events. One credit is one cent of billed work (cost x 4). The balance is
 checked before A4 is called, so a short balance costs A4 nothing.
+
+Compliance (contract §14): a spend may carry the student's ``prompt``, which goes to A4
+only; A4's ``academic-integrity`` refusal (422) is passed on as it is, with no credit spent
+and no ``credit_decrement``. Telemetry never holds the prompt or the user agent (the
+``pii_minimization`` fault puts both into ``credit_decrement``'s ``data``).
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.core.app import AppDefinition, AppRuntime
-from reftarget.core.body import int_field, json_object, text_field
+from reftarget.core.body import int_field, json_object, optional_text_field, text_field
 from reftarget.core.context import RequestContext, request_context
 from reftarget.core.db import app_db_path
 from reftarget.core.openapi import Endpoint
-from reftarget.core.problem import problem_response
+from reftarget.core.problem import PROBLEM_MEDIA_TYPE, problem_response
 from reftarget.core.service_client import downstream_headers
 from reftarget.core.settings import AppSettings
 from reftarget.domain import (
@@ -42,6 +47,7 @@ ROLE = "student"
 WELCOME_CREDITS = 500
 WORK_ROUTE = "/v1/work"
 A4_TIMEOUT_S = 3.0
+PROMPT_MAX_CHARS = 2000  # as A4's
 RETRY_ATTEMPTS = 3
 BREAKER_FAILURES = 5
 BREAKER_RESET_S = 5.0
@@ -51,6 +57,16 @@ _TRANSITION_EVENTS = {
     BreakerState.HALF_OPEN: "circuit_half_opened",
     BreakerState.CLOSED: "circuit_closed",
 }
+
+
+def _is_integrity_refusal(answer: httpx.Response) -> bool:
+    """Whether A4's answer is its academic-integrity problem (contract §14)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    kind = body.get("type") if isinstance(body, dict) else None
+    return isinstance(kind, str) and kind.endswith("academic-integrity")
 
 
 class DependencyFailed(Exception):
@@ -89,14 +105,32 @@ class StudentService:
                 tenant_id=context.tenant_id,
             )
 
-    def _emit(self, context: RequestContext, emitted: tuple[Emitted, ...], status: int) -> None:
+    def _emit(
+        self,
+        context: RequestContext,
+        emitted: tuple[Emitted, ...],
+        status: int,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         for event in emitted:
             self.runtime.events.business(
                 context,
                 event.event_name,
                 status=status,
                 finance_metrics=event.fields.get("finance_metrics"),
+                data=data,
             )
+
+    def _leaked_pii(self, request: Request, prompt: str | None) -> dict[str, Any] | None:
+        """Nothing, unless the ``pii_minimization`` fault is on: then what the student
+        typed and their raw user agent and address go to telemetry (the leak §14 forbids)."""
+        if self.runtime.faults.rule_enabled("pii_minimization"):
+            return None
+        return {
+            "prompt": prompt,
+            "user_agent": request.headers.get("user-agent"),
+            "client_ip": request.headers.get("x-forwarded-for"),
+        }
 
     def _account_json(self, tenant_id: str, user_id: str) -> dict[str, Any]:
         account = self.ledger.account(tenant_id, user_id)
@@ -163,6 +197,7 @@ class StudentService:
         body = await json_object(request)
         kind = text_field(body, "kind")
         units = int_field(body, "units", default=1, minimum=1, maximum=1000)
+        prompt = optional_text_field(body, "prompt", max_length=PROMPT_MAX_CHARS)
         tenant_id, user_id = context.principal()
         expected = self.catalog.perform(kind, units)
         try:
@@ -179,7 +214,10 @@ class StudentService:
                 requested=expected.billed_cents,
             )
         try:
-            answer = await self._call_a4(request, context, {"kind": kind, "units": units})
+            work_body: dict[str, Any] = {"kind": kind, "units": units}
+            if prompt is not None:
+                work_body["prompt"] = prompt
+            answer = await self._call_a4(request, context, work_body)
         except CircuitOpen as exc:
             return problem_response(
                 503,
@@ -189,13 +227,17 @@ class StudentService:
             )
         except (DependencyFailed, httpx.HTTPError) as exc:
             return problem_response(502, "dependency-failed", f"A4 did not do the work: {exc}")
+        if answer.status_code == 422 and _is_integrity_refusal(answer):
+            return Response(  # A4's refusal as it is: nothing was done, nothing is spent
+                answer.content, status_code=422, media_type=PROBLEM_MEDIA_TYPE
+            )
         if answer.status_code != 201:
             return problem_response(
                 502, "dependency-refused", f"A4 refused the work ({answer.status_code})."
             )
         work = answer.json()
         spend = self.ledger.spend(tenant_id, user_id, work["billed_cents"], work["cost_cents"])
-        self._emit(context, spend.emitted, 201)
+        self._emit(context, spend.emitted, 201, self._leaked_pii(request, prompt))
         return JSONResponse(
             {
                 "work_id": work["id"],
@@ -223,6 +265,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
         "properties": {
             "kind": {"type": "string", "enum": sorted(service.catalog.kinds())},
             "units": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "prompt": {"type": "string", "maxLength": PROMPT_MAX_CHARS},
         },
     }
     return AppDefinition(
@@ -261,7 +304,13 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                 request_schema=work_schema,
                 emits=("credit_decrement",),
             ),
-            Endpoint("GET", "/v1/credits", service.balance, "The student's credit balance"),
+            Endpoint(
+                "GET",
+                "/v1/credits",
+                service.balance,
+                "The student's credit balance",
+                student_records=True,
+            ),
             Endpoint(
                 "GET",
                 "/auth/callback",

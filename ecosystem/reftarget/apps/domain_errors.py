@@ -2,7 +2,7 @@
 
 ``NotFound`` → 404 (another tenant's entity looks exactly like a missing one), ``Conflict``
 → 409, ``InsufficientCredits`` → 402, any other ``DomainError`` → 422, an unknown work
-kind → 400.
+kind → 400, an academic-integrity refusal → 422 ``academic-integrity`` (§14).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from reftarget.core.problem import problem_response
 from reftarget.domain import Conflict, DomainError, InsufficientCredits, NotFound
+from reftarget.domain.integrity import IntegrityRefusal
 from reftarget.domain.work import UnknownWorkKind
 
 
@@ -40,6 +41,10 @@ def _refused(request: Request, exc: Exception) -> Response:
     return problem_response(422, "business-rule", str(exc))
 
 
+def _integrity(request: Request, exc: Exception) -> Response:
+    return problem_response(422, "academic-integrity", str(exc))
+
+
 def _unknown_kind(request: Request, exc: Exception) -> Response:
     return problem_response(400, "invalid-body", str(exc))
 
@@ -48,6 +53,7 @@ DOMAIN_ERROR_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Resp
     NotFound: _not_found,
     Conflict: _conflict,
     InsufficientCredits: _insufficient,
+    IntegrityRefusal: _integrity,  # contract §14
     DomainError: _refused,
     UnknownWorkKind: _unknown_kind,
 }

@@ -26,6 +26,10 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "fee_rounding",  # off: A6's 3 % fee is truncated instead of rounded half up
     "a8_dedupe",  # off (A8): every copy of an event is stored, no (event, key, trace) dedupe
     "event_schema",  # off (A8): events are stored without their p95_ms field
+    # compliance (issue 14, contract §14)
+    "pii_minimization",  # off (A5): credit_decrement carries the typed prompt and user agent
+    "ferpa_scope",  # off (A4): a work item is read by any student of its tenant, not its own
+    "academic_integrity",  # off (A4): work meant to be handed in as graded work is done
 )
 
 _FAULT_SALT = b"reftarget-fault:"

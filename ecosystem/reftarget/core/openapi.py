@@ -49,6 +49,7 @@ class Endpoint:
     emits: tuple[str, ...] = ()
     response_media_type: str = "application/json"
     funnel_step: str | None = None  # published as x-funnel-step (contract §10)
+    student_records: bool = False  # a GET answering with student records: x-student-records
 
     def route(self) -> Route:
         return Route(self.path, self.handler, methods=[self.method])
@@ -124,6 +125,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     }
     if endpoint.funnel_step is not None:
         operation["x-funnel-step"] = endpoint.funnel_step
+    if endpoint.student_records:
+        operation["x-student-records"] = True  # FERPA scope (contract §14)
     if contract_rules:
         parameters = _MUTATION_HEADERS + parameters
         for status in ("400", "409", "422", "428"):
