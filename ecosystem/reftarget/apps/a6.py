@@ -4,7 +4,10 @@ Billing charges the gross through Stripe (a confirmed PaymentIntent: the Stripe 
 revenue lineage joins to) and then records the platform fee, ``round_half_up(gross x 3 %)``,
 and the net payout. Stripe refuses USD charges under 50 cents, so billing does too (400).
 The ``fee_rounding`` fault truncates the fee in the answer and the events (the ledger keeps
-the right one), which is the bug the harness's fee arithmetic must catch.
+the right one), which is the bug the harness's fee arithmetic must catch; the ``markup`` fault
+likewise bills A4 work at its cost. The Stripe charge carries the lineage metadata
+(``test_run``, ``source``, ``trace_id``), and ``revenue_settled`` the source's metrics, unless
+a lineage fault spoils them (:mod:`reftarget.apps.settlement`).
 
 A tenant is one provider organisation: registering again with the same subject answers 200
 with the existing provider (no second ``provider_registered``); another subject gets 409.
@@ -22,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from reftarget import money
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.apps.settlement import settlement_metrics, stripe_metadata
 from reftarget.apps.stripe_access import stripe_client, stripe_ready_check
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.body import int_field, json_object, optional_int_field, text_field
@@ -144,6 +148,9 @@ class ProviderPortalService:
         fee = record.fee_cents
         if not self.runtime.faults.rule_enabled("fee_rounding"):
             fee = truncated_fee_cents(record.gross_cents)
+        billed = record.billed_cents
+        if not self.runtime.faults.rule_enabled("markup"):
+            billed = record.cost_cents  # the markup fault: work billed at its cost
         metrics = money.finance_metrics(
             currency=CURRENCY,
             gross_cents=record.gross_cents,
@@ -152,7 +159,7 @@ class ProviderPortalService:
             net_cents=record.gross_cents - fee,
             cost_cents=record.cost_cents,
             markup=record.markup,
-            billed_cents=record.billed_cents,
+            billed_cents=billed,
             stripe_object_id=stripe_object_id,
         )
         return {
@@ -185,7 +192,7 @@ class ProviderPortalService:
                 metadata={
                     "tenant_id": provider.tenant_id,
                     "provider_id": provider.provider_id,
-                    "trace_id": context.trace_id,
+                    **stripe_metadata(context.trace_id, context.tags.test_run, context.tags.source),
                 },
             )
         except PaymentDeclined as exc:
@@ -196,12 +203,16 @@ class ProviderPortalService:
             provider.tenant_id, provider.provider_id, gross, work_cost_cents=work_cost
         )
         view = self._billing_view(record, charge.payment_intent_id)
-        for event in ("provider_billed", "revenue_settled"):
+        settled = settlement_metrics(self.runtime.faults, view["finance_metrics"])
+        for event, metrics in (
+            ("provider_billed", view["finance_metrics"]),
+            ("revenue_settled", settled),
+        ):
             self.runtime.events.business(
                 context,
                 event,
                 status=201,
-                finance_metrics=view["finance_metrics"],
+                finance_metrics=metrics,
                 revenue_event_id=record.revenue_event_id,
             )
         return JSONResponse(view, status_code=201)

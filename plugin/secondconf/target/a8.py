@@ -153,6 +153,12 @@ class A8Client:
         body = await self._get("/v1/events", params, where)
         return _field(body, "events", list, where), body, where
 
+    async def dashboard(self, name: str, **params: str) -> dict[str, Any]:
+        """``GET /v1/dashboards/{name}`` with ``params`` (e.g. ``trace_id``): the answer as
+        A8 gave it (a JSON object; its ``tiles`` are read by the check that asked)."""
+        where = f"A8 dashboard {name}" + "".join(f" {k}={v}" for k, v in params.items())
+        return await self._get(f"/v1/dashboards/{name}", params, where)
+
     async def post_events(
         self, events: Sequence[Mapping[str, Any]], headers: Mapping[str, str] | None = None
     ) -> IngestAnswer:
