@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from typing import Any
 
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from reftarget import money
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.apps.settlement import settlement_metrics, stripe_metadata
 from reftarget.apps.stripe_access import stripe_client, stripe_ready_check
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.auth import fetch_for_tenant
@@ -46,6 +48,7 @@ from reftarget.payments import (
     resolve_micro_price,
     verify_event,
 )
+from reftarget.payments.pricing import micro_sku_lookup_key
 
 ROLE = "payments"
 WEBHOOK_PATH = "/v1/stripe/webhook"
@@ -55,6 +58,9 @@ REGISTER_RETRY_S = 1.0
 # embedded Stripe server (localstripe) treat alike. localstripe knows no other card by id
 # (pm_card_mastercard 404s) and does not decline pm_card_visa_chargeDeclined when charged.
 TEST_PAYMENT_METHODS = frozenset({"pm_card_visa"})
+# A lookup key a synthetic caller may name for the micro SKU resolve (so the harness can
+# resolve a fresh key without touching the kinds' own keys).
+SYNTHETIC_LOOKUP_KEY = re.compile(r"^test_[A-Za-z0-9_]{1,100}$")
 
 
 SCHEMA = """
@@ -121,7 +127,11 @@ class PaymentsService:
         checkout_id = f"chk_{uuid.uuid4().hex}"
         try:
             price = await run_in_threadpool(
-                resolve_micro_price, self.stripe, unit_cost_cents=unit_cost
+                resolve_micro_price,
+                self.stripe,
+                unit_cost_cents=unit_cost,
+                lookup_key=micro_sku_lookup_key(kind),
+                locked=self.runtime.faults.rule_enabled("sku_resolve_lock"),
             )
             charge = await run_in_threadpool(
                 create_micro_charge,
@@ -132,8 +142,7 @@ class PaymentsService:
                 metadata={
                     "checkout_id": checkout_id,
                     "tenant_id": tenant_id,
-                    "trace_id": context.trace_id,
-                    "test_run": str(context.tags.test_run).lower(),
+                    **stripe_metadata(context.trace_id, context.tags.test_run, context.tags.source),
                 },
                 payment_method=payment_method,
             )
@@ -171,12 +180,13 @@ class PaymentsService:
             net_cents=charge.amount_cents,
             stripe_object_id=charge.payment_intent_id,
         )
-        for event in ("checkout_completed", "revenue_settled"):
+        settled = settlement_metrics(self.runtime.faults, metrics)
+        for event, event_metrics in (("checkout_completed", metrics), ("revenue_settled", settled)):
             self.runtime.events.business(
                 context,
                 event,
                 status=201,
-                finance_metrics=metrics,
+                finance_metrics=event_metrics,
                 revenue_event_id=revenue_event_id,
             )
         row = fetch_for_tenant(
@@ -186,6 +196,47 @@ class PaymentsService:
             _checkout_json(row) | {"finance_metrics": metrics},
             status_code=201,
             headers={"Location": f"/v1/checkouts/{checkout_id}"},
+        )
+
+    async def resolve_sku(self, request: Request) -> Response:
+        """The micro SKU's Price for one work kind (harness extension, contract §7): found by
+        lookup key or created once. A synthetic request may name a fresh ``test_…`` key."""
+        context = request_context(request)
+        body = await json_object(request)
+        kind = text_field(body, "kind", default="lesson")
+        unit_cost = self.catalog.unit_cost_cents(kind)
+        lookup_key = micro_sku_lookup_key(kind)
+        if body.get("lookup_key") is not None:
+            named = text_field(body, "lookup_key")
+            if not context.tags.test_run:
+                return problem_response(
+                    403, "synthetic-only", "Only a synthetic request (X-Test-Run) names a key."
+                )
+            if not SYNTHETIC_LOOKUP_KEY.match(named):
+                return problem_response(
+                    400, "invalid-body", f"lookup_key must match {SYNTHETIC_LOOKUP_KEY.pattern}"
+                )
+            lookup_key = named
+        try:
+            price = await run_in_threadpool(
+                resolve_micro_price,
+                self.stripe,
+                unit_cost_cents=unit_cost,
+                lookup_key=lookup_key,
+                locked=self.runtime.faults.rule_enabled("sku_resolve_lock"),
+            )
+        except stripe.StripeError as exc:
+            return problem_response(502, "stripe-failed", f"Stripe did not resolve: {exc}")
+        return JSONResponse(
+            {
+                "kind": kind,
+                "unit_cost_cents": unit_cost,
+                "lookup_key": price.lookup_key,
+                "price_id": price.id,
+                "product_id": price.product_id,
+                "unit_amount": price.unit_amount,
+                "currency": price.currency,
+            }
         )
 
     async def get_checkout(self, request: Request) -> Response:
@@ -273,6 +324,20 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                 emits=("checkout_completed", "revenue_settled"),
             ),
             Endpoint("GET", "/v1/checkouts/{checkout_id}", service.get_checkout, "One checkout"),
+            Endpoint(
+                "POST",
+                "/v1/micro-sku/resolve",
+                service.resolve_sku,
+                "The micro SKU's Stripe Price for a work kind: max(50, 4 x unit cost) cents USD",
+                request_example={"kind": "lesson"},
+                request_schema={
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string", "enum": sorted(service.catalog.kinds())},
+                        "lookup_key": {"type": "string", "pattern": SYNTHETIC_LOOKUP_KEY.pattern},
+                    },
+                },
+            ),
             Endpoint(
                 "POST",
                 WEBHOOK_PATH,

@@ -1,8 +1,9 @@
 """A4, content/AI service: does the paid work; each call has a cost (contract §1).
 
 ``POST /v1/work`` performs ``units`` of a work kind from the catalog and records its cost
-and the 4x billed amount; A5 calls it on behalf of students. A4 emits no business event of
-its own: its cost lines travel inside the callers' events.
+and the 4x billed amount (the ``markup`` fault bills the cost itself); A5 calls it on
+behalf of students. A4 emits no business event of its own: its cost lines travel inside the
+callers' events.
 
 Compliance (contract §14): the optional ``prompt`` (what the student typed) is read for
 academic integrity (``reftarget.domain.integrity``: graded work to hand in -> 422
@@ -13,6 +14,7 @@ of another tenant. Fault switches: ``academic_integrity``, ``ferpa_scope``.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -75,6 +77,11 @@ class ContentService:
         if self.runtime.faults.rule_enabled("academic_integrity"):
             check_integrity(prompt)  # before any cost: a refusal records and bills nothing
         result = self.catalog.perform(kind, units)
+        if not self.runtime.faults.rule_enabled("markup"):  # the fault: billed at cost
+            metrics = result.finance_metrics | {"billed_cents": result.cost_cents}
+            result = dataclasses.replace(
+                result, billed_cents=result.cost_cents, finance_metrics=metrics
+            )
         work_id = f"wrk_{uuid.uuid4().hex}"
         self.runtime.db.execute(
             f"INSERT INTO a4_work (tenant_id, subject, {_COLUMNS}) "

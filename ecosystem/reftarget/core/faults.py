@@ -26,6 +26,12 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "fee_rounding",  # off: A6's 3 % fee is truncated instead of rounded half up
     "a8_dedupe",  # off (A8): every copy of an event is stored, no (event, key, trace) dedupe
     "event_schema",  # off (A8): events are stored without their p95_ms field
+    # monetization (issue 11)
+    "markup",  # off (A4, A6): A4 work is billed at its cost, not at 4x
+    "sku_resolve_lock",  # off (A2): every micro SKU resolve creates a Price (as a lost race)
+    "lineage_stripe_object",  # off (A2, A6): revenue_settled names no Stripe object
+    "lineage_amount",  # off (A2, A6): revenue_settled reports 1 cent more than was charged
+    "synthetic_apart",  # off (A8): the revenue tiles count synthetic revenue as real
     # compliance (issue 14, contract §14)
     "pii_minimization",  # off (A5): credit_decrement carries the typed prompt and user agent
     "ferpa_scope",  # off (A4): a work item is read by any student of its tenant, not its own

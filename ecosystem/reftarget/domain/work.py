@@ -21,9 +21,13 @@ DEFAULT_UNIT_COSTS_CENTS: dict[str, int] = {
     "quiz": 5,
     "listing_copy": 8,
     "lesson": 12,
+    "essay_review": 13,
+    "tutoring_session": 40,
 }
 """The reference target's work kinds (cents per unit). ``lesson`` prices the micro SKU at
-``max(50, 48)`` = 50 cents, the $0.50 B2C checkout."""
+``max(50, 48)`` = 50 cents, the $0.50 B2C checkout; ``essay_review`` (52 cents) and
+``tutoring_session`` (160 cents) are the kinds whose 4x cost is above the 50-cent floor,
+so both branches of ``max(50, 4 x unit cost)`` are reachable (13 is the first such cost)."""
 
 
 class UnknownWorkKind(ValueError):

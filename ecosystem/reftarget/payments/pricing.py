@@ -29,9 +29,10 @@ import stripe
 
 from reftarget.money import micro_price_cents
 
-__all__ = ["MICRO_SKU_CURRENCY", "PriceRef", "resolve_micro_price"]
+__all__ = ["MICRO_SKU_CURRENCY", "PriceRef", "micro_sku_lookup_key", "resolve_micro_price"]
 
 MICRO_SKU_CURRENCY = "usd"
+MICRO_SKU_KEY_PREFIX = "micro_sku_usd_"
 _LOOKUP_KEY_MAX = 200  # Stripe's limit
 
 
@@ -43,15 +44,34 @@ class PriceRef:
     unit_amount: int
     currency: str
     lookup_key: str
+    product_id: str
+
+
+def micro_sku_lookup_key(kind: str) -> str:
+    """The lookup key of one work kind's micro SKU: one key per kind, because kinds differ in
+    price and one key shared by all would move between prices on every other checkout."""
+    return MICRO_SKU_KEY_PREFIX + kind
 
 
 def resolve_micro_price(
-    client: stripe.StripeClient, *, unit_cost_cents: int, lookup_key: str = "micro_sku_usd"
+    client: stripe.StripeClient,
+    *,
+    unit_cost_cents: int,
+    lookup_key: str = MICRO_SKU_KEY_PREFIX + "lesson",
+    locked: bool = True,
 ) -> PriceRef:
-    """The price for ``lookup_key`` at ``micro_price_cents(unit_cost_cents)``, created if needed."""
+    """The price for ``lookup_key`` at ``micro_price_cents(unit_cost_cents)``, created if needed.
+
+    ``locked=False`` is the ``sku_resolve_lock`` fault: the resolver behaves as a racer that
+    lost the lock and never re-reads, so every call creates a Price and takes the key over
+    (``transfer_lookup_key``). It is deterministic on purpose, so the check that N concurrent
+    resolves leave one Price fails on every run, not on a lucky interleaving.
+    """
     if not lookup_key or len(lookup_key) > _LOOKUP_KEY_MAX:
         raise ValueError(f"lookup_key must be 1..{_LOOKUP_KEY_MAX} characters")
     amount = micro_price_cents(unit_cost_cents)
+    if not locked:
+        return _ref(_create_unlocked(client, lookup_key, amount), lookup_key)
     current = _find(client, lookup_key)
     if current is not None and _is_current(current, amount):
         return _ref(current, lookup_key)
@@ -102,6 +122,27 @@ def _create(
     )
 
 
+def _create_unlocked(client: stripe.StripeClient, lookup_key: str, amount: int) -> stripe.Price:
+    current = _find(client, lookup_key)
+    if current is None:
+        try:
+            return _create(client, lookup_key, amount, replacing=None)
+        except stripe.InvalidRequestError:
+            current = _find(client, lookup_key)
+            if current is None:
+                raise
+    product = current.product
+    params: stripe.params.PriceCreateParams = {
+        "currency": MICRO_SKU_CURRENCY,
+        "unit_amount": amount,
+        "lookup_key": lookup_key,
+        "metadata": {"reftarget_sku": lookup_key},
+        "product": product if isinstance(product, str) else product.id,
+        "transfer_lookup_key": True,
+    }
+    return client.v1.prices.create(params=params)
+
+
 def _idempotency_key(lookup_key: str, amount: int, replacing: stripe.Price | None) -> str:
     # Hashed: a 200-character lookup key plus the rest would pass Stripe's 255-character limit.
     # The replaced price is part of it so that going back to an earlier amount is a new create,
@@ -118,6 +159,11 @@ def _ref(price: stripe.Price, lookup_key: str) -> PriceRef:
             f"Stripe answered price {price.id} without lookup key {lookup_key!r} "
             f"(it has {price.lookup_key!r}); refusing to use it for the micro SKU"
         )
+    product = price.product
     return PriceRef(
-        id=price.id, unit_amount=price.unit_amount, currency=price.currency, lookup_key=lookup_key
+        id=price.id,
+        unit_amount=price.unit_amount,
+        currency=price.currency,
+        lookup_key=lookup_key,
+        product_id=product if isinstance(product, str) else product.id,
     )

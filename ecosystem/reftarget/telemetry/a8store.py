@@ -13,10 +13,11 @@ Dedupe (§6), two rules:
   names one emission, so a batch re-sent after a lost answer is stored once, while the
   ``http_request`` events of one trace crossing two apps (two ids) are both stored.
 
-Two contract rules can be turned off by the fault switches (``rule_enabled``, given by the
+Three contract rules can be turned off by the fault switches (``rule_enabled``, given by the
 app; this package does not import ``reftarget.core``): ``a8_dedupe`` off stores every copy
 of an event; ``event_schema`` off stores each event without its ``p95_ms`` field, as an
-ingest that forgot a column would (the event is still validated as sent).
+ingest that forgot a column would (the event is still validated as sent);
+``synthetic_apart`` off counts synthetic revenue as real on the revenue-lineage dashboard.
 
 Time filters (``since``/``until``) apply to the event's own ``timestamp`` and are
 inclusive at both ends; ``received_at`` is A8's clock when the event arrived.
@@ -325,7 +326,9 @@ class TelemetryStore:
         elif name == "revenue-lineage":
             settled = self._rows(["revenue_settled"], since, until)
             sources = self._rows(dashboards.LINEAGE_SOURCES, None, None)
-            tiles = dashboards.revenue_lineage(settled, sources)
+            tiles = dashboards.revenue_lineage(
+                settled, sources, synthetic_apart=self._rule_enabled("synthetic_apart")
+            )
         elif name == "funnel-status":
             tiles = dashboards.funnel_status(self._rows(dashboards.FUNNEL_EVENTS, since, until))
         else:

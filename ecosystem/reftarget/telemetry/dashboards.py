@@ -138,8 +138,13 @@ def _totals(items: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return totals
 
 
-def revenue_lineage(settled: Sequence[Event], sources: Sequence[Event]) -> list[dict[str, Any]]:
+def revenue_lineage(
+    settled: Sequence[Event], sources: Sequence[Event], *, synthetic_apart: bool = True
+) -> list[dict[str, Any]]:
     """Join each ``revenue_settled`` to its source event and Stripe object (§7).
+
+    ``synthetic_apart=False`` is the ``synthetic_apart`` fault: every settlement is counted
+    as real revenue, whatever its tags.
 
     Tiles: ``real_revenue`` and ``synthetic_revenue`` (per-currency totals, each
     revenue_event_id counted once), ``lineage`` (every settlement), ``broken_lineage``
@@ -161,7 +166,8 @@ def revenue_lineage(settled: Sequence[Event], sources: Sequence[Event]) -> list[
         fm = _metrics(event)
         item: dict[str, Any] = {
             "revenue_event_id": rid,
-            "synthetic": is_synthetic(event) or (origin is not None and is_synthetic(origin)),
+            "synthetic": synthetic_apart
+            and (is_synthetic(event) or (origin is not None and is_synthetic(origin))),
             "counted": seen[rid] == 1,
             "currency": fm.get("currency"),
             "gross_cents": fm.get("gross_cents"),

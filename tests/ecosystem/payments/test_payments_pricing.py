@@ -27,7 +27,9 @@ def test_first_resolution_creates_the_price_at_the_micro_price(
 
     ref = resolve_micro_price(client, unit_cost_cents=20, lookup_key=key)
 
-    assert ref == PriceRef(id=ref.id, unit_amount=80, currency="usd", lookup_key=key)
+    assert ref == PriceRef(
+        id=ref.id, unit_amount=80, currency="usd", lookup_key=key, product_id=ref.product_id
+    )
     assert [p.id for p in _prices_with_key(client, key)] == [ref.id]
 
 
