@@ -115,6 +115,12 @@ class StableWindowEvaluator:
         decisions = {self._error_monitor.decision, self._slow_monitor.decision}
         return "FAIL" in decisions or decisions == {"PASS"}
 
+    @property
+    def observed(self) -> tuple[Observation, ...]:
+        """The window's observations so far (progress lines; verdicts come from
+        :meth:`verdicts`)."""
+        return tuple(self._observations)
+
     def observe(self, observation: Observation) -> None:
         if observation.at < self.window_start:
             self.burn_in_samples += 1

@@ -201,6 +201,7 @@ def liveness_run(
     """Phase 1, measured once: every app's probes and A8's view of the same window."""
     clock = pytestconfig.stash[CLOCK_KEY]
     from secondconf.checks.liveness.measure import LivenessResult, measure_liveness
+    from secondconf.pytest_plugin.progress import terminal_progress
     from secondconf.target.a8 import A8Client
     from secondconf.target.client import harness_client
     from secondconf.target.deployment import TargetError
@@ -215,7 +216,12 @@ def liveness_run(
         async with harness_client(target.system_map, env=settings.env.value) as client:
             a8 = A8Client(client, target.system_map, a8_key)
             return await measure_liveness(
-                client, target.system_map, a8, liveness_plan(settings), clock
+                client,
+                target.system_map,
+                a8,
+                liveness_plan(settings),
+                clock,
+                progress=terminal_progress(pytestconfig, clock),
             )
 
     result = measure_once(

@@ -10,6 +10,7 @@ see the harness's own traffic, its numbers are not evidence — and fails comple
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from secondconf.checks.liveness.prober import (
 )
 from secondconf.contract.traceids import new_sampled_in_trace_id, sample_rate_for
 from secondconf.core.clock import Clock, utc_iso
+from secondconf.core.progress import ProgressReport, ProgressThrottle
 from secondconf.engine.verdict import (
     DecisionMethod,
     Outcome,
@@ -103,8 +105,10 @@ async def measure_liveness(
     plan: LivenessPlan,
     clock: Clock,
     app_ids: Sequence[str] | None = None,
+    progress: ProgressThrottle | None = None,
 ) -> LivenessResult:
-    """Probe every app's health and ready routes, then judge both sources per app."""
+    """Probe every app's health and ready routes, then judge both sources per app;
+    ``progress`` gets a line at least every 10 s while the probes run."""
     apps = list(app_ids or system_map.apps)
     targets = probe_targets(system_map, apps)
     evaluators = {
@@ -122,11 +126,17 @@ async def measure_liveness(
         )
         for app_id in apps
     }
-    start_wall = clock.now()
+    start_wall, start_mono = clock.now(), clock.monotonic()
     sampled_rate = sample_rate_for("http_request", 200)
 
+    seen = 0
+
     def observe(sample: ProbeSample) -> None:
+        nonlocal seen
+        seen += 1
         evaluators[sample.app_id].observe(to_observation(sample))
+        if progress is not None and progress.due():
+            progress.emit(_progress(plan, clock.monotonic() - start_mono, seen, evaluators))
 
     samples = await run_probes(
         client,
@@ -158,6 +168,32 @@ async def measure_liveness(
         window_start=utc_iso(since),
         window_end=utc_iso(until),
         probes_sent=len(samples),
+    )
+
+
+def _progress(
+    plan: LivenessPlan,
+    elapsed_s: float,
+    samples: int,
+    evaluators: Mapping[str, StableWindowEvaluator],
+) -> ProgressReport:
+    """Burn-in or window, and per app the window's errors and p95 so far."""
+    in_window = elapsed_s >= plan.burn_in_s
+    estimates: dict[str, str] = {}
+    if in_window:
+        for app_id, evaluator in evaluators.items():
+            observed = evaluator.observed
+            latencies = sorted(o.latency_ms for o in observed)
+            p95 = latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] if latencies else None
+            errors = sum(o.failed for o in observed)
+            shown = "no samples yet" if p95 is None else f"p95 {p95:.0f} ms"
+            estimates[app_id] = f"errors {errors}/{len(observed)}, {shown}"
+    return ProgressReport(
+        phase="liveness window" if in_window else "liveness burn-in",
+        elapsed_s=elapsed_s,
+        total_s=plan.burn_in_s + plan.window_s,
+        samples=samples,
+        estimates=estimates,
     )
 
 

@@ -1,0 +1,88 @@
+"""Long phases print a progress line at least every 10 s, quiet under -q, also from an
+xdist worker."""
+
+from __future__ import annotations
+
+import pytest
+from secondconf.checks.liveness.measure import LivenessPlan, _progress
+from secondconf.core.clock import ManualClock
+from secondconf.core.progress import ProgressReport, ProgressThrottle
+from secondconf.engine.window import Observation, StableWindowEvaluator
+
+
+def test_a_line_is_due_every_10_seconds_of_the_clock_never_sooner() -> None:
+    clock, lines = ManualClock(), []
+    throttle = ProgressThrottle(lines.append, clock.monotonic)
+    report = ProgressReport("liveness window", 5.0, 30.0, 7)
+    clock.advance(9.9)
+    assert not throttle.due()
+    clock.advance(0.1)
+    assert throttle.due()
+    throttle.emit(report)
+    assert not throttle.due()  # the clock restarts at each line
+    clock.advance(10.0)
+    assert throttle.due()
+    assert lines == ["secondconf progress: liveness window 5s/30s (remaining 25s), 7 samples"]
+
+
+def test_the_line_names_elapsed_remaining_samples_and_each_apps_estimate() -> None:
+    report = ProgressReport("soak", 130.0, 900.0, 12345, {"A1": "errors 0/10", "A2": "x"})
+    assert report.line() == (
+        "secondconf progress: soak 2m10s/15m00s (remaining 12m50s), 12,345 samples;"
+        " A1 errors 0/10; A2 x"
+    )
+
+
+def test_liveness_progress_shows_burn_in_then_each_apps_errors_and_p95_so_far() -> None:
+    clock = ManualClock()
+    plan = LivenessPlan(burn_in_s=3.0, window_s=25.0, rate_per_target=8.0)
+    evaluators = {
+        app: StableWindowEvaluator(clock=clock, burn_in_s=3.0, window_s=25.0, subject=app)
+        for app in ("A1", "A2")
+    }
+    burn_in = _progress(plan, 1.0, 4, evaluators)
+    assert burn_in.phase == "liveness burn-in"
+    assert burn_in.estimates == {}
+    for i in range(20):
+        evaluators["A1"].observe(Observation(at=3.0 + i / 10, failed=i == 0, latency_ms=i + 1))
+    window = _progress(plan, 13.0, 40, evaluators)
+    assert window.phase == "liveness window"
+    assert window.total_s == 28.0
+    assert window.estimates == {"A1": "errors 1/20, p95 19 ms", "A2": "errors 0/0, no samples yet"}
+
+
+PHASE = """
+from secondconf.core.clock import ManualClock
+from secondconf.core.progress import ProgressReport
+from secondconf.pytest_plugin.progress import terminal_progress
+
+def test_long_phase(pytestconfig):
+    clock = ManualClock()
+    progress = terminal_progress(pytestconfig, clock)
+    if progress is None:
+        return
+    clock.advance(10.0)
+    assert progress.due()
+    progress.emit(ProgressReport("liveness window", 10.0, 30.0, 80))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ((), "secondconf progress: liveness window 10s/30s"),
+        (("-n", "1"), "[gw0] secondconf progress: liveness window 10s/30s"),
+        (("-q",), None),
+    ],
+)
+def test_the_line_reaches_the_terminal_unless_quiet(
+    pytester: pytest.Pytester, args: tuple[str, ...], shown: str | None
+) -> None:
+    pytester.makepyfile(PHASE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+    lines = [line for line in result.errlines if "secondconf progress" in line]
+    if shown is None:
+        assert lines == []
+    else:
+        assert [line.startswith(shown) for line in lines] == [True]
