@@ -54,6 +54,7 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_B2C: Final = "funnel_b2c"
 
 ROWS: Final = (
     # §4 headers, idempotency and tenants, on every covered route (the hardening run)
@@ -145,6 +146,56 @@ ROWS: Final = (
     # §5 and §2 production safety: nothing is sent to the target
     ContractRule("PRD-39", "Prod write guard", "§5", _PHASE3, prod_safe=True),
     ContractRule("PRD-41", "No secret in outputs", "§2", _PHASE3, prod_safe=True),
+    # §10 and §11 the B2C funnel (issue 10; checks/funnels, suites/test_funnel_b2c.py)
+    ContractRule(
+        "B2C-01", "B2C journeys succeed >= 90 % (lower Wilson 95 %, first attempts)", "§10", _B2C
+    ),
+    ContractRule("B2C-02", "each B2C step succeeds >= 90 % (lower Wilson 95 %)", "§10", _B2C),
+    ContractRule(
+        "B2C-03",
+        "the micro-checkout charges through Stripe >= 90 % (lower Wilson 95 %)",
+        "§10",
+        _B2C,
+        escalates="stripe_payment_failure",
+    ),
+    ContractRule("B2C-04", "A8's funnel-status tile shows each step within 60 s", "§10", _B2C),
+    ContractRule(
+        "B2C-05",
+        "exclusions: synthetic revenue rises by the journeys' sum, real unchanged",
+        "§11",
+        _B2C,
+    ),
+    ContractRule(
+        "B2C-06",
+        "each checkout's PaymentIntent agrees on amount, currency, status and metadata",
+        "§11",
+        _B2C,
+        escalates="stripe_payment_failure",
+    ),
+    ContractRule(
+        "B2C-07", "fix: trace and idempotency headers enforced on funnel routes", "§4", _B2C
+    ),
+    ContractRule("B2C-08", "fix: A1's session cookie SameSite=None; Secure; HttpOnly", "§10", _B2C),
+    ContractRule(
+        "B2C-09", "fix: A1's session cookie lifetime and domain as the map states", "§10", _B2C
+    ),
+    ContractRule(
+        "B2C-10", "fix: the callback's redirect_uri and A1's JWKS work for A5", "§10", _B2C
+    ),
+    ContractRule(
+        "B2C-11", "fix: A3 attributes the conversion to the CTA's page and arm", "§10", _B2C
+    ),
+    ContractRule(
+        "B2C-12", "every synthetic identity the run created is deleted (GET -> 404)", "§5", _B2C
+    ),
+    ContractRule(
+        "B2C-13",
+        "prod_observe: one journey per named identity, under a prod_write approval",
+        "§5",
+        _B2C,
+        prod_safe=True,
+        hitl_gate="prod_write",
+    ),
 )
 
 CATALOG: Final[Mapping[str, ContractRule]] = MappingProxyType({r.rule_id: r for r in ROWS})

@@ -49,7 +49,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Any, BinaryIO, Final
 
 from secondconf.contract.platform import SECRET_ENV_VARS
 from secondconf.core.redact import MIN_SECRET_LENGTH, encodings
+from secondconf.core.walk import scannable_files
 from secondconf.hitl.keys import key_secrets
 from secondconf.settings import HarnessSettings
 from secondconf.target.control import ADMIN_TOKEN_ENV
@@ -176,7 +176,7 @@ def scan_for_secrets(
             needles.setdefault(needle, (name, encoding))
     seen: set[Path] = set()
     for path in paths:
-        for file, problem in _files(Path(path), max_file_bytes):
+        for file, problem in scannable_files(Path(path), max_file_bytes):
             if file in seen:
                 continue
             seen.add(file)
@@ -198,35 +198,6 @@ def scan_for_secrets(
             scan.findings.extend(_scan_stream(Path(label), io.BytesIO(text.encode()), needles))
         scan.texts_scanned.append(label)
     return scan
-
-
-def _files(root: Path, max_file_bytes: int) -> Iterable[tuple[Path, str | None]]:
-    """Each file under ``root`` with the reason it cannot be scanned (``None``: it can)."""
-    try:
-        info = root.lstat()
-    except FileNotFoundError:
-        yield root, "missing"
-        return
-    except OSError as error:
-        yield root, f"unreadable: {error.strerror}"
-        return
-    if stat.S_ISDIR(info.st_mode):
-        errors: list[OSError] = []  # a folder os.walk cannot list is a gap, not silence
-        for folder, dirs, names in os.walk(root, onerror=errors.append, followlinks=False):
-            dirs.sort()
-            for name in sorted(names) + [d for d in dirs if Path(folder, d).is_symlink()]:
-                yield from _files(Path(folder, name), max_file_bytes)
-        for failed in errors:
-            yield Path(str(failed.filename)), f"folder unreadable: {failed.strerror}"
-        return
-    if stat.S_ISLNK(info.st_mode):
-        yield root, "symlink, not followed"
-    elif not stat.S_ISREG(info.st_mode):
-        yield root, "not a regular file"
-    elif info.st_size > max_file_bytes:
-        yield root, f"{info.st_size} bytes, over the {max_file_bytes}-byte limit"
-    else:
-        yield root, None
 
 
 def _scan_file(path: Path, needles: Mapping[bytes, tuple[str, str]]) -> list[Finding]:
