@@ -76,6 +76,14 @@ def browser_login(topology: Topology) -> dict[str, Any]:
     }
 
 
+def b2b_pages(topology: Topology) -> dict[str, str]:
+    """The B2B funnel's browser pages (the map's ``pages``, a harness extension of §10)."""
+    return {
+        "b2b.landing": f"{topology.base_urls['A7']}/providers",
+        "b2b.portal": f"{topology.base_urls['A6']}/portal",
+    }
+
+
 def build_system_map(topology: Topology, http: httpx.Client) -> dict[str, Any]:
     """The whole map; ``http`` must trust the embedded CA."""
     return {
@@ -92,6 +100,7 @@ def build_system_map(topology: Topology, http: httpx.Client) -> dict[str, Any]:
         },
         "stripe": {"api_base": topology.stripe_api_base},
         "ca_bundle": str(topology.tls.ca_pem),
+        "pages": {**b2b_pages(topology)},
     }
 
 

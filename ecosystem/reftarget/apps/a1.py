@@ -33,6 +33,7 @@ from reftarget.identity import (
 ROLE = "identity"
 TOKEN_PATH = "/oauth/token"
 STUDENT_CALLBACK_PATH = "/auth/callback"
+PORTAL_CALLBACK_PATH = "/portal/callback"  # A6's provider portal
 
 
 def _tenant_of(body: bytes) -> str | None:
@@ -78,7 +79,11 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
     provider = IdentityProvider(
         settings.base_url,
         keys,
-        default_clients(client_secret, [f"{urls['A5']}{STUDENT_CALLBACK_PATH}"]),
+        default_clients(
+            client_secret,
+            [f"{urls['A5']}{STUDENT_CALLBACK_PATH}"],
+            [f"{urls['A6']}{PORTAL_CALLBACK_PATH}"],
+        ),
         synthetic_users(client_secret),
         runtime.clock,
     )

@@ -9,8 +9,10 @@ likewise bills A4 work at its cost. The Stripe charge carries the lineage metada
 (``test_run``, ``source``, ``trace_id``), and ``revenue_settled`` the source's metrics, unless
 a lineage fault spoils them (:mod:`reftarget.apps.settlement`).
 
-A tenant is one provider organisation: registering again with the same subject answers 200
-with the existing provider (no second ``provider_registered``); another subject gets 409.
+A tenant is one provider organisation: registering again, by the same subject or another
+member of the tenant (the synthetic providers test_provider_e2e_NN share one), answers 200
+with the existing provider and ``already_registered`` (no second ``provider_registered``).
+The browser side is A6's portal (:mod:`reftarget.apps.a6_portal`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reftarget import money
+from reftarget.apps.a6_portal import portal_routes
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.apps.settlement import settlement_metrics, stripe_metadata
 from reftarget.apps.stripe_access import stripe_client, stripe_ready_check
@@ -95,8 +98,7 @@ class ProviderPortalService:
         try:
             registration = self.portal.register(tenant_id, subject, display_name)
         except ProviderAlreadyRegistered as exc:
-            if exc.existing.subject != subject:
-                return problem_response(409, "conflict", str(exc))
+            # Another member of the organisation (tenant) joins the provider it already has.
             return JSONResponse(_provider_json(exc.existing) | {"already_registered": True})
         self._emit(context, registration.emitted, 201)
         return JSONResponse(
@@ -288,5 +290,6 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
             ),
         ],
         ready_checks={"stripe": stripe_ready_check(settings, runtime.http)},
+        packages=[portal_routes(settings, service.runtime)],
         exception_handlers=DOMAIN_ERROR_HANDLERS,
     )

@@ -85,11 +85,26 @@ def landing_html(row: Any, arm: str) -> str:
     )
 
 
+PROVIDER_PAGE_PATH = "/providers"
+PORTAL_PATH = "/portal"  # A6's provider portal (reftarget.apps.a6_portal)
+
+
+def provider_page_html(portal_url: str) -> str:
+    """The provider page (B2B landing): its CTA ``a#cta`` leads to A6's portal."""
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<title>Teach with us</title></head><body><h1>Teach with us</h1>"
+        f'<a id="cta" class="cta" href="{html.escape(portal_url)}" data-funnel="b2b">'
+        "Become a provider</a></body></html>"
+    )
+
+
 class GrowthService:
     """The handlers of A7."""
 
     def __init__(self, settings: AppSettings, runtime: AppRuntime) -> None:
         self.runtime = runtime
+        self.portal_url = settings.topology.base_urls["A6"] + PORTAL_PATH
         runtime.db.executescript(SCHEMA)
         self.bandit = ThompsonBandit(
             list(CTA_TEXT),
@@ -192,6 +207,11 @@ class GrowthService:
             headers={"Cache-Control": "no-store", "X-CTA-Arm": arm, "X-Page-Id": row["id"]},
         )
 
+    async def provider_page(self, request: Request) -> Response:
+        return HTMLResponse(
+            provider_page_html(self.portal_url), headers={"Cache-Control": "no-store"}
+        )
+
     async def impression(self, request: Request) -> Response:
         context = request_context(request)
         body = await json_object(request)
@@ -282,6 +302,15 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                 public=True,
                 emits=("cta_emitted",),
                 response_media_type="text/html",
+            ),
+            Endpoint(
+                "GET",
+                PROVIDER_PAGE_PATH,
+                service.provider_page,
+                "The provider page (B2B landing): its CTA leads to A6's portal",
+                public=True,
+                response_media_type="text/html",
+                funnel_step="b2b.landing",
             ),
             Endpoint(
                 "POST",

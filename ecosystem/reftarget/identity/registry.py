@@ -14,6 +14,7 @@ from reftarget.identity.passwords import hash_password
 
 QA_CLIENT_ID = "qa-harness"
 STUDENT_CLIENT_ID = "student-web"
+PORTAL_CLIENT_ID = "provider-portal"  # A6's provider portal (a public client, like A5)
 
 SYNTHETIC_IDENTITIES: dict[str, str] = {
     "test_student_e2e_01": "tenant_qa_b2c",
@@ -66,9 +67,14 @@ class User:
     tenant: str
 
 
-def default_clients(qa_secret: str, student_redirect_uris: Sequence[str]) -> dict[str, OidcClient]:
-    """The two clients of the reference platform: the QA harness and the student web app."""
-    clients = (
+def default_clients(
+    qa_secret: str,
+    student_redirect_uris: Sequence[str],
+    portal_redirect_uris: Sequence[str] = (),
+) -> dict[str, OidcClient]:
+    """The clients of the reference platform: the QA harness, the student web app and (with
+    its redirect URIs) A6's provider portal."""
+    clients = [
         OidcClient(QA_CLIENT_ID, qa_secret, (), frozenset({CLIENT_CREDENTIALS}), True),
         OidcClient(
             STUDENT_CLIENT_ID,
@@ -77,7 +83,16 @@ def default_clients(qa_secret: str, student_redirect_uris: Sequence[str]) -> dic
             frozenset({AUTHORIZATION_CODE}),
             False,
         ),
-    )
+    ]
+    if portal_redirect_uris:
+        portal = OidcClient(
+            PORTAL_CLIENT_ID,
+            None,
+            tuple(portal_redirect_uris),
+            frozenset({AUTHORIZATION_CODE}),
+            False,
+        )
+        clients.append(portal)
     return {client.client_id: client for client in clients}
 
 
