@@ -55,7 +55,8 @@ def test_the_portal_without_a_session_starts_pkce_sign_up_at_a1(target: Target) 
     assert query["redirect_uri"] == target.url("A6", "/portal/callback")
     assert query["prompt"] == "create"
     assert query["code_challenge_method"] == "S256"
-    assert query["state"] and query["code_challenge"]
+    assert query["state"]
+    assert query["code_challenge"]
 
 
 def test_a_portal_form_post_needs_a_session_and_a6s_origin(target: Target) -> None:
@@ -120,11 +121,13 @@ async def test_a_provider_journey_in_chromium_emits_each_step_under_its_trace(
         finally:
             await browser.close()
 
-    assert payment_intent is not None and payment_intent.startswith("pi_")
+    assert payment_intent is not None
+    assert payment_intent.startswith("pi_")
     for event in ("provider_listing_published", "provider_billed", "revenue_settled"):
         found = target.wait_for_events(trace_id, event)
         assert len(found) == 1, event
-        assert found[0]["tags"]["test_run"] is True and found[0]["tags"]["source"] == "qa"
+        assert found[0]["tags"]["test_run"] is True
+        assert found[0]["tags"]["source"] == "qa"
     settled = target.events(trace_id, "revenue_settled")[0]
     assert settled["finance_metrics"]["stripe_object_id"] == payment_intent
     assert settled["finance_metrics"]["fee_cents"] == 50
