@@ -66,6 +66,7 @@ def test_baseline_load(
             hitl_approved=request.node.get_closest_marker("hitl") is not None,
             method=settings.method,
             confidence=settings.confidence,
+            workers=settings.load_workers,
         )
     except BaselineError as error:
         pytest.fail(str(error), pytrace=False)

@@ -60,6 +60,9 @@ class HarnessSettings:
     # The longest HITL approval the gate counts (--hitl-max-approval); the default is
     # secondconf.hitl.log.DEFAULT_MAX_APPROVAL (this layer may not import it).
     hitl_max_approval_s: float = 7 * 86400.0
+    # Locust workers for the load phases (--load-workers): 0 runs locust alone, N runs its
+    # master with N workers on this machine (more on other machines: README).
+    load_workers: int = 0
 
     def describe(self) -> str:
         target = str(self.system_map) if self.system_map else "embedded default"

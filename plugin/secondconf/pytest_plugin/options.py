@@ -79,6 +79,19 @@ def _telemetry_deadline(text: str) -> float:
     return seconds
 
 
+MAX_LOAD_WORKERS: Final = 64
+
+
+def _whole_number(text: str, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= high:
+        raise ValueError(f"{text!r} must be from 0 to {high}")
+    return value
+
+
 @dataclass(frozen=True)
 class _Option:
     name: str  # CLI flag without dashes; the ini twin is "secondconf_" + name with underscores
@@ -143,6 +156,12 @@ OPTIONS: tuple[_Option, ...] = (
         "hitl-max-approval",
         "Longest HITL approval the gate counts, e.g. 12h; above 0, at most 366d (default 7d)",
         _positive_duration,
+    ),
+    _Option(
+        "load-workers",
+        f"Locust workers for the load phases, 0 to {MAX_LOAD_WORKERS} (default 0: locust "
+        "alone; N: its master and N workers on this machine)",
+        lambda text: _whole_number(text, MAX_LOAD_WORKERS),
     ),
     _Option("evidence-dir", "Folder for evidence files", Path),
     _Option("reports-dir", "Folder for report files", Path),
@@ -253,4 +272,5 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
         evidence_dir=path("evidence-dir", "tests/perf/evidence"),
         reports_dir=path("reports-dir", "tests/perf/reports"),
         project_root=root,
+        load_workers=_value_or(config, "load-workers", 0),
     )

@@ -109,6 +109,7 @@ def run_baseline(
     method: DecisionMethod = "wilson",
     confidence: float = 0.95,
     clock: Clock | None = None,
+    workers: int = 0,
 ) -> BaselineResult:
     """Run locust (``locustfile``) against the map's read paths and judge every endpoint.
 
@@ -130,6 +131,7 @@ def run_baseline(
         rate_per_user=rate_per_user,
         out_dir=out_dir,
         clock=clock or SystemClock(),
+        workers=workers,
     )
     verdicts = judge_endpoints(
         endpoints,

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -37,6 +39,9 @@ LOOPBACK: Final = "127.0.0.1"
 NOMINAL_HOST: Final = f"https://{LOOPBACK}"  # every request uses an absolute URL from the map
 # Besides the run itself: locust's start (about 1 s) and its stop timeout.
 TIMEOUT_GRACE_S: Final = 30.0
+WORKERS_MAX_WAIT_S: Final = 20.0  # the master gives up when its workers have not come
+WORKER_DIR_ENV: Final = "SECONDCONF_LOCUST_WORKER_DIR"  # perf/locust_worker_totals.py
+WORKER_EXIT_S: Final = 15.0  # a worker's wait for its master's quit message
 
 
 class BaselineError(Exception):
@@ -103,6 +108,7 @@ class LocustRun:
     command: tuple[str, ...]  # the executable by name only: its path is the machine's
     stats_file: str
     system_map: str
+    workers: tuple[Mapping[str, Any], ...] = ()  # each worker's own totals (distributed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +123,7 @@ class LocustRun:
             "command": list(self.command),
             "stats_file": self.stats_file,
             "system_map": self.system_map,
+            "workers": [dict(w) for w in self.workers],
         }
 
 
@@ -131,9 +138,33 @@ def baseline_locustfile(project_root: Path) -> Path:
 
 
 def build_command(
-    locust: Path, locustfile: Path, *, users: int, spawn_rate: float, duration_s: float, out: Path
+    locust: Path,
+    locustfile: Path,
+    *,
+    users: int,
+    spawn_rate: float,
+    duration_s: float,
+    out: Path,
+    workers: int = 0,
+    master_port: int = 0,
 ) -> list[str]:
-    """The locust command line: headless, local (no master/worker), loopback web bind."""
+    """The locust command line: headless, loopback web bind; local, or with ``workers``
+    the master of that many workers (bound to loopback on ``master_port``)."""
+    distributed = (
+        [
+            "--master",
+            "--master-bind-host",
+            LOOPBACK,
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(workers),
+            "--expect-workers-max-wait",
+            f"{WORKERS_MAX_WAIT_S:g}",
+        ]
+        if workers
+        else []
+    )
     return [
         str(locust),
         "-f",
@@ -158,6 +189,23 @@ def build_command(
         str(out),  # for reading only; the verdicts use the JSON (CSV totals lag behind)
         "--loglevel",
         "WARNING",
+        *distributed,
+    ]
+
+
+def worker_command(locust: Path, locustfile: Path, master_port: int) -> list[str]:
+    """One worker of a distributed run, on this machine (``README``: on others too)."""
+    return [
+        str(locust),
+        "-f",
+        str(locustfile),
+        "--worker",
+        "--master-host",
+        LOOPBACK,
+        "--master-port",
+        str(master_port),
+        "--loglevel",
+        "WARNING",
     ]
 
 
@@ -173,6 +221,7 @@ def run_locust(
     rate_per_user: float,
     out_dir: Path,
     clock: Clock,
+    workers: int = 0,
 ) -> tuple[dict[str, EndpointStats], LocustRun]:
     """Run ``locustfile`` headless against the map's apps; its stats and how it ran.
 
@@ -194,18 +243,34 @@ def run_locust(
     out = out_dir / "baseline"
     json_file = out.with_name(out.name + ".json")
     json_file.unlink(missing_ok=True)
+    master_port = free_loopback_port() if workers else 0
     command = build_command(
-        locust, locustfile, users=users, spawn_rate=spawn_rate, duration_s=duration_s, out=out
+        locust,
+        locustfile,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=duration_s,
+        out=out,
+        workers=workers,
+        master_port=master_port,
     )
+    worker_dir = out_dir / "workers"
+    shutil.rmtree(worker_dir, ignore_errors=True)
+    worker_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
     env.update(
         SECONDCONF_SYSTEM_MAP=str(system_map_path),
         SECONDCONF_CA_BUNDLE=str(ca_bundle or ""),
         SECONDCONF_BASELINE_RATE_PER_USER=f"{rate_per_user:g}",
+        **{WORKER_DIR_ENV: str(worker_dir)},
     )
     env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # locust must patch, in its own process
     timeout_s = duration_s + TIMEOUT_GRACE_S
     started, t0 = clock.now(), clock.monotonic()
+    spawned = [
+        _spawn(worker_command(locust, locustfile, master_port), env, out_dir)
+        for _ in range(workers)
+    ]
     try:
         done = subprocess.run(
             command,
@@ -219,12 +284,15 @@ def run_locust(
         )
     except subprocess.TimeoutExpired:
         raise BaselineError(f"locust did not finish within {timeout_s:g} s") from None
+    finally:
+        _stop(spawned)
     ended = clock.now()
     (out_dir / "locust.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode not in (0, 1) or not json_file.is_file():
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
         raise BaselineError(f"locust exited with {done.returncode}: {tail or 'no output'}")
     endpoints = parse_locust_json(json.loads(json_file.read_text(encoding="utf-8")))
+    worker_totals = _worker_totals(worker_dir, workers, endpoints)
     run = LocustRun(
         users=users,
         spawn_rate=spawn_rate,
@@ -237,8 +305,63 @@ def run_locust(
         command=(Path(command[0]).name, *command[1:]),
         stats_file=str(json_file),
         system_map=str(system_map_path),
+        workers=worker_totals,
     )
     return endpoints, run
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on loopback now (the master binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _spawn(command: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Workers leave when their master quits; one that does not is terminated."""
+    for worker in workers:
+        try:
+            worker.wait(timeout=WORKER_EXIT_S)
+        except subprocess.TimeoutExpired:
+            worker.terminate()
+            worker.wait()
+
+
+def _worker_totals(
+    worker_dir: Path, workers: int, endpoints: Mapping[str, EndpointStats]
+) -> tuple[Mapping[str, Any], ...]:
+    """Each worker's own totals; :class:`BaselineError` when a worker wrote none or the
+    master's totals are not their sum (a distributed run that does not add up)."""
+    if not workers:
+        return ()
+    totals = []
+    for path in sorted(worker_dir.glob("*.json")):
+        try:
+            totals.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise BaselineError(f"locust worker totals {path.name}: unreadable ({error})") from None
+    if len(totals) != workers:
+        raise BaselineError(f"locust: {workers} workers expected, {len(totals)} reported totals")
+    master = sum(e.num_requests for e in endpoints.values())
+    summed = sum(int(t["requests"]) for t in totals)
+    if master != summed:
+        raise BaselineError(
+            f"locust: the master counted {master} requests, its workers {summed}: "
+            "the distributed run does not add up"
+        )
+    return tuple(totals)
 
 
 def parse_locust_json(entries: object) -> dict[str, EndpointStats]:
