@@ -151,7 +151,11 @@ class StudentService:
         if activation.first_use:
             self.ledger.grant(tenant_id, user_id, WELCOME_CREDITS)
         status = 201 if activation.first_use else 200
-        self._emit(context, activation.emitted, status)
+        emitted = activation.emitted
+        if not emitted and not self.runtime.faults.rule_enabled("activation_once"):
+            at = activation.account.activated_at or self.runtime.clock.now()
+            emitted = (Emitted("activation_first_use", {}, at),)  # fault: fires again
+        self._emit(context, emitted, status)
         body = self._account_json(tenant_id, user_id) | {"first_use": activation.first_use}
         return JSONResponse(body, status_code=status)
 
@@ -236,7 +240,10 @@ class StudentService:
                 502, "dependency-refused", f"A4 refused the work ({answer.status_code})."
             )
         work = answer.json()
-        spend = self.ledger.spend(tenant_id, user_id, work["billed_cents"], work["cost_cents"])
+        # Fault credit_billed off: the balance loses the work's cost, not what it was billed.
+        billed_rule = self.runtime.faults.rule_enabled("credit_billed")
+        credits = work["billed_cents"] if billed_rule else work["cost_cents"]
+        spend = self.ledger.spend(tenant_id, user_id, credits, work["cost_cents"])
         self._emit(context, spend.emitted, 201, self._leaked_pii(request, prompt))
         return JSONResponse(
             {

@@ -11,7 +11,12 @@ page_id, arm, propensity, reward}) with the arm's propensity under the posterior
 moment, so rewards can be audited; ``bandit_config`` (``data`` {arm_weights,
 exploration_rate}) follows whenever the weights change. Any authenticated caller may report
 on any published page. ``GET /v1/bandit/config`` reads the weights (§8).
-One bandit serves every page (its arms are the platform's CTA set).
+One bandit serves every page (its arms are the platform's CTA set), except a page built
+with ``"bandit": "own"`` (harness extension): its views and impressions drive a bandit of
+its own, fresh at Beta(1, 1), so a check can make the bandit learn without touching real
+pages; ``GET /v1/bandit/config?page_id=…`` reads that page's weights and posteriors.
+Fault switches: ``cta_emitted`` off (views emit nothing), ``reward_rescale`` off (the
+reward is clipped to [0, 1]), ``bandit_uniform`` off (arms picked uniformly).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from reftarget.core.db import app_db_path
 from reftarget.core.openapi import Endpoint
 from reftarget.core.problem import problem_response
 from reftarget.core.settings import AppSettings
-from reftarget.domain import Database, ThompsonBandit, reward
+from reftarget.domain import Database, SqliteBanditStore, ThompsonBandit, reward
 
 ROLE = "growth"
 CTA_TEXT: dict[str, str] = {
@@ -52,6 +57,7 @@ CREATE TABLE IF NOT EXISTS a7_pages (
     title TEXT NOT NULL,
     headline TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('draft', 'published')),
+    bandit TEXT NOT NULL DEFAULT 'shared' CHECK (bandit IN ('shared', 'own')),
     created_at TEXT NOT NULL,
     published_at TEXT
 );
@@ -66,7 +72,8 @@ CREATE TABLE IF NOT EXISTS a7_impressions (
     recorded_at TEXT NOT NULL
 );
 """
-_COLUMNS = ("id", "slug", "title", "headline", "status", "created_at", "published_at")
+_COLUMNS = ("id", "slug", "title", "headline", "status", "bandit", "created_at", "published_at")
+BANDIT_KINDS = ("shared", "own")
 
 
 def _page_json(row: Any) -> dict[str, Any]:
@@ -106,12 +113,23 @@ class GrowthService:
         self.runtime = runtime
         self.portal_url = settings.topology.base_urls["A6"] + PORTAL_PATH
         runtime.db.executescript(SCHEMA)
+        self._bandit_db = Database(app_db_path(settings.state_dir, "A7"))
         self.bandit = ThompsonBandit(
-            list(CTA_TEXT),
-            random.Random(),
-            Database(app_db_path(settings.state_dir, "A7")),
-            clock=runtime.clock,
+            list(CTA_TEXT), random.Random(), self._bandit_db, clock=runtime.clock
         )
+        self._own_bandits: dict[str, ThompsonBandit] = {}
+
+    def bandit_for(self, row: Any) -> ThompsonBandit:
+        """The bandit a page's views and impressions use: its own, or the shared one."""
+        if row["bandit"] != "own":
+            return self.bandit
+        page_id = str(row["id"])
+        if page_id not in self._own_bandits:
+            store = SqliteBanditStore(self._bandit_db, name=f"page:{page_id}")
+            self._own_bandits[page_id] = ThompsonBandit(
+                list(CTA_TEXT), random.Random(), store, clock=self.runtime.clock
+            )
+        return self._own_bandits[page_id]
 
     def _published_page(self, column: str, value: str) -> Any:
         """A published page of any tenant (landing pages and their impressions are public)."""
@@ -130,13 +148,24 @@ class GrowthService:
             raise InvalidBody("slug must be lowercase letters, digits and inner hyphens")
         title = text_field(body, "title")
         headline = text_field(body, "headline", default=title)
+        bandit = text_field(body, "bandit", default="shared", max_length=16)
+        if bandit not in BANDIT_KINDS:
+            raise InvalidBody(f"bandit must be one of {list(BANDIT_KINDS)}")
         tenant_id, _ = context.principal()
         page_id = f"pg_{uuid.uuid4().hex}"
         taken = (
             self.runtime.db.execute(
-                "INSERT INTO a7_pages (id, tenant_id, slug, title, headline, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'draft', ?) ON CONFLICT (slug) DO NOTHING",
-                (page_id, tenant_id, slug, title, headline, self.runtime.clock.now().isoformat()),
+                "INSERT INTO a7_pages (id, tenant_id, slug, title, headline, status, bandit,"
+                " created_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?) ON CONFLICT (slug) DO NOTHING",
+                (
+                    page_id,
+                    tenant_id,
+                    slug,
+                    title,
+                    headline,
+                    bandit,
+                    self.runtime.clock.now().isoformat(),
+                ),
             ).rowcount
             == 0
         )
@@ -194,14 +223,16 @@ class GrowthService:
     async def landing(self, request: Request) -> Response:
         context = request_context(request)
         row = self._published_page("slug", request.path_params["slug"])
-        choice = self.bandit.choose()
+        faults = self.runtime.faults
+        choice = self.bandit_for(row).choose(uniform=not faults.rule_enabled("bandit_uniform"))
         arm = choice.arm
-        self.runtime.events.business(
-            context,
-            "cta_emitted",
-            tenant_id=row["tenant_id"],
-            data={"page_id": row["id"], "arm": arm, "propensity": choice.propensity},
-        )
+        if faults.rule_enabled("cta_emitted"):
+            self.runtime.events.business(
+                context,
+                "cta_emitted",
+                tenant_id=row["tenant_id"],
+                data={"page_id": row["id"], "arm": arm, "propensity": choice.propensity},
+            )
         return HTMLResponse(
             landing_html(row, arm),
             headers={"Cache-Control": "no-store", "X-CTA-Arm": arm, "X-Page-Id": row["id"]},
@@ -219,13 +250,14 @@ class GrowthService:
         if arm not in CTA_TEXT:
             raise InvalidBody(f"arm must be one of {sorted(CTA_TEXT)}")
         page_id = text_field(body, "page_id", max_length=64)
-        self._published_page("id", page_id)
+        page = self._published_page("id", page_id)
         signals = {
             name: int_field(body, name, default=0, maximum=1)
             for name in ("page_view", "lead", "checkout", "complaint")
         }
         value = reward(**signals)
-        update = self.bandit.update(arm, value)
+        clip = not self.runtime.faults.rule_enabled("reward_rescale")
+        update = self.bandit_for(page).update(arm, value, clip=clip)
         impression_id = f"imp_{uuid.uuid4().hex}"
         self.runtime.db.execute(
             "INSERT INTO a7_impressions (id, page_id, arm, propensity, reward, success,"
@@ -258,7 +290,21 @@ class GrowthService:
         )
 
     async def bandit_config(self, request: Request) -> Response:
-        return JSONResponse(self.bandit.config())
+        """The shared bandit's config; with ``?page_id=`` that page's bandit's, and its
+        posteriors (harness extension)."""
+        page_id = request.query_params.get("page_id")
+        if not page_id:
+            return JSONResponse(self.bandit.config())
+        row = self.runtime.db.execute("SELECT * FROM a7_pages WHERE id = ?", (page_id,)).fetchone()
+        if row is None:
+            raise ResourceNotFound("page", page_id)
+        bandit = self.bandit_for(row)
+        posteriors = {
+            arm: {"alpha": post.alpha, "beta": post.beta, "mean": post.mean}
+            for arm, post in bandit.posteriors().items()
+        }
+        body = bandit.config() | {"page_id": row["id"], "bandit": row["bandit"]}
+        return JSONResponse(body | {"posteriors": posteriors})
 
 
 def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
@@ -280,6 +326,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                         "slug": {"type": "string", "pattern": _SLUG.pattern},
                         "title": {"type": "string", "maxLength": 200},
                         "headline": {"type": "string", "maxLength": 200},
+                        "bandit": {"type": "string", "enum": list(BANDIT_KINDS)},
                     },
                 },
                 emits=("page_build_requested",),

@@ -26,6 +26,12 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "fee_rounding",  # off: A6's 3 % fee is truncated instead of rounded half up
     "a8_dedupe",  # off (A8): every copy of an event is stored, no (event, key, trace) dedupe
     "event_schema",  # off (A8): events are stored without their p95_ms field
+    # activation and learning (issue 12)
+    "activation_once",  # off (A5): every activation emits activation_first_use again
+    "credit_billed",  # off (A5): a spend debits the work's cost, not its billed amount (4x)
+    "cta_emitted",  # off (A7): a landing-page view emits no cta_emitted
+    "reward_rescale",  # off (A7): the bandit clips the reward to [0, 1] instead of rescaling
+    "bandit_uniform",  # off (A7): the bandit picks arms uniformly, ignoring its posteriors
     # monetization (issue 11)
     "markup",  # off (A4, A6): A4 work is billed at its cost, not at 4x
     "sku_resolve_lock",  # off (A2): every micro SKU resolve creates a Price (as a lost race)

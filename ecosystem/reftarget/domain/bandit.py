@@ -340,10 +340,17 @@ class ThompsonBandit:
         with self._lock:
             return dict(self._posteriors)
 
-    def choose(self) -> Choice:
+    def choose(self, *, uniform: bool = False) -> Choice:
         """Draw once from each arm's posterior; the arm with the highest draw, and the
-        probability it had of being chosen (its current weight)."""
+        probability it had of being chosen (its current weight).
+
+        ``uniform`` is a fault (A7's ``bandit_uniform``): the arm is picked uniformly,
+        ignoring the posteriors, while the logged propensity stays the weight.
+        """
         with self._lock:
+            if uniform:
+                arm = self._rng.choice(self._arms)
+                return Choice(arm, self._config.arm_weights[arm])
             best_arm = self._arms[0]
             best_draw = -1.0
             for arm in self._arms:
@@ -353,16 +360,20 @@ class ThompsonBandit:
                     best_arm, best_draw = arm, draw
             return Choice(best_arm, self._config.arm_weights[best_arm])
 
-    def update(self, arm: str, reward: float) -> BanditUpdate:
+    def update(self, arm: str, reward: float, *, clip: bool = False) -> BanditUpdate:
         """Count ``reward``, rescaled to [0, 1], as one Bernoulli trial of ``arm``.
 
         Raises ValueError for an unknown arm or a reward outside [−0.4, 1]. Persists before
-        the in-memory state changes, so a failed write leaves both as they were.
+        the in-memory state changes, so a failed write leaves both as they were. ``clip``
+        is a fault (A7's ``reward_rescale`` off): the reward is clipped to [0, 1] instead
+        of rescaled, so a complaint barely lowers an arm.
         """
         if arm not in self._posteriors:
             raise ValueError(f"unknown arm {arm!r}; arms are {self._arms}")
         value = float(reward)
         applied = success_probability(value)
+        if clip:
+            applied = min(1.0, max(0.0, value))
         with self._lock:
             propensity = self._config.arm_weights[arm]
             success = self._rng.random() < applied

@@ -11,7 +11,7 @@ no or a wrong key is 401 problem+json. Nothing a client sends can cause a 500:
   permanent (retrying the same event cannot help), so a sender keys its retries on the
   status code alone. (207 Multi-Status was not used: it is WebDAV's, with XML semantics.)
 * ``GET /v1/slo?app_id=&route=&since=&until=``, ``GET /v1/events?trace_id=&event=&app_id=
-  &since=&until=&limit=``, ``GET /v1/dashboards/{name}?since=&until=``: malformed
+  &since=&until=&limit=``, ``GET /v1/dashboards/{name}?since=&until=&trace_id=``: malformed
   parameters are 400 naming the parameter; an unknown dashboard is 404.
 """
 
@@ -175,7 +175,10 @@ def a8_routes(store: TelemetryStore, api_key: str) -> list[BaseRoute]:
                 headers=_NO_STORE,
             )
         since, until = _window(request)
-        answer = await run_in_threadpool(lambda: store.dashboard(name, since=since, until=until))
+        trace_id = _pattern_param(request, "trace_id", _TRACE_ID, "32 lowercase hex digits")
+        answer = await run_in_threadpool(
+            lambda: store.dashboard(name, since=since, until=until, trace_id=trace_id)
+        )
         return JSONResponse(answer)
 
     return [

@@ -297,26 +297,41 @@ class TelemetryStore:
         }
 
     def _rows(
-        self, names: Iterable[str], since: datetime | None, until: datetime | None
+        self,
+        names: Iterable[str],
+        since: datetime | None,
+        until: datetime | None,
+        trace_id: str | None = None,
     ) -> list[Event]:
         names = list(names)
         low, high = _bounds(since, until)
         marks = ",".join("?" * len(names))
+        sql = (
+            f"SELECT body, received_at FROM events WHERE event IN ({marks})"
+            " AND ts_us BETWEEN ? AND ?"
+        )
+        params: list[Any] = [*names, low, high]
+        if trace_id is not None:
+            sql += " AND trace_id = ?"
+            params.append(trace_id)
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT body, received_at FROM events WHERE event IN ({marks})"
-                " AND ts_us BETWEEN ? AND ? ORDER BY id",
-                (*names, low, high),
-            ).fetchall()
+            rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
         return [json.loads(body) | {"received_at": received} for body, received in rows]
 
     def dashboard(
-        self, name: str, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        trace_id: str | None = None,
     ) -> dict[str, Any]:
         """One of ``dashboards.NAMES``: ``{"name", "since", "until", "tiles", "generated_at"}``.
 
         ``slo-matrix`` looks at the last hour unless ``since`` is given; the others at all
         stored time (revenue lineage joins settlements to sources outside any window).
+        ``trace_id`` (harness extension) narrows the activation dashboard to one trace's
+        events, each listed with its ``timestamp`` and ``received_at``.
         """
         if name not in dashboards.NAMES:
             raise UnknownDashboard(name)
@@ -332,11 +347,13 @@ class TelemetryStore:
         elif name == "funnel-status":
             tiles = dashboards.funnel_status(self._rows(dashboards.FUNNEL_EVENTS, since, until))
         else:
-            tiles = dashboards.activation(self._rows(dashboards.ACTIVATION_EVENTS, since, until))
+            rows = self._rows(dashboards.ACTIVATION_EVENTS, since, until, trace_id)
+            tiles = dashboards.activation(rows, listed=trace_id is not None)
         return {
             "name": name,
             "since": _stamp(since),
             "until": _stamp(until),
+            "trace_id": trace_id,
             "tiles": tiles,
             "generated_at": self.generated_at(),
         }

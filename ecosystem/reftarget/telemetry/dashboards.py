@@ -41,7 +41,18 @@ B2B_FUNNEL: Final[tuple[tuple[str, str], ...]] = (
 FUNNEL_EVENTS: Final[tuple[str, ...]] = tuple(
     dict.fromkeys(name for _, name in B2C_FUNNEL + B2B_FUNNEL)
 )
-ACTIVATION_EVENTS: Final[tuple[str, ...]] = ("activation_first_use", "credit_decrement")
+# Growth hygiene (issue 12): the page and CTA events sit on the activation dashboard too.
+GROWTH_EVENTS: Final[tuple[str, ...]] = (
+    "page_build_requested",
+    "page_published",
+    "cta_emitted",
+    "cta_impression",
+)
+ACTIVATION_EVENTS: Final[tuple[str, ...]] = (
+    "activation_first_use",
+    "credit_decrement",
+    *GROWTH_EVENTS,
+)
 
 
 def is_synthetic(event: Event) -> bool:
@@ -249,10 +260,24 @@ def funnel_status(events: Sequence[Event]) -> list[dict[str, Any]]:
     return tiles
 
 
-def activation(events: Sequence[Event]) -> list[dict[str, Any]]:
-    """First uses (and distinct tenants) and credit decrements (and billed cents)."""
+def _listed(events: Sequence[Event]) -> dict[str, Any]:
+    """Each event with its own time and A8's receipt (for a dashboard asked about a trace)."""
+    keys = ("event", "app_id", "trace_id", "timestamp", "received_at")
+    return {"events": [{key: e.get(key) for key in keys} for e in events]}
+
+
+def activation(events: Sequence[Event], *, listed: bool = False) -> list[dict[str, Any]]:
+    """First uses (and distinct tenants), credit decrements (and billed cents), and one
+    tile per growth event (pages built and published, CTAs emitted, impressions).
+
+    ``listed`` (the dashboard was asked about one trace): every tile also lists its events
+    with ``timestamp`` and ``received_at``, so a reader can time each one's arrival.
+    """
     firsts = [e for e in events if e["event"] == "activation_first_use"]
     spends = [e for e in events if e["event"] == "credit_decrement"]
+
+    def items(chosen: Sequence[Event]) -> dict[str, Any]:
+        return _listed(chosen) if listed else {}
 
     def tenants(chosen: Iterable[Event], synthetic: bool) -> int:
         return len({e["tenant_id"] for e in chosen if is_synthetic(e) is synthetic} - {None})
@@ -268,12 +293,19 @@ def activation(events: Sequence[Event]) -> list[dict[str, Any]]:
             "real_tenants": tenants(firsts, False),
             "synthetic_tenants": tenants(firsts, True),
             "updated_at": _latest(firsts),
-        },
+        }
+        | items(firsts),
         {"tile": "credit_decrement"}
         | _split(spends)
         | {
             "real_billed_cents": billed(False),
             "synthetic_billed_cents": billed(True),
             "updated_at": _latest(spends),
-        },
+        }
+        | items(spends),
+        *(
+            {"tile": name} | _split(chosen) | {"updated_at": _latest(chosen)} | items(chosen)
+            for name in GROWTH_EVENTS
+            for chosen in [[e for e in events if e["event"] == name]]
+        ),
     ]

@@ -196,6 +196,30 @@ ROWS: Final = (
         prod_safe=True,
         hitl_gate="prod_write",
     ),
+    # phase 5, activation and growth hygiene (issue 12; checks/activation)
+    ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),
+    ContractRule(
+        "ACT-02",
+        "a credit spend decrements the balance by the billed amount (cost x 4)",
+        "§7",
+        "activation",
+    ),
+    ContractRule(
+        "ACT-03",
+        "a page built and published emits page_build_requested, page_published once",
+        "§6",
+        "activation",
+    ),
+    ContractRule(
+        "ACT-04", "each page view emits cta_emitted with its page and arm", "§6", "activation"
+    ),
+    ContractRule("ACT-05", "cta_impression sampled at 10 % by trace id", "§6", "activation"),
+    ContractRule(
+        "ACT-06",
+        "A8's activation tile shows each activation and growth event within 60 s",
+        "§6",
+        "activation",
+    ),
 )
 
 CATALOG: Final[Mapping[str, ContractRule]] = MappingProxyType({r.rule_id: r for r in ROWS})

@@ -222,3 +222,16 @@ def test_state_survives_a_restart(target: Target) -> None:
     assert target.get("A4", created.headers["location"], target.auth()).status_code == 200
     replay = target.post("A4", "/v1/work", {"kind": "quiz"}, headers)
     assert replay.headers["idempotent-replayed"] == "true"
+
+
+def test_a_page_with_its_own_bandit_leaves_the_shared_one_alone(target: Target) -> None:
+    slug = f"own-{uuid.uuid4().hex[:12]}"
+    body = {"slug": slug, "title": "Own", "bandit": "own"}
+    page = target.post("A7", "/v1/pages", body, target.mutation_headers()).json()
+    target.post("A7", f"/v1/pages/{page['id']}/publish", {}, target.mutation_headers())
+    shared_before = target.get("A7", "/v1/bandit/config", target.auth()).json()
+    impression(target, page, "book_a_demo", page_view=1, lead=1, checkout=1)
+    own = target.get("A7", f"/v1/bandit/config?page_id={page['id']}", target.auth()).json()
+    assert own["posteriors"]["book_a_demo"] == {"alpha": 2.0, "beta": 1.0, "mean": 2 / 3}
+    assert own["arm_weights"]["book_a_demo"] > 1 / 3
+    assert target.get("A7", "/v1/bandit/config", target.auth()).json() == shared_before

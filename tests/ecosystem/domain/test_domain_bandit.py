@@ -276,3 +276,21 @@ def test_a_new_arm_joins_with_a_uniform_prior(conn: sqlite3.Connection, clock: F
     ThompsonBandit(["A"], random.Random(0), store, clock=clock).update("A", 1.0)
     grown = ThompsonBandit(["A", "B"], random.Random(0), store, clock=clock)
     assert grown.posteriors() == {"A": Posterior(2.0, 1.0), "B": Posterior(1.0, 1.0)}
+
+
+def test_the_clip_fault_counts_the_reward_clipped(clock: FakeClock) -> None:
+    arms = ["quiet", "complained"]
+    bandit = ThompsonBandit(arms, random.Random(7), clock=clock)
+    assert bandit.update("quiet", 0.05, clip=True).applied == 0.05
+    assert bandit.update("quiet", -0.4, clip=True).applied == 0.0
+    assert bandit.update("quiet", 0.05).applied == success_probability(0.05)
+
+
+def test_the_uniform_fault_ignores_the_posteriors(clock: FakeClock) -> None:
+    bandit = ThompsonBandit(["A", "B"], random.Random(3), clock=clock)
+    for _ in range(30):
+        bandit.update("B", 1.0)
+    assert sum(bandit.choose().arm == "B" for _ in range(100)) > 90
+    picks = [bandit.choose(uniform=True) for _ in range(400)]
+    assert 150 < sum(p.arm == "A" for p in picks) < 250
+    assert {p.propensity for p in picks} == set(bandit.config()["arm_weights"].values())

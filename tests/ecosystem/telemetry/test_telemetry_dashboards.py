@@ -187,3 +187,24 @@ def test_every_dashboard_has_generated_at_and_tiles_with_updated_at(
 def test_unknown_dashboard(store: TelemetryStore) -> None:
     with pytest.raises(UnknownDashboard):
         store.dashboard("revenue")
+
+
+def test_activation_dashboard_for_one_trace_lists_its_growth_events(
+    store: TelemetryStore,
+) -> None:
+    store.ingest(
+        [
+            event("page_published", app_id="A7", trace_id=trace(1)),
+            event("cta_emitted", app_id="A7", trace_id=trace(1)),
+            event("cta_emitted", app_id="A7", trace_id=trace(2)),
+        ]
+    )
+    board = {t["tile"]: t for t in store.dashboard("activation", trace_id=trace(1))["tiles"]}
+    [listed] = board["cta_emitted"]["events"]
+    assert (listed["trace_id"], board["cta_emitted"]["samples"]) == (trace(1), 1)
+    assert listed["received_at"] == board["cta_emitted"]["updated_at"]
+    assert board["page_published"]["samples"] == 1
+    assert board["page_build_requested"]["events"] == []
+    everything = {t["tile"]: t for t in store.dashboard("activation")["tiles"]}
+    assert everything["cta_emitted"]["samples"] == 2
+    assert "events" not in everything["cta_emitted"]
