@@ -71,7 +71,7 @@ from secondconf.pytest_plugin.state import (
 from secondconf.settings import HarnessSettings
 
 if TYPE_CHECKING:
-    from secondconf.checks.safety.secrets_scan import SecretScan
+    from secondconf.pytest_plugin.final_scan import FinalScan
 
 WORKERINPUT_APPROVALS = "secondconf_approvals"
 WORKEROUTPUT_KEY = "secondconf.v1"
@@ -282,7 +282,7 @@ class _Controller:
             config, self.model.run_id, config.stash[APPROVALS_KEY], f"secondconf gate ({env})"
         )
         self.pages: list[tuple[str, dict[str, bool]]] = []
-        self.secret_scan: SecretScan | None = None
+        self.secret_scan: FinalScan | None = None  # secrets and PII (contract §2, §14)
         self.summary: list[tuple[str, dict[str, bool]]] = []  # the gate's lines, scanned
         self.closing: list[tuple[str, dict[str, bool]]] = []  # printed after the scan's
 

@@ -1,0 +1,1 @@
+"""Contract §14 compliance: PII minimization, COPPA, FERPA, academic integrity."""
