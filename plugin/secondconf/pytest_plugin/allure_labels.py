@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Final
 
 import pytest
@@ -73,3 +74,13 @@ class AllureVerdicts:
 
         self._written.add((name, value))
         allure.dynamic.label(name, value)  # type: ignore[no-untyped-call]  # allure: no hints
+
+
+def attach_png(config: pytest.Config, name: str, draw: Callable[[], bytes]) -> None:
+    """Attach the PNG ``draw`` makes to the running test's Allure result; without
+    ``--alluredir`` nothing is drawn."""
+    if not config.pluginmanager.has_plugin(ALLURE_LISTENER):
+        return
+    import allure
+
+    allure.attach(draw(), name=name, attachment_type=allure.attachment_type.PNG)

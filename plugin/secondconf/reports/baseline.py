@@ -22,9 +22,11 @@ from secondconf.core.files import write_atomic
 from secondconf.core.versions import library_versions
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Verdict
+from secondconf.reports.charts import ChartRow, latency_chart
 from secondconf.settings import HarnessSettings
 
 BASELINE_RESULTS: Final = "baseline_results.json"
+BASELINE_CHART: Final = "baseline_latency.png"
 # The run_info section where the suite puts how locust ran (LocustRun.to_dict()).
 BASELINE_SECTION: Final = "baseline"
 _FIGURES = ("num_requests", "num_failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -98,6 +100,7 @@ def baseline_results(model: ResultsModel, settings: HarnessSettings) -> dict[str
             for r in records
         ],
         "endpoints": endpoints,
+        "chart": BASELINE_CHART,
         "library_versions": library_versions(),
     }
 
@@ -108,6 +111,17 @@ def write_baseline_report(model: ResultsModel, settings: HarnessSettings) -> Non
         return
     document = baseline_results(model, settings)
     write_atomic(settings.reports_dir / BASELINE_RESULTS, json.dumps(document, indent=2) + "\n")
+    write_atomic(settings.reports_dir / BASELINE_CHART, baseline_chart(document))
+
+
+def baseline_chart(document: Mapping[str, Any]) -> bytes:
+    """Each endpoint's p95 with its order-statistic bounds against 120 ms."""
+    rows = [
+        ChartRow(name, verdicts[1])
+        for name, verdicts in endpoint_verdicts(document).items()
+        if len(verdicts) == 2
+    ]
+    return latency_chart(rows, "Phase 2: p95 latency per endpoint under the baseline load")
 
 
 def endpoint_verdicts(document: Mapping[str, Any]) -> dict[str, list[Verdict]]:

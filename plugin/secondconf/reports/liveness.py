@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from secondconf.checks.liveness.measure import LATENCY_CHECK
 from secondconf.contract.platform import APP_IDS
 from secondconf.core.files import write_atomic
 from secondconf.core.versions import library_versions
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Verdict
+from secondconf.reports.charts import ChartRow, latency_chart
 from secondconf.settings import HarnessSettings
 
 SLO_MATRIX = "ecosystem_slo_matrix.md"
+SLO_MATRIX_CHART = "ecosystem_slo_matrix.png"
 CONFIRMATION = "a8_second_confirmation.md"
 
 
@@ -49,7 +52,22 @@ def write_liveness_reports(model: ResultsModel, settings: HarnessSettings) -> No
         path = settings.evidence_dir / f"{app_id}_health.json"
         write_atomic(path, json.dumps(evidence, indent=2) + "\n")
     write_atomic(settings.reports_dir / SLO_MATRIX, slo_matrix(model, settings, checks))
+    write_atomic(settings.reports_dir / SLO_MATRIX_CHART, slo_matrix_chart(checks))
     write_atomic(settings.reports_dir / CONFIRMATION, confirmation(model, settings, checks))
+
+
+def latency_rows(app_id: str, verdicts: Iterable[Verdict]) -> list[ChartRow]:
+    """The app's p95 verdicts from each source (the combined one repeats them)."""
+    return [
+        ChartRow(f"{app_id} {v.source}", v)
+        for v in verdicts
+        if v.check == LATENCY_CHECK and v.source != "combined"
+    ]
+
+
+def slo_matrix_chart(checks: dict[str, CheckRecord]) -> bytes:
+    rows = [row for app_id, r in sorted(checks.items()) for row in latency_rows(app_id, r.verdicts)]
+    return latency_chart(rows, "Phase 1: p95 latency per app, probes and A8 telemetry")
 
 
 def _run_lines_dict(model: ResultsModel, settings: HarnessSettings) -> dict[str, object]:
@@ -115,6 +133,8 @@ def slo_matrix(
         "",
         "Estimates are error rates (fraction), p95 latencies (ms) or the missing fraction "
         "(completeness); bounds are the confidence bounds the verdict was decided on.",
+        "",
+        f"![p95 latency per app and source, with bounds]({SLO_MATRIX_CHART})",
         "",
         "| app | check | source | estimate | bounds | n | k | method | verdict |",
         "|---|---|---|---|---|---|---|---|---|",

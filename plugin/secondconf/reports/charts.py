@@ -1,0 +1,73 @@
+"""Latency charts for the reports: each row's p95 with its confidence bounds against the SLO.
+
+Where a table of twenty p95 figures and bounds is hard to read, a chart shows at a glance
+which row is near or over the line and how sure the verdict is: a point at the estimate,
+a bar from the lower to the upper bound, coloured by the verdict, and the threshold as a
+dashed line. matplotlib is imported here only (Agg, no display), when a chart is drawn.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from secondconf.engine.verdict import Outcome, Verdict
+
+COLOURS: Final = {
+    Outcome.PASS: "#2e7d32",
+    Outcome.FAIL: "#c62828",
+    Outcome.INCONCLUSIVE: "#ef6c00",
+}
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One row of a chart: its label and the latency verdict it shows."""
+
+    label: str
+    verdict: Verdict
+
+
+def latency_chart(rows: Sequence[ChartRow], title: str) -> bytes:
+    """A PNG: per row, the estimate (ms) and its bounds, coloured by outcome, and the
+    threshold; a row without an estimate is listed as 'no data'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.lines import Line2D
+
+    height = max(2.5, 0.32 * len(rows) + 1.4)
+    figure, axes = plt.subplots(figsize=(8.0, height), dpi=100)
+    try:
+        thresholds = {row.verdict.threshold for row in rows}
+        for y, row in enumerate(reversed(rows)):
+            verdict = row.verdict
+            colour = COLOURS.get(verdict.outcome, "#616161")
+            if verdict.estimate is None:
+                axes.text(0, y, " no data", va="center", color=colour, fontsize=8)
+                continue
+            low = verdict.lower if verdict.lower is not None else verdict.estimate
+            high = verdict.upper if verdict.upper is not None else verdict.estimate
+            axes.plot([low, high], [y, y], color=colour, linewidth=3, alpha=0.45)
+            axes.plot([verdict.estimate], [y], "o", color=colour, markersize=5)
+        for threshold in thresholds:
+            axes.axvline(threshold, color="#212121", linestyle="--", linewidth=1)
+        axes.set_yticks(range(len(rows)), [row.label for row in reversed(rows)], fontsize=8)
+        axes.set_xlabel("latency (ms): estimate and confidence bounds; dashed: the SLO")
+        axes.set_xlim(left=0)
+        axes.set_title(title, fontsize=10)
+        axes.grid(axis="x", alpha=0.3)
+        legend = [
+            Line2D([0], [0], marker="o", color=colour, label=outcome.value, linewidth=3)
+            for outcome, colour in COLOURS.items()
+        ]
+        axes.legend(handles=legend, loc="lower right", fontsize=7)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)
