@@ -11,6 +11,7 @@ from typing import Final
 
 from secondconf.engine.results import ResultsModel
 from secondconf.reports.baseline import write_baseline_report
+from secondconf.reports.deliverables import write_deliverables
 from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
 from secondconf.reports.liveness import write_liveness_reports
@@ -19,10 +20,16 @@ from secondconf.settings import HarnessSettings
 
 ReportWriter = Callable[[ResultsModel, HarnessSettings], None]
 
-WRITERS: Final[tuple[ReportWriter, ...]] = (
+# A phase's writer goes here (it writes its deliverables when its checks ran).
+PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_inventory_report,
     write_liveness_reports,
     write_baseline_report,
     write_idempotency_report,
+)
+
+WRITERS: Final[tuple[ReportWriter, ...]] = (
+    *PHASE_WRITERS,
+    write_deliverables,  # after the phases: fills in every deliverable they did not write
     write_run_results,  # last: its manifest lists every file the others wrote
 )
