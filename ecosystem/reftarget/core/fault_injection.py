@@ -32,6 +32,8 @@ class FaultInjectionMiddleware:
         if not isinstance(context, RequestContext) or context.path.startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        if context.path not in PROBE_PATHS:
+            self.faults.start_lazy_warmup()
         warming = self.faults.cold_start_remaining_s()
         if warming > 0 and context.path not in PROBE_PATHS:
             await asyncio.sleep(warming)

@@ -42,7 +42,11 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "pii_minimization",  # off (A5): credit_decrement carries the typed prompt and user agent
     "ferpa_scope",  # off (A4): a work item is read by any student of its tenant, not its own
     "academic_integrity",  # off (A4): work meant to be handed in as graded work is done
+    # cold starts (issue 11, contract §13); a cold start keeps it (see COLD_START_KEEPS)
+    "warmers",  # off: a cold start skips its warm-up, so the first request runs it
 )
+COLD_START_KEEPS: tuple[str, ...] = ("warmers",)
+"""Switches a cold start carries over (deployment configuration, not request-path state)."""
 
 _FAULT_SALT = b"reftarget-fault:"
 
@@ -125,11 +129,17 @@ class Faults:
         set_telemetry_drop_fraction: Callable[[float], None],
         *,
         cold_start_s: float = 0.0,
+        disabled_rules: frozenset[str] = frozenset(),
     ) -> None:
         self._clock = clock
         self._set_drop = set_telemetry_drop_fraction
-        self.settings = FaultSettings()
-        self._warm_at = time.monotonic() + cold_start_s
+        _validated({"disabled_rules": sorted(disabled_rules)})  # unknown rules: refused
+        self.settings = FaultSettings(disabled_rules=frozenset(disabled_rules))
+        # With warmers the warm-up runs before /ready turns 200; without, the first request
+        # after the cold start runs it (start_lazy_warmup) and waits for it.
+        lazy = not self.rule_enabled("warmers")
+        self._warm_at = time.monotonic() + (0.0 if lazy else cold_start_s)
+        self._lazy_warmup_s = cold_start_s if lazy else 0.0
 
     def update(self, changes: Mapping[str, object]) -> FaultSettings:
         """Merge ``changes`` into the current settings (fields not named keep their value)."""
@@ -147,6 +157,7 @@ class Faults:
         """Back to a healthy app (clock offset 0, nothing dropped, warm)."""
         self._apply(FaultSettings())
         self._warm_at = time.monotonic()
+        self._lazy_warmup_s = 0.0
 
     def _apply(self, settings: FaultSettings) -> None:
         self.settings = settings
@@ -158,6 +169,12 @@ class Faults:
         if rule not in DISABLEABLE_RULES:
             raise KeyError(rule)
         return rule not in self.settings.disabled_rules
+
+    def start_lazy_warmup(self) -> None:
+        """A request (not a probe) arrived: a warm-up left to it by ``warmers`` off starts now."""
+        if self._lazy_warmup_s > 0:
+            self._warm_at = time.monotonic() + self._lazy_warmup_s
+            self._lazy_warmup_s = 0.0
 
     def cold_start_remaining_s(self) -> float:
         """Seconds left of a simulated cold start (0 when warm)."""

@@ -57,6 +57,7 @@ def build_runtime(settings: AppSettings) -> AppRuntime:
         clock,
         lambda fraction: events.sink.set_drop_fraction(fraction),
         cold_start_s=settings.cold_start_s,
+        disabled_rules=settings.disabled_rules,
     )
     return AppRuntime(
         app_id=app_id,

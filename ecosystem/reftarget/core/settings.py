@@ -28,6 +28,7 @@ SECRET_ENV_VARS: tuple[str, ...] = (
     "REFTARGET_ADMIN_TOKEN",
 )
 COLD_START_ENV_VAR = "REFTARGET_COLD_START_S"
+DISABLED_RULES_ENV_VAR = "REFTARGET_DISABLED_RULES"  # comma-separated; a cold start's kept rules
 TOPOLOGY_FILE = "topology.json"
 
 
@@ -118,6 +119,7 @@ class AppSettings:
     topology: Topology
     secrets: Secrets
     cold_start_s: float = 0.0
+    disabled_rules: frozenset[str] = frozenset()  # off from the start (Faults validates them)
 
     @property
     def base_url(self) -> str:
@@ -133,4 +135,7 @@ class AppSettings:
             topology=Topology.read(state_dir),
             secrets=Secrets.from_environ(),
             cold_start_s=float(os.environ.get(COLD_START_ENV_VAR, "0") or 0),
+            disabled_rules=frozenset(
+                rule for rule in os.environ.get(DISABLED_RULES_ENV_VAR, "").split(",") if rule
+            ),
         )

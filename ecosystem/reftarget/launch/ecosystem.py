@@ -37,7 +37,14 @@ from typing import Protocol
 
 import httpx
 
-from reftarget.core.settings import APP_IDS, COLD_START_ENV_VAR, SECRET_ENV_VARS, Topology
+from reftarget.core.faults import COLD_START_KEEPS
+from reftarget.core.settings import (
+    APP_IDS,
+    COLD_START_ENV_VAR,
+    DISABLED_RULES_ENV_VAR,
+    SECRET_ENV_VARS,
+    Topology,
+)
 from reftarget.core.tls import client_ssl_context, ensure_tls
 from reftarget.launch.process import (
     POLL_INTERVAL_S,
@@ -189,6 +196,7 @@ class Ecosystem:
     def _child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
         env.pop(COLD_START_ENV_VAR, None)
+        env.pop(DISABLED_RULES_ENV_VAR, None)
         env.update(self._secrets)
         env.update(extra or {})
         return env
@@ -313,13 +321,32 @@ class Ecosystem:
             self.start(app_id)
 
     def cold_start(self, app_id: str, warmup_s: float = 3.0) -> None:
-        """Restart one app as after a cold start: it serves ``/health`` at once, but ``/ready``
-        answers 503 and other requests wait for ``warmup_s`` seconds."""
+        """Restart one app as after a cold start: it serves ``/health`` at once and runs a
+        warm-up of ``warmup_s`` seconds: with its warmers before ``/ready`` answers 200 (other
+        requests wait for it); with the ``warmers`` switch off (kept over the cold start,
+        ``COLD_START_KEEPS``) ``/ready`` is 200 at once and the first request runs it."""
         self._check_app(app_id)
         with self._lock:
+            kept = self._rules_kept_over_cold_start(app_id)
             self.stop(app_id)
-            self._spawn(app_id, {COLD_START_ENV_VAR: str(warmup_s)})
+            extra = {COLD_START_ENV_VAR: str(warmup_s)}
+            if kept:
+                extra[DISABLED_RULES_ENV_VAR] = ",".join(kept)
+            self._spawn(app_id, extra)
             self._wait_for([app_id], "/health")
+
+    def _rules_kept_over_cold_start(self, app_id: str) -> list[str]:
+        """The app's switched-off rules that a cold start keeps (none if it cannot say)."""
+        try:
+            with self._http() as http:
+                answer = http.get(
+                    f"{self.topology.base_urls[app_id]}/_admin/faults",
+                    headers={"Authorization": f"Bearer {self._secrets['REFTARGET_ADMIN_TOKEN']}"},
+                )
+                rules = answer.json()["disabled_rules"] if answer.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return []
+        return [rule for rule in rules if rule in COLD_START_KEEPS]
 
     def close(self) -> None:
         """Stop everything (idempotent); remove the state directory if it was a temporary one."""
