@@ -11,5 +11,12 @@ status=0
 if [ -d tests/perf/allure-results ]; then
     .venv/bin/secondconf-allure || echo "main job: no Allure HTML report (see the line above)" >&2
 fi
+if [ -f tests/perf/reports/deliverables.md ]; then
+    echo "main job: the deliverables (tests/perf/reports/deliverables.md):"
+    grep '^| ' tests/perf/reports/deliverables.md | tail -n +3 | cut -d'|' -f2-4
+fi
+if [ -f tests/perf/reports/allure-report.html ]; then
+    echo "main job: Allure HTML report: tests/perf/reports/allure-report.html"
+fi
 echo "main job: reports in tests/perf/reports/, evidence in tests/perf/evidence/"
 exit "$status"
