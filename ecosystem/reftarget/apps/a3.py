@@ -13,6 +13,18 @@ tenant), so orchestration telemetry flows even when nobody asks.
 
 Interventions (``pause``, ``resume``, ``abort``, ``note``) are recorded as manual
 (``manual_intervention``). Runs that were running when A3 stopped resume after a restart.
+
+Time (contract §12) is A3's clock: a run's next cycle is due ``cycle_interval_ms`` after
+the previous one started, on that clock, so moving the clock (``clock_offset_s``) crosses
+hours in seconds of wall time, and a real soak simply waits. A run is ``running`` until it
+ends as ``completed`` (every cycle done), ``failed`` (a cycle failed every attempt, or an
+operator aborted it) or ``stalled``: no ``run_progress`` for its ``stall_limit_s`` (2 h by
+default), which emits ``run_stalled``. Autonomous minutes run from the later of the start
+and the last manual intervention to the end of the run (or now), and only while it runs.
+Cycle events carry ``data``: ``run_progress`` {run_id, cycle, attempt, percent},
+``orchestration_cycle_complete`` {run_id, cycle, attempts, healed}. Fault switches:
+``cycle_auto_heal`` off fails a cycle at its first failed attempt, ``cycle_progress`` off
+holds every cycle before its first progress (runs stall).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -44,6 +57,11 @@ RUNS_ROUTE = "/v1/runs"
 AUTONOMOUS_RUN = "a3-autonomous"
 AUTONOMOUS_INTERVAL_S = 15.0
 WORK_STEP_S = 0.05
+POLL_S = 0.05  # how often a run's driver looks at its clock (due cycle, stall)
+STALL_LIMIT_S = 2 * 60 * 60  # §13: a run without progress for 2 h of its clock is stalled
+MAX_CYCLES = 1000
+MAX_INTERVAL_MS = 3_600_000
+ENDED_STATES = ("completed", "stalled", "failed")
 INTERVENTIONS = ("pause", "resume", "abort", "note")
 
 SCHEMA = """
@@ -54,10 +72,14 @@ CREATE TABLE IF NOT EXISTS a3_run_requests (
     cycles INTEGER NOT NULL,
     cycle_interval_ms INTEGER NOT NULL,
     fail_attempts INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'completed', 'aborted')),
+    state TEXT NOT NULL
+        CHECK (state IN ('running', 'paused', 'completed', 'stalled', 'failed')),
     trace_id TEXT NOT NULL,
     tags TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    stall_limit_s REAL NOT NULL DEFAULT 7200,
+    last_progress_at TEXT,
+    ended_at TEXT
 );
 """
 
@@ -68,6 +90,16 @@ def event_key(emitted: Emitted) -> str:
     fields = emitted.fields
     parts = [fields["run"], fields["cycle"], fields.get("attempt"), fields.get("percent")]
     return "/".join(str(part) for part in parts if part is not None)
+
+
+def cycle_data(emitted: Emitted) -> dict[str, Any]:
+    """The ``data`` of a cycle event (§6: ``run_progress`` -> {run_id, cycle, percent})."""
+    fields = emitted.fields
+    data: dict[str, Any] = {"run_id": fields["run"], "cycle": fields["cycle"]}
+    for name in ("attempt", "percent", "attempts", "healed"):
+        if name in fields:
+            data[name] = fields[name]
+    return data
 
 
 class InjectedCycleFailure(RuntimeError):
@@ -97,7 +129,9 @@ class OrchestrationService:
 
     # -- cycles -----------------------------------------------------------------------
 
-    def _emit(self, origin: RunOrigin, event: str, event_key: str) -> None:
+    def _emit(
+        self, origin: RunOrigin, event: str, event_key: str, data: dict[str, Any] | None = None
+    ) -> None:
         self.runtime.events.background(
             event,
             route=RUNS_ROUTE,
@@ -105,7 +139,13 @@ class OrchestrationService:
             tags=origin.tags,
             tenant_id=origin.tenant_id,
             idempotency_key=event_key,
+            data=data,
         )
+
+    async def _progress_gate(self) -> None:
+        """Fault ``cycle_progress`` off: the cycle makes no progress while it is off."""
+        while not self.runtime.faults.rule_enabled("cycle_progress"):
+            await asyncio.sleep(POLL_S)
 
     def _runner(self, run_id: str, fail_attempts: int) -> CycleRunner:
         """The one runner of a run (a second one would mark its running cycle abandoned)."""
@@ -114,6 +154,7 @@ class OrchestrationService:
             return runner
 
         async def work(ctx: CycleContext) -> None:
+            await self._progress_gate()
             await asyncio.sleep(WORK_STEP_S)
             ctx.progress(50.0)
             if ctx.attempt <= fail_attempts:
@@ -122,7 +163,14 @@ class OrchestrationService:
             ctx.progress(100.0)
 
         def on_event(emitted: Emitted) -> None:
-            self._emit(self.origins[run_id], emitted.event_name, event_key(emitted))
+            if emitted.event_name == "run_progress":
+                self.runtime.db.execute(
+                    "UPDATE a3_run_requests SET last_progress_at = ? WHERE id = ?",
+                    (emitted.at.isoformat(), run_id),
+                )
+            self._emit(
+                self.origins[run_id], emitted.event_name, event_key(emitted), cycle_data(emitted)
+            )
 
         runner = CycleRunner(
             self.runtime.clock,
@@ -142,10 +190,11 @@ class OrchestrationService:
         return self._runner(row["id"], int(row["fail_attempts"]))
 
     def _after_cycle(self, run_id: str, origin: RunOrigin, result: CycleResult) -> None:
+        data = {"run_id": run_id, "cycle": result.cycle, "attempts": result.attempts}
         if result.heal is not None:
-            self._emit(origin, "cycle_auto_healed", f"{run_id}/{result.cycle}/healed")
+            self._emit(origin, "cycle_auto_healed", f"{run_id}/{result.cycle}/healed", data)
         if result.escalation is not None:
-            self._emit(origin, "cycle_failed", f"{run_id}/{result.cycle}/failed")
+            self._emit(origin, "cycle_failed", f"{run_id}/{result.cycle}/failed", data)
 
     def _state(self, run_id: str) -> str:
         row = self.runtime.db.execute(
@@ -153,25 +202,84 @@ class OrchestrationService:
         ).fetchone()
         return str(row["state"])
 
+    def _end(self, run_id: str, state: str) -> bool:
+        """End a running (or paused) run as ``state``; False if it had ended already."""
+        cursor = self.runtime.db.execute(
+            "UPDATE a3_run_requests SET state = ?, ended_at = ?"
+            " WHERE id = ? AND state IN ('running', 'paused')",
+            (state, self.runtime.clock.now().isoformat(), run_id),
+        )
+        return cursor.rowcount == 1
+
+    def _stall_due(self, run_id: str) -> bool:
+        """Whether a running run has had no progress for longer than its stall limit."""
+        row = self.runtime.db.execute(
+            "SELECT state, created_at, last_progress_at, stall_limit_s FROM a3_run_requests"
+            " WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row["state"] != "running":
+            return False
+        since = datetime.fromisoformat(row["last_progress_at"] or row["created_at"])
+        idle_s = (self.runtime.clock.now() - since).total_seconds()
+        return idle_s > float(row["stall_limit_s"])
+
+    def _stall(self, run_id: str, cycle: int) -> None:
+        if not self._end(run_id, "stalled"):
+            return
+        row = self.runtime.db.execute(
+            "SELECT last_progress_at, created_at, stall_limit_s FROM a3_run_requests WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        data = {
+            "run_id": run_id,
+            "cycle": cycle,
+            "last_progress_at": row["last_progress_at"] or row["created_at"],
+            "stall_limit_s": row["stall_limit_s"],
+        }
+        self._emit(self.origins[run_id], "run_stalled", f"{run_id}/stalled", data)
+
+    async def _cycle_unless_stalled(self, run_id: str, runner: CycleRunner) -> CycleResult | None:
+        """The next cycle, or None when the run stalled while it ran (the cycle is cancelled)."""
+        runner.max_attempts = 3 if self.runtime.faults.rule_enabled("cycle_auto_heal") else 1
+        task = asyncio.create_task(runner.arun_cycle())
+        while not task.done():
+            await asyncio.wait({task}, timeout=POLL_S)
+            if not task.done() and self._stall_due(run_id):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self._stall(run_id, runner.status().next_cycle - 1)
+                return None
+        return task.result()
+
     async def _drive(self, row: Any) -> None:
         run_id = row["id"]
         runner = self._run_runner(row)
         interval_s = int(row["cycle_interval_ms"]) / 1000
+        next_due = self.runtime.clock.time()
         while True:
             state = self._state(run_id)
-            if state in ("completed", "aborted"):
+            if state in ENDED_STATES:
                 return
             status = runner.status()
             if status.cycles_succeeded + status.cycles_failed >= int(row["cycles"]):
-                self.runtime.db.execute(
-                    "UPDATE a3_run_requests SET state = 'completed'"
-                    " WHERE id = ? AND state = 'running'",
-                    (run_id,),
-                )
+                self._end(run_id, "completed")
                 return
-            if state == "running":
-                self._after_cycle(run_id, self.origins[run_id], await runner.arun_cycle())
-            await asyncio.sleep(interval_s)
+            if state == "running" and self.runtime.clock.time() >= next_due:
+                next_due = self.runtime.clock.time() + interval_s
+                result = await self._cycle_unless_stalled(run_id, runner)
+                if result is None:
+                    return
+                self._after_cycle(run_id, self.origins[run_id], result)
+                if result.escalation is not None:
+                    self._end(run_id, "failed")
+                    return
+                continue
+            if self._stall_due(run_id):
+                self._stall(run_id, status.next_cycle)
+                return
+            await asyncio.sleep(POLL_S)
 
     async def _drive_autonomous(self) -> None:
         tags = Tags(test_run=False, source=None, env=self.runtime.env)
@@ -200,6 +308,17 @@ class OrchestrationService:
 
     # -- handlers ---------------------------------------------------------------------
 
+    def _autonomous_minutes(self, row: Any, last_intervention: datetime | None) -> float:
+        """Minutes the run has run on its own: from its start or its last manual
+        intervention, whichever is later, to its end (or now); none while paused."""
+        if row["state"] == "paused":
+            return 0.0
+        started = datetime.fromisoformat(row["created_at"])
+        since = max(started, last_intervention) if last_intervention else started
+        until = datetime.fromisoformat(row["ended_at"]) if row["ended_at"] else None
+        elapsed = ((until or self.runtime.clock.now()) - since).total_seconds()
+        return max(0.0, elapsed / 60.0)
+
     def _run_json(self, row: Any) -> dict[str, Any]:
         health = self._run_runner(row).status()
         return {
@@ -207,6 +326,12 @@ class OrchestrationService:
             "goal": row["goal"],
             "state": row["state"],
             "cycles_requested": row["cycles"],
+            "cycles_completed": health.cycles_succeeded,
+            "cycle_interval_ms": row["cycle_interval_ms"],
+            "stall_limit_s": row["stall_limit_s"],
+            "last_progress_at": row["last_progress_at"],
+            "started_at": row["created_at"],
+            "ended_at": row["ended_at"],
             "cycles_succeeded": health.cycles_succeeded,
             "cycles_failed": health.cycles_failed,
             "heals": health.heals,
@@ -215,8 +340,10 @@ class OrchestrationService:
             "last_success_at": None
             if health.last_success_at is None
             else health.last_success_at.isoformat(),
-            "autonomous_minutes": round(health.autonomous_minutes, 3),
-            "stalled": health.stalled,
+            "autonomous_minutes": round(
+                self._autonomous_minutes(row, health.last_intervention_at), 3
+            ),
+            "stalled": row["state"] == "stalled",
             "trace_id": row["trace_id"],
             "created_at": row["created_at"],
         }
@@ -235,15 +362,20 @@ class OrchestrationService:
         context = request_context(request)
         body = await json_object(request)
         goal = text_field(body, "goal")
-        cycles = int_field(body, "cycles", default=3, minimum=1, maximum=20)
-        interval_ms = int_field(body, "cycle_interval_ms", default=200, minimum=0, maximum=60_000)
+        cycles = int_field(body, "cycles", default=3, minimum=1, maximum=MAX_CYCLES)
+        interval_ms = int_field(
+            body, "cycle_interval_ms", default=200, minimum=0, maximum=MAX_INTERVAL_MS
+        )
         fail_attempts = int_field(body, "fail_attempts", default=0, maximum=5)
+        stall_limit_s = int_field(
+            body, "stall_limit_s", default=STALL_LIMIT_S, minimum=1, maximum=7 * 86400
+        )
         tenant_id, _ = context.principal()
         run_id = f"run_{uuid.uuid4().hex}"
         self.runtime.db.execute(
             "INSERT INTO a3_run_requests (id, tenant_id, goal, cycles, cycle_interval_ms,"
-            " fail_attempts, state, trace_id, tags, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            " fail_attempts, state, trace_id, tags, created_at, stall_limit_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
             (
                 run_id,
                 tenant_id,
@@ -254,6 +386,7 @@ class OrchestrationService:
                 context.trace_id,
                 json.dumps(context.tags.as_dict()),
                 self.runtime.clock.now().isoformat(),
+                stall_limit_s,
             ),
         )
         row = self._own_run(context, run_id)
@@ -276,12 +409,13 @@ class OrchestrationService:
         row = self._own_run(context, request.path_params["run_id"])
         _, subject = context.principal()
         self._run_runner(row).record_intervention(subject, f"{action}: {reason}")
-        new_state = {"pause": "paused", "resume": "running", "abort": "aborted"}.get(action)
-        if new_state is not None:
+        if action == "abort":
+            self._end(row["id"], "failed")
+        elif action in ("pause", "resume"):
             self.runtime.db.execute(
                 "UPDATE a3_run_requests SET state = ?"
                 " WHERE id = ? AND state IN ('running', 'paused')",
-                (new_state, row["id"]),
+                ("paused" if action == "pause" else "running", row["id"]),
             )
         self.runtime.events.business(context, "manual_intervention")
         return JSONResponse(self._run_json(self._own_run(context, row["id"])))
@@ -333,12 +467,21 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                     "required": ["goal"],
                     "properties": {
                         "goal": {"type": "string", "maxLength": 200},
-                        "cycles": {"type": "integer", "minimum": 1, "maximum": 20},
-                        "cycle_interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
+                        "cycles": {"type": "integer", "minimum": 1, "maximum": MAX_CYCLES},
+                        "cycle_interval_ms": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_INTERVAL_MS,
+                        },
                         "fail_attempts": {"type": "integer", "minimum": 0, "maximum": 5},
+                        "stall_limit_s": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 7 * 86400,
+                        },
                     },
                 },
-                emits=("run_progress", "orchestration_cycle_complete"),
+                emits=("run_progress", "orchestration_cycle_complete", "run_stalled"),
             ),
             Endpoint("GET", "/v1/runs/{run_id}", service.get_run, "A run's state and health"),
             Endpoint(

@@ -2,9 +2,10 @@
 
 A spend calls A4 service-to-service on the student's behalf (same bearer token, same trace
 id, an idempotency key derived from the request's) through retries with jittered
-exponential backoff and a circuit breaker (§8). The breaker's transitions become
-``circuit_*`` events. One credit is one cent of billed work (cost x 4). The balance is
-checked before A4 is called, so a short balance costs A4 nothing.
+exponential backoff and a circuit breaker (§8, ``core.dependency``): each retry emits
+``retry_attempted`` and each breaker transition a ``circuit_*`` event. One credit is one
+cent of billed work (cost x 4). The balance is checked before A4 is called, so a short
+balance costs A4 nothing.
 
 Compliance (contract §14): a spend may carry the student's ``prompt``, which goes to A4
 only; A4's ``academic-integrity`` refusal (422) is passed on as it is, with no credit spent
@@ -14,7 +15,6 @@ and no ``credit_decrement``. Telemetry never holds the prompt or the user agent 
 
 from __future__ import annotations
 
-import contextvars
 from typing import Any
 
 import httpx
@@ -26,20 +26,17 @@ from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.body import int_field, json_object, optional_text_field, text_field
 from reftarget.core.context import RequestContext, request_context
 from reftarget.core.db import app_db_path
+from reftarget.core.dependency import GuardedDependency, RetryPolicy
 from reftarget.core.openapi import Endpoint
 from reftarget.core.problem import PROBLEM_MEDIA_TYPE, problem_response
 from reftarget.core.service_client import downstream_headers
 from reftarget.core.settings import AppSettings
 from reftarget.domain import (
-    Backoff,
-    BreakerState,
-    CircuitBreaker,
     CircuitOpen,
     CreditLedger,
     Database,
     NotFound,
     WorkCatalog,
-    retry_call_async,
 )
 from reftarget.domain.records import Emitted
 
@@ -48,15 +45,11 @@ WELCOME_CREDITS = 500
 WORK_ROUTE = "/v1/work"
 A4_TIMEOUT_S = 3.0
 PROMPT_MAX_CHARS = 2000  # as A4's
-RETRY_ATTEMPTS = 3
-BREAKER_FAILURES = 5
-BREAKER_RESET_S = 5.0
-
-_TRANSITION_EVENTS = {
-    BreakerState.OPEN: "circuit_opened",
-    BreakerState.HALF_OPEN: "circuit_half_opened",
-    BreakerState.CLOSED: "circuit_closed",
-}
+# 6 attempts, full jitter from 10 ms doubling to a 50 ms cap: retries 1-3 wait up to
+# 10/20/40 ms, retries 4-5 up to the cap (saturated); 5 failed calls open the breaker 5 s.
+A4_POLICY = RetryPolicy(
+    attempts=6, base_s=0.01, cap_s=0.05, breaker_failures=5, breaker_reset_s=5.0
+)
 
 
 def _is_integrity_refusal(answer: httpx.Response) -> bool:
@@ -81,29 +74,14 @@ class StudentService:
         self.ledger = CreditLedger(Database(app_db_path(settings.state_dir, "A5")), runtime.clock)
         self.catalog = WorkCatalog()
         self.a4_url = settings.topology.base_urls["A4"] + WORK_ROUTE
-        self.backoff = Backoff(0.1, 1.0)
-        self.current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
-            "a5_request", default=None
-        )
-        self.breaker = CircuitBreaker(
-            BREAKER_FAILURES,
-            BREAKER_RESET_S,
-            runtime.clock,
-            self._on_transition,
-            name="A5->A4",
+        self.a4 = GuardedDependency(
+            runtime,
+            "A4",
+            WORK_ROUTE,
+            A4_POLICY,
             counted=(DependencyFailed, httpx.HTTPError),
+            retry_on=(DependencyFailed, httpx.TransportError),
         )
-
-    def _on_transition(self, old: BreakerState, new: BreakerState, reason: str) -> None:
-        context = self.current.get()
-        if context is not None:
-            self.runtime.events.background(
-                _TRANSITION_EVENTS[new],
-                route=WORK_ROUTE,
-                trace_id=context.trace_id,
-                tags=context.tags,
-                tenant_id=context.tenant_id,
-            )
 
     def _emit(
         self,
@@ -183,18 +161,7 @@ class StudentService:
                 raise DependencyFailed(f"A4 answered {answer.status_code}")
             return answer
 
-        token = self.current.set(context)
-        try:
-            return await self.breaker.call_async(
-                lambda: retry_call_async(
-                    attempt,
-                    attempts=RETRY_ATTEMPTS,
-                    backoff=self.backoff,
-                    retry_on=(DependencyFailed, httpx.TransportError),
-                )
-            )
-        finally:
-            self.current.reset(token)
+        return await self.a4.call(context, attempt)
 
     async def spend(self, request: Request) -> Response:
         context = request_context(request)

@@ -110,8 +110,10 @@ class EventRecorder:
         tags: Tags,
         tenant_id: str | None = None,
         idempotency_key: str | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
-        """An event from work outside a request (A3's cycles): no status, no latency."""
+        """An event from work outside a request (A3's cycles): no status, no latency;
+        ``data`` = the event's own figures (§6)."""
         self._emit(
             dict(
                 event=event,
@@ -122,6 +124,7 @@ class EventRecorder:
                 idempotency_key=idempotency_key,
                 tenant_id=tenant_id,
                 tags=tags.as_dict(),
+                data=None if data is None else dict(data),
             )
         )
 

@@ -42,6 +42,12 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "pii_minimization",  # off (A5): credit_decrement carries the typed prompt and user agent
     "ferpa_scope",  # off (A4): a work item is read by any student of its tenant, not its own
     "academic_integrity",  # off (A4): work meant to be handed in as graded work is done
+    # error correction and autonomy (issue 12, contract §12-§13)
+    "retry_jitter",  # off (A5): a retry waits its whole backoff ceiling, no jitter
+    "retry_cap",  # off (A5): the backoff keeps doubling past its cap
+    "breaker_opens",  # off (A5): the circuit breaker counts failures but never opens
+    "cycle_auto_heal",  # off (A3): a failed cycle attempt is not retried (the run fails)
+    "cycle_progress",  # off (A3): cycles stop progressing, so runs stall
     # cold starts (issue 11, contract §13); a cold start keeps it (see COLD_START_KEEPS)
     "warmers",  # off: a cold start skips its warm-up, so the first request runs it
 )
