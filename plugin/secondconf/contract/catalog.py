@@ -146,6 +146,50 @@ ROWS: Final = (
     # §5 and §2 production safety: nothing is sent to the target
     ContractRule("PRD-39", "Prod write guard", "§5", _PHASE3, prod_safe=True),
     ContractRule("PRD-41", "No secret in outputs", "§2", _PHASE3, prod_safe=True),
+    # §7 and §11 money: billing, markup, micro SKU, revenue lineage (issue 11, phase 4;
+    # checks/monetization, suites/test_monetization.py)
+    ContractRule(
+        "MON-01",
+        "provider fee = round_half_up(gross x 3 %) at every half-cent boundary and "
+        "generated amount (A6 answer and A8's provider_billed)",
+        "§7",
+        "monetization",
+    ),
+    ContractRule(
+        "MON-02", "A4 work billed at 4x its cost (A4 work and A6 billing)", "§7", "monetization"
+    ),
+    ContractRule(
+        "MON-03",
+        "each catalog item's micro SKU Price is max(50, 4 x unit cost) cents USD "
+        "(Stripe, by lookup key)",
+        "§7",
+        "monetization",
+        escalates="stripe_payment_failure",
+    ),
+    ContractRule(
+        "MON-04",
+        "N concurrent resolves of a fresh lookup key leave exactly one Price",
+        "§11",
+        "monetization",
+        escalates="stripe_payment_failure",
+    ),
+    ContractRule(
+        "LIN-01",
+        "every revenue_settled joins to one source event and one Stripe object that agree "
+        "(amount, currency, metadata); A8 shows none broken",
+        "§11",
+        "monetization",
+        escalates="stripe_payment_failure",
+    ),
+    ContractRule(
+        "LIN-02", "synthetic revenue never counts in the real totals", "§11", "monetization"
+    ),
+    ContractRule(
+        "LIN-03",
+        "the revenue-lineage tiles show each settlement within 60 s",
+        "§11",
+        "monetization",
+    ),
     # §10 and §11 the B2C funnel (issue 10; checks/funnels, suites/test_funnel_b2c.py)
     ContractRule(
         "B2C-01", "B2C journeys succeed >= 90 % (lower Wilson 95 %, first attempts)", "§10", _B2C
