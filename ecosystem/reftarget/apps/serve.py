@@ -42,10 +42,13 @@ def build_app(settings: AppSettings) -> Starlette:
     """The complete ASGI app of ``settings.app_id``."""
     runtime = build_runtime(settings)
     definition = app_builder(settings.app_id)(settings, runtime)
-    checks = standard_ready_checks(
-        settings, runtime, verifies_tokens=definition.verifies_tokens
-    ) | dict(definition.ready_checks)
-    authenticator = build_authenticator(settings, runtime) if definition.verifies_tokens else None
+    over_jwks = definition.verifies_tokens and definition.authenticator is None
+    checks = standard_ready_checks(settings, runtime, verifies_tokens=over_jwks) | dict(
+        definition.ready_checks
+    )
+    authenticator = (
+        build_authenticator(settings, runtime) if over_jwks else definition.authenticator
+    )
     return create_app(runtime, definition, authenticator=authenticator, ready_checks=checks)
 
 

@@ -74,6 +74,8 @@ class AppDefinition:
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
     exception_handlers: Mapping[type[Exception], ExceptionHandler] = field(default_factory=dict)
+    # Verifies tokens in-process instead of over A1's JWKS: A1's own (it signs them).
+    authenticator: Authenticator | None = None
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,18 @@ class RoutePolicy:
     public: frozenset[tuple[str, str]]
     protocol: frozenset[tuple[str, str]]
     verifies_tokens: bool
+    funnel: frozenset[tuple[str, str]] = frozenset()  # operations marked x-funnel-step
 
     @classmethod
     def of(cls, definition: AppDefinition) -> RoutePolicy:
         public = {("GET", path) for path in PROBE_ROUTES}
         protocol: set[tuple[str, str]] = set()
+        funnel: set[tuple[str, str]] = set()
         for endpoint in definition.endpoints:
             if endpoint.public:
                 public.add((endpoint.method, endpoint.path))
+            if endpoint.funnel_step is not None:
+                funnel.add((endpoint.method, endpoint.path))
             if endpoint.protocol:
                 protocol.add((endpoint.method, endpoint.path))
         for package in definition.packages:
@@ -102,7 +108,9 @@ class RoutePolicy:
                     public |= pairs
                 if package.protocol:
                     protocol |= pairs
-        return cls(frozenset(public), frozenset(protocol), definition.verifies_tokens)
+        return cls(
+            frozenset(public), frozenset(protocol), definition.verifies_tokens, frozenset(funnel)
+        )
 
     def needs_token(self, context: RequestContext) -> bool:
         if not self.verifies_tokens or context.method == "OPTIONS":
@@ -119,6 +127,13 @@ class RoutePolicy:
             and not context.path.startswith(ADMIN_PREFIX)
             and (context.method, context.route) not in self.protocol
         )
+
+    def enforces_contract_rules(self, context: RequestContext, faults: Faults) -> bool:
+        """The §4 rules apply, unless the ``funnel_headers`` fault exempts funnel steps."""
+        exempt = (context.method, context.route) in self.funnel
+        if exempt and not faults.rule_enabled("funnel_headers"):
+            return False
+        return self.has_contract_rules(context)
 
 
 def _problem_for_http_exception(request: Request, exc: Exception) -> Response:
@@ -183,6 +198,10 @@ def create_app(
         *(route for package in definition.packages for route in package.routes),
     ]
     policy = RoutePolicy.of(definition)
+
+    def applies(context: RequestContext) -> bool:
+        return policy.enforces_contract_rules(context, runtime.faults)
+
     store = IdempotencyStore(runtime.db, runtime.clock)
     middleware = [
         Middleware(
@@ -201,12 +220,12 @@ def create_app(
             Middleware(AuthMiddleware, authenticator=authenticator, needs_token=policy.needs_token)
         )
     middleware += [
-        Middleware(HeaderRulesMiddleware, faults=runtime.faults, applies=policy.has_contract_rules),
+        Middleware(HeaderRulesMiddleware, faults=runtime.faults, applies=applies),
         Middleware(
             IdempotencyMiddleware,
             store=store,
             faults=runtime.faults,
-            applies=policy.has_contract_rules,
+            applies=applies,
         ),
     ]
 

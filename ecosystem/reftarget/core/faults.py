@@ -48,6 +48,13 @@ DISABLEABLE_RULES: tuple[str, ...] = (
     "breaker_opens",  # off (A5): the circuit breaker counts failures but never opens
     "cycle_auto_heal",  # off (A3): a failed cycle attempt is not retried (the run fails)
     "cycle_progress",  # off (A3): cycles stop progressing, so runs stall
+    # the B2C funnel (issue 10; docs/reference-target.md says what each one breaks)
+    "funnel_headers",  # off: funnel-step mutations take no X-Idempotency-Key/X-Trace-Id rule
+    "cookie_ttl_domain",  # off (A1): the session cookie lives 60 s, not the map's TTL
+    "redirect_uri_exact",  # off (A5): the callback redeems its code with a redirect_uri variant
+    "attribution_mapping",  # off (A3): a conversion is answered 201 but attributed to no arm
+    "approved_test_card",  # off (A2): checkouts charge the declining test card
+    "coppa_age_gate",  # off (A1): an under-13 sign-up without parental consent is accepted
     # cold starts (issue 11, contract §13); a cold start keeps it (see COLD_START_KEEPS)
     "warmers",  # off: a cold start skips its warm-up, so the first request runs it
 )

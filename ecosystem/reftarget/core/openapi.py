@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -63,6 +63,7 @@ class PackageRoutes:
     public: bool = True
     protocol: bool = True
     tag: str = "protocol"
+    funnel_steps: Mapping[str, str] = field(default_factory=dict)  # path -> x-funnel-step
 
 
 def _header(name: str, pattern: str, required: bool, description: str) -> dict[str, Any]:
@@ -146,14 +147,18 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     return operation
 
 
-def _package_operation(route: Route, tag: str) -> dict[str, Any]:
+def _package_operation(route: Route, package: PackageRoutes) -> dict[str, Any]:
     doc = inspect.getdoc(route.endpoint) or route.name
-    return {
+    operation: dict[str, Any] = {
         "summary": doc.splitlines()[0],
-        "tags": [tag],
+        "tags": [package.tag],
         "x-contract-rules": False,
         "responses": {"default": {"description": "See the owning package's documentation"}},
     }
+    step = package.funnel_steps.get(route.path)
+    if step is not None:
+        operation["x-funnel-step"] = step
+    return operation
 
 
 def openapi_document(
@@ -174,7 +179,7 @@ def openapi_document(
                 continue
             for method in sorted((route.methods or set()) - {"HEAD"}):
                 paths.setdefault(route.path, {})[method.lower()] = _package_operation(
-                    route, package.tag
+                    route, package
                 )
     return {
         "openapi": "3.1.0",

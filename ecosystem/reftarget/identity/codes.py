@@ -94,6 +94,14 @@ class CodeStore:
         return CodeGrant(*rows[0][:7])
 
 
+    def delete_for(self, sub: str) -> int:
+        """Drop every outstanding code issued to ``sub`` (its identity is being deleted)."""
+        with storage.connect(self._db_path) as conn:
+            return int(
+                conn.execute("DELETE FROM authorization_codes WHERE sub = ?", (sub,)).rowcount
+            )
+
+
 def is_s256_challenge(value: str) -> bool:
     """Whether ``value`` has the shape of an S256 code challenge."""
     return _S256_CHALLENGE.fullmatch(value) is not None

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 
 from reftarget.clock import Clock
+from reftarget.identity.accounts import COPPA_REFUSALS, AccountStore, synthetic_tenant
 from reftarget.identity.codes import CodeGrant, CodeStore, is_s256_challenge, verifier_matches
 from reftarget.identity.keys import KeyStore
 from reftarget.identity.passwords import decoy_hash, verify_password
@@ -44,12 +45,15 @@ __all__ = [
     "OAuthError",
     "OidcClient",
     "RedirectUriError",
+    "SignUpRefused",
     "User",
 ]
 
 SCOPES_SUPPORTED = ("openid", "reftarget")
 DEFAULT_SCOPE = "reftarget"
 MAX_SESSION_TTL_S = 400 * 24 * 3600  # browsers cap cookie lifetime at 400 days
+COPPA_MIN_AGE = 13  # §14: under 13 needs verifiable parental consent on record
+MAX_AGE = 130
 
 
 class OAuthError(Exception):
@@ -64,6 +68,16 @@ class OAuthError(Exception):
 
 class RedirectUriError(Exception):
     """The authorization request cannot safely be sent back: show an error page at A1."""
+
+
+class SignUpRefused(Exception):
+    """A sign-up the provider refuses: ``slug`` names the problem type, ``status`` its code."""
+
+    def __init__(self, status: int, slug: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
 
 
 class AuthorizationRejected(Exception):
@@ -113,6 +127,8 @@ class IdentityProvider:
         token_ttl_s: int = 900,
         *,
         cookie_domain: str | None = None,
+        signup_password_hash: str | None = None,
+        coppa_gate: Callable[[], bool] = lambda: True,
     ) -> None:
         parts = urlsplit(issuer)
         if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
@@ -139,6 +155,9 @@ class IdentityProvider:
         self._users = users
         self._sessions = SessionStore(keys.db_path, clock)
         self._codes = CodeStore(keys.db_path, clock)
+        self.accounts = AccountStore(keys.db_path, clock)
+        self._signup_password_hash = signup_password_hash
+        self._coppa_gate = coppa_gate
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -222,6 +241,8 @@ class IdentityProvider:
             sub, tid = client.client_id, CLIENT_TENANT
         elif subject in SYNTHETIC_IDENTITIES:
             sub, tid = subject, SYNTHETIC_IDENTITIES[subject]
+        elif (tenant := self.accounts.tenant(subject)) is not None:
+            sub, tid = subject, tenant
         else:
             raise OAuthError("invalid_request", "subject must name a synthetic identity")
         return self._token_response(sub, tid, scope)
@@ -312,11 +333,68 @@ class IdentityProvider:
 
     def login(self, username: str, password: str) -> tuple[str, Session] | None:
         """A new session and its cookie token when the password is right, else None."""
-        user = self._users.get(username)
+        user = self._user(username)
         matches = verify_password(password, user.password_hash if user else decoy_hash())
         if user is None or not matches:
             return None
         return self._sessions.create(user.username, user.tenant, self.session_ttl_s)
+
+    def _user(self, username: str) -> User | None:
+        """A configured user, or a signed-up account (it shares the synthetic password)."""
+        user = self._users.get(username)
+        if user is not None or self._signup_password_hash is None:
+            return user
+        tenant = self.accounts.tenant(username)
+        return None if tenant is None else User(username, self._signup_password_hash, tenant)
+
+    def sign_up(
+        self, username: str, password: str, age: str
+    ) -> tuple[str, Session, bool] | None:
+        """Create the account (or log in to an existing one) and start a session.
+
+        Returns (cookie token, session, created), or None for a wrong password. Raises
+        ``SignUpRefused`` for a name outside the synthetic namespace, an age that is not a
+        whole number of years, and an under-13 sign-up without parental consent on record
+        (which stores nothing but one count). The password is checked first, so nothing
+        is decided for someone who does not hold the synthetic identities' password.
+        """
+        tenant = SYNTHETIC_IDENTITIES.get(username) or synthetic_tenant(username)
+        if tenant is None or self._signup_password_hash is None:
+            raise SignUpRefused(
+                403,
+                "synthetic-namespace",
+                "Sign-up creates test_student_e2e_NN or test_provider_e2e_NN (NN 01-99) only.",
+            )
+        if not verify_password(password, self._signup_password_hash):
+            return None
+        existing = username in SYNTHETIC_IDENTITIES or self.accounts.tenant(username) is not None
+        if not existing:
+            years = _whole_years(age)
+            if (
+                years < COPPA_MIN_AGE
+                and self._coppa_gate()
+                and not self.accounts.has_consent(username)
+            ):
+                self.accounts.count(COPPA_REFUSALS)
+                raise SignUpRefused(
+                    403,
+                    "coppa-age-gate",
+                    f"Under {COPPA_MIN_AGE}, sign-up needs verifiable parental consent on "
+                    "record. Nothing was stored.",
+                )
+            self.accounts.create(username, tenant)
+        token, session = self._sessions.create(username, tenant, self.session_ttl_s)
+        return token, session, not existing
+
+    def owned(self, username: str) -> int:
+        """How many records A1 holds for ``username``: account, consent record, sessions
+        (outstanding codes live 60 s; they are deleted with the rest but not counted)."""
+        return self.accounts.owned(username) + self._sessions.count_for(username)
+
+    def delete_identity(self, username: str) -> int:
+        """Delete the account, its consent record, its sessions and outstanding codes."""
+        deleted = self.accounts.delete(username) + self._sessions.delete_for(username)
+        return deleted + self._codes.delete_for(username)
 
     def session(self, token: str) -> Session | None:
         """The live session behind a cookie token, or None."""
@@ -325,6 +403,14 @@ class IdentityProvider:
     def logout(self, token: str) -> None:
         """End the session behind a cookie token."""
         self._sessions.delete(token)
+
+
+def _whole_years(age: str) -> int:
+    """The form's age attestation as whole years; ``SignUpRefused`` (400) otherwise."""
+    text = age.strip()
+    if not text.isdigit() or not 0 <= int(text) <= MAX_AGE:
+        raise SignUpRefused(400, "invalid-age", f"age must be whole years from 0 to {MAX_AGE}.")
+    return int(text)
 
 
 def _scope(requested: str | None, *, token_endpoint: bool) -> str:

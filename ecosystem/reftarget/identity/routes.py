@@ -15,7 +15,7 @@ import base64
 import binascii
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reftarget.identity import pages
+from reftarget.identity.accounts import synthetic_tenant
 from reftarget.identity.cookies import COOKIE_NAME, cleared_session_cookie, session_cookie
 from reftarget.identity.provider import (
     AuthorizationRejected,
@@ -32,8 +33,12 @@ from reftarget.identity.provider import (
     IdentityProvider,
     OAuthError,
     RedirectUriError,
+    SignUpRefused,
 )
+from reftarget.identity.sessions import Session
 from reftarget.identity.verifier import InvalidToken
+
+SignedUp = Callable[[Request, Session], None]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The login page must not be framed (clickjacking) nor cached.
@@ -47,11 +52,14 @@ class DuplicateParameter(Exception):
     """A request parameter appeared more than once."""
 
 
-def identity_routes(provider: IdentityProvider, admin_token: str) -> list[BaseRoute]:
-    """Every A1 route; ``admin_token`` guards ``/_admin/keys/*``."""
+def identity_routes(
+    provider: IdentityProvider, admin_token: str, *, on_signed_up: SignedUp | None = None
+) -> list[BaseRoute]:
+    """Every A1 route; ``admin_token`` guards ``/_admin/*``; ``on_signed_up`` is told of
+    each sign-up form that started a session (A1 emits ``identity_ok`` there)."""
     if not admin_token:
         raise ValueError("admin_token must not be empty")
-    endpoints = _Endpoints(provider, admin_token)
+    endpoints = _Endpoints(provider, admin_token, on_signed_up)
     return [
         Route("/.well-known/openid-configuration", endpoints.discovery, methods=["GET"]),
         Route("/jwks.json", endpoints.jwks, methods=["GET"]),
@@ -62,13 +70,17 @@ def identity_routes(provider: IdentityProvider, admin_token: str) -> list[BaseRo
         Route("/userinfo", endpoints.userinfo, methods=["GET", "POST"]),
         Route("/_admin/keys/rotate", endpoints.rotate_key, methods=["POST"]),
         Route("/_admin/keys/retire", endpoints.retire_key, methods=["POST"]),
+        Route("/_admin/parental-consents", endpoints.record_consent, methods=["POST"]),
     ]
 
 
 class _Endpoints:
-    def __init__(self, provider: IdentityProvider, admin_token: str) -> None:
+    def __init__(
+        self, provider: IdentityProvider, admin_token: str, on_signed_up: SignedUp | None
+    ) -> None:
         self._provider = provider
         self._admin_token = admin_token
+        self._on_signed_up = on_signed_up
         issuer = urlsplit(provider.issuer)
         self._origin = f"{issuer.scheme}://{issuer.netloc}"
 
@@ -90,6 +102,9 @@ class _Endpoints:
         except (DuplicateParameter, UnicodeDecodeError):
             return _page(400, "Invalid request", "A parameter is repeated or not UTF-8.")
         username, password = params.pop("username", ""), params.pop("password", "")
+        age = params.pop("age", "")
+        params.pop("parental_consent", None)  # an attestation; only a record counts (§14)
+        create = params.pop("prompt", "") == "create"
         try:
             auth_request = self._provider.authorization_request(params)
         except RedirectUriError as exc:
@@ -97,6 +112,10 @@ class _Endpoints:
         except AuthorizationRejected as exc:
             return _redirect(exc.location)
         old_token = request.cookies.get(COOKIE_NAME, "")
+        if create and request.method == "POST":
+            return await self._sign_up(request, auth_request, (username, password, age), old_token)
+        if create:
+            return HTMLResponse(self._signup_page(auth_request), headers=_PAGE_HEADERS)
         if request.method == "POST":
             return await self._log_in(auth_request, username, password, old_token)
         session = self._provider.session(old_token)
@@ -108,6 +127,46 @@ class _Endpoints:
         action = f"{self._provider.issuer}/oauth/authorize"
         return pages.login_page(action, auth_request.form_fields(), error)
 
+    def _signup_page(self, auth_request: AuthorizationRequest, error: str | None = None) -> str:
+        action = f"{self._provider.issuer}/oauth/authorize"
+        fields = auth_request.form_fields() | {"prompt": "create"}
+        return pages.signup_page(action, fields, error)
+
+    async def _sign_up(
+        self,
+        request: Request,
+        auth_request: AuthorizationRequest,
+        form: tuple[str, str, str],
+        old_token: str,
+    ) -> Response:
+        """OpenID Connect Prompt Create: a new synthetic account, or a login to one."""
+        try:  # scrypt takes tens of milliseconds: keep it off the event loop
+            result = await run_in_threadpool(self._provider.sign_up, *form)
+        except SignUpRefused as exc:
+            if exc.status == 400:
+                body = self._signup_page(auth_request, exc.detail)
+                return HTMLResponse(body, status_code=400, headers=_PAGE_HEADERS)
+            return _problem(exc.status, "Forbidden", exc.detail, slug=exc.slug)
+        if result is None:
+            body = self._signup_page(auth_request, "Wrong username or password.")
+            return HTMLResponse(body, status_code=401, headers=_PAGE_HEADERS)
+        self._provider.logout(old_token)  # a new login replaces, never adds to, a session
+        token, session, _created = result
+        if self._on_signed_up is not None:
+            self._on_signed_up(request, session)
+        return self._signed_in(auth_request, token, session)
+
+    def _signed_in(
+        self, auth_request: AuthorizationRequest, token: str, session: Session
+    ) -> Response:
+        """The redirect back to the client with a code, and the session cookie."""
+        response = _redirect(self._provider.complete_authorization(auth_request, session), 303)
+        cookie = session_cookie(
+            token, session, self._provider.session_ttl_s, self._provider.cookie_domain
+        )
+        response.headers.append("Set-Cookie", cookie)
+        return response
+
     async def _log_in(
         self, auth_request: AuthorizationRequest, username: str, password: str, old_token: str
     ) -> Response:
@@ -118,12 +177,7 @@ class _Endpoints:
             return HTMLResponse(body, status_code=401, headers=_PAGE_HEADERS)
         self._provider.logout(old_token)  # a new login replaces, never adds to, a session
         token, session = result
-        response = _redirect(self._provider.complete_authorization(auth_request, session), 303)
-        cookie = session_cookie(
-            token, session, self._provider.session_ttl_s, self._provider.cookie_domain
-        )
-        response.headers.append("Set-Cookie", cookie)
-        return response
+        return self._signed_in(auth_request, token, session)
 
     async def token(self, request: Request) -> Response:
         try:
@@ -207,6 +261,27 @@ class _Endpoints:
             return _problem(409, "Conflict", str(exc))
         return JSONResponse({"retired": kid})
 
+    async def record_consent(self, request: Request) -> Response:
+        """Reference only: verifiable parental consent is on record for a synthetic subject."""
+        if not self._is_admin(request):
+            return _admin_refused()
+        try:
+            body: Any = json.loads(await request.body())
+        except ValueError:
+            body = None
+        subject = body.get("subject") if isinstance(body, dict) else None
+        if not isinstance(subject, str):
+            return _problem(400, "Bad Request", 'The body must be {"subject": "<username>"}.')
+        if synthetic_tenant(subject) is None:
+            return _problem(
+                403,
+                "Forbidden",
+                "Consent is recorded for test_student_e2e_NN / test_provider_e2e_NN only.",
+                slug="synthetic-namespace",
+            )
+        self._provider.accounts.record_consent(subject)
+        return JSONResponse({"subject": subject, "recorded": True}, status_code=201)
+
     def _is_admin(self, request: Request) -> bool:
         token = _bearer(request.headers.get("authorization"))
         return token is not None and hmac.compare_digest(token.encode(), self._admin_token.encode())
@@ -265,9 +340,15 @@ def _page(status: int, title: str, detail: str) -> Response:
 
 
 def _problem(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    slug: str | None = None,
 ) -> Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    kind = "about:blank" if slug is None else f"urn:reftarget:problem:{slug}"
+    body = {"type": kind, "title": title, "status": status, "detail": detail}
     return JSONResponse(
         body,
         status_code=status,

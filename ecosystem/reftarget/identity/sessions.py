@@ -72,6 +72,20 @@ class SessionStore:
         with storage.connect(self._db_path) as conn:
             conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", (_digest(token),))
 
+    def count_for(self, username: str) -> int:
+        """How many sessions (live or not yet purged) belong to ``username``."""
+        with storage.connect(self._db_path) as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM sessions WHERE username = ?", (username,)
+            ).fetchone()
+        return int(row[0])
+
+    def delete_for(self, username: str) -> int:
+        """End every session of ``username`` (its identity is being deleted)."""
+        with storage.connect(self._db_path) as conn:
+            deleted = conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+            return int(deleted.rowcount)
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
