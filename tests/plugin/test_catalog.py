@@ -66,7 +66,11 @@ def test_the_checks_judge_the_catalogued_rows() -> None:
 
 
 def test_only_checks_that_send_no_write_are_prod_safe() -> None:
-    assert {r.rule_id for r in CATALOG.values() if r.prod_safe} == {"OIDC-35", "PRD-39", "PRD-41"}
+    """... and the compliance checks, which write only as synthetic identities (§5, §14)."""
+    compliance = {"PII-01", "PII-02", "INT-01", "INT-02"}
+    prod_safe = {r.rule_id for r in CATALOG.values() if r.prod_safe}
+    assert prod_safe == {"OIDC-35", "PRD-39", "PRD-41", *compliance}
+    assert {r.rule_id for r in CATALOG.values() if r.marker == "compliance"} == compliance
     assert {r.rule_id: r.hitl_gate for r in CATALOG.values() if r.hitl_gate} == {
         "CK-29-DRILL": "oidc_cookie_policy",
         "OIDC-37": "secret_rotation",

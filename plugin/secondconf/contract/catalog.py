@@ -264,6 +264,33 @@ ROWS: Final = (
         "§6",
         "activation",
     ),
+    # phase 6, the learning loop (issue 12; checks/learning): on a page of the check's own
+    ContractRule(
+        "RL-01",
+        "the reward is 0.05 pv + 0.3 lead + 0.65 checkout - 0.4 complaint, exactly",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-02",
+        "the reward is rescaled (r + 0.4) / 1.4, never clipped: a complaint lowers "
+        "the arm's posterior",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-03",
+        "impression -> reward -> posterior -> weights -> bandit_config in A8 within "
+        "60 s, each chosen arm's propensity logged",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-04",
+        "the bandit learns: the better arm's share rises (fixed seeds, statistical)",
+        "§8",
+        "learning",
+    ),
 )
 
 CATALOG: Final[Mapping[str, ContractRule]] = MappingProxyType({r.rule_id: r for r in ROWS})

@@ -1,0 +1,75 @@
+"""Phase 3: compliance (contract §14): PII minimization, COPPA, FERPA, academic integrity.
+
+Every check acts only as synthetic identities (contract §5), so each is ``prod_safe``;
+against ``prod_observe`` the production guard refuses what is not synthetic in every
+respect, and the check names what it could not send. The logic lives in
+:mod:`secondconf.checks.compliance`; docs/checks/compliance.md says what each rule tries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from secondconf.checks.compliance.actor import Actor
+from secondconf.checks.compliance.integrity import integrity_verdicts, run_integrity
+from secondconf.checks.compliance.minimization import check_output_pii, check_telemetry_pii
+from secondconf.checks.compliance.pii import Canaries
+from secondconf.checks.safety.secrets_scan import output_dirs
+from secondconf.core.secret import Secret
+from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.final_scan import allure_dir_of
+from secondconf.settings import HarnessSettings
+from secondconf.target.a8 import A8Client
+from secondconf.target.deployment import Target
+
+pytestmark = [
+    pytest.mark.second_confirmation,
+    pytest.mark.compliance,
+    pytest.mark.phase(3),
+    pytest.mark.prod_safe,
+]
+
+RecordVerdict = Callable[[Verdict], Verdict]
+RunAsync = Callable[[Coroutine[Any, Any, Any]], Any]
+SecretOf = Callable[[str], Secret]
+
+
+@pytest.fixture
+def actor(target: Target, async_client: httpx.AsyncClient, secret: SecretOf) -> Actor:
+    return Actor(async_client, target.system_map, secret("OIDC_CLIENT_SECRET"))
+
+
+def _log_dirs(target: Target) -> list[Path]:
+    """The embedded target's log folder (a deployment's logs are not ours to read)."""
+    state_dir = target.processes.state_dir if target.processes is not None else None
+    return [] if state_dir is None else [Path(state_dir) / "logs"]
+
+
+@pytest.mark.rules("PII-01", "PII-02")
+def test_pii_minimization(
+    target: Target,
+    actor: Actor,
+    a8: A8Client,
+    settings: HarnessSettings,
+    pytestconfig: pytest.Config,
+    run_async: RunAsync,
+    record_verdict: RecordVerdict,
+) -> None:
+    canaries = Canaries.new()
+    record_verdict(run_async(check_telemetry_pii(actor, a8, canaries)))
+    folders = output_dirs(
+        settings, allure_dir=allure_dir_of(pytestconfig), log_dirs=_log_dirs(target)
+    )
+    record_verdict(check_output_pii(folders, canaries))
+
+
+@pytest.mark.rules("INT-01", "INT-02")
+def test_academic_integrity(
+    actor: Actor, a8: A8Client, run_async: RunAsync, record_verdict: RecordVerdict
+) -> None:
+    for verdict in integrity_verdicts(run_async(run_integrity(actor, a8))):
+        record_verdict(verdict)
