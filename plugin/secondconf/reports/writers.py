@@ -15,6 +15,7 @@ from secondconf.reports.deliverables import write_deliverables
 from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
 from secondconf.reports.liveness import write_liveness_reports
+from secondconf.reports.monetization import write_monetization_reports
 from secondconf.reports.run_results import write_run_results
 from secondconf.settings import HarnessSettings
 
@@ -26,6 +27,7 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_liveness_reports,
     write_baseline_report,
     write_idempotency_report,
+    write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
 )
 
 WRITERS: Final[tuple[ReportWriter, ...]] = (
