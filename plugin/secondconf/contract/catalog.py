@@ -54,6 +54,7 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_COMPLIANCE: Final = "compliance"
 _B2C: Final = "funnel_b2c"
 
 ROWS: Final = (
@@ -146,6 +147,31 @@ ROWS: Final = (
     # §5 and §2 production safety: nothing is sent to the target
     ContractRule("PRD-39", "Prod write guard", "§5", _PHASE3, prod_safe=True),
     ContractRule("PRD-41", "No secret in outputs", "§2", _PHASE3, prod_safe=True),
+    # §14 compliance (checks/compliance): each acts as synthetic identities only
+    ContractRule(
+        "PII-01",
+        "A8 holds no planted canary and no PII pattern for the run's synthetic traffic",
+        "§14",
+        _COMPLIANCE,
+        prod_safe=True,
+    ),
+    ContractRule(
+        "PII-02",
+        "No canary and no PII pattern in reports, evidence, Allure results, target logs",
+        "§14",
+        _COMPLIANCE,
+        prod_safe=True,
+    ),
+    ContractRule(
+        "INT-01",
+        "Graded work to hand in -> 422 academic-integrity, no charge, no credit spent",
+        "§14",
+        _COMPLIANCE,
+        prod_safe=True,
+    ),
+    ContractRule(
+        "INT-02", "Study help is still done and charged", "§14", _COMPLIANCE, prod_safe=True
+    ),
     # §7 and §11 money: billing, markup, micro SKU, revenue lineage (issue 11, phase 4;
     # checks/monetization, suites/test_monetization.py)
     ContractRule(

@@ -28,6 +28,7 @@ BARE_MARKERS: dict[str, str] = {
     "autonomy": "A3's autonomous cycles",
     "resiliency": "retries, backoff, circuit breaker and auto-heal",
     "load": "load tests (locust, in its own process)",
+    "compliance": "PII minimization, COPPA, FERPA and academic integrity (contract §14)",
     "prod_safe": "allowed against prod_observe (read-only or synthetic in every respect)",
 }
 
