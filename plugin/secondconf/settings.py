@@ -63,6 +63,8 @@ class HarnessSettings:
     # Locust workers for the load phases (--load-workers): 0 runs locust alone, N runs its
     # master with N workers on this machine (more on other machines: README).
     load_workers: int = 0
+    # A real-time autonomy soak of this many seconds (--autonomy-soak), or none.
+    autonomy_soak_s: float | None = None
 
     def describe(self) -> str:
         target = str(self.system_map) if self.system_map else "embedded default"

@@ -54,6 +54,8 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_ERR: Final = "resiliency"  # error correction (issue 12)
+_AUT: Final = "autonomy"
 _COMPLIANCE: Final = "compliance"
 _B2C: Final = "funnel_b2c"
 
@@ -265,6 +267,107 @@ ROWS: Final = (
         _B2C,
         prod_safe=True,
         hitl_gate="prod_write",
+    ),
+    # phase 5, activation and growth hygiene (issue 12; checks/activation)
+    ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),
+    ContractRule(
+        "ACT-02",
+        "a credit spend decrements the balance by the billed amount (cost x 4)",
+        "§7",
+        "activation",
+    ),
+    ContractRule(
+        "ACT-03",
+        "a page built and published emits page_build_requested, page_published once",
+        "§6",
+        "activation",
+    ),
+    ContractRule(
+        "ACT-04", "each page view emits cta_emitted with its page and arm", "§6", "activation"
+    ),
+    ContractRule("ACT-05", "cta_impression sampled at 10 % by trace id", "§6", "activation"),
+    ContractRule(
+        "ACT-06",
+        "A8's activation tile shows each activation and growth event within 60 s",
+        "§6",
+        "activation",
+    ),
+    # phase 6, the learning loop (issue 12; checks/learning): on a page of the check's own
+    ContractRule(
+        "RL-01",
+        "the reward is 0.05 pv + 0.3 lead + 0.65 checkout - 0.4 complaint, exactly",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-02",
+        "the reward is rescaled (r + 0.4) / 1.4, never clipped: a complaint lowers "
+        "the arm's posterior",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-03",
+        "impression -> reward -> posterior -> weights -> bandit_config in A8 within "
+        "60 s, each chosen arm's propensity logged",
+        "§8",
+        "learning",
+    ),
+    ContractRule(
+        "RL-04",
+        "the bandit learns: the better arm's share rises (fixed seeds, statistical)",
+        "§8",
+        "learning",
+    ),
+    # §8 and §13 error correction (checks/error_correction): A5 -> A4 under A4's 503s
+    ContractRule(
+        "ERR-01", "retry delays follow full jitter (KS test), no point mass at the cap", "§13", _ERR
+    ),
+    ContractRule("ERR-02", "backoff doubles per retry and stops at its cap", "§13", _ERR),
+    ContractRule(
+        "ERR-03",
+        "breaker closed -> open -> half-open (probe call) -> closed once the fault is gone",
+        "§8",
+        _ERR,
+    ),
+    ContractRule("ERR-04", "a failed A3 cycle heals itself, no human involved", "§8", _ERR),
+    # §12 A3's autonomy (checks/autonomy): a run of more than 200 minutes of A3's clock
+    ContractRule(
+        "AUT-01", "an A3 run runs > 200 min without manual intervention, then stops", "§12", _AUT
+    ),
+    ContractRule(
+        "AUT-02",
+        "every cycle's run_progress (> 0) and orchestration_cycle_complete in A8 within 60 s",
+        "§12",
+        _AUT,
+    ),
+    ContractRule(
+        "AUT-03", "a stalled A3 run is detected", "§12", _AUT, escalates="a3_run_stalled"
+    ),
+    ContractRule("AUT-04", "cta_emitted and page_published in A8 within 60 s", "§6", _AUT),
+    ContractRule("AUT-05", "a manual intervention resets the autonomous minutes", "§12", _AUT),
+    # §10 and §13 the B2B funnel (issue 11, phase 3; checks/funnels/b2b.py,
+    # checks/load/a6_billing.py, checks/coldstart, suites/test_funnel_b2b.py)
+    ContractRule(
+        "B2B-01",
+        "provider signup >= 90 % (lower Wilson 95 %, first-attempt browser journeys A7 -> A6)",
+        "§10",
+        _B2B,
+    ),
+    ContractRule(
+        "B2B-02",
+        "each B2B journey's events in A8 within 60 s with its trace id and synthetic tags",
+        "§10",
+        _B2B,
+    ),
+    ContractRule(
+        "B2B-03",
+        "a6_register_billing load: each A6 endpoint's error rate < 1 % and p95 <= 120 ms",
+        "§10",
+        _B2B,
+    ),
+    ContractRule(
+        "B2B-04", "the first request after a cold start is within the SLO (warmers)", "§13", _B2B
     ),
     # phase 5, activation and growth hygiene (issue 12; checks/activation)
     ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),

@@ -165,6 +165,12 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option("evidence-dir", "Folder for evidence files", Path),
     _Option("reports-dir", "Folder for report files", Path),
+    _Option(
+        "autonomy-soak",
+        "Run the autonomy checks in real time for this long too, e.g. 200m (marker slow; "
+        "default: clock control only)",
+        _positive_duration,
+    ),
 )
 
 
@@ -273,4 +279,5 @@ def resolve_settings(config: pytest.Config) -> HarnessSettings:
         reports_dir=path("reports-dir", "tests/perf/reports"),
         project_root=root,
         load_workers=_value_or(config, "load-workers", 0),
+        autonomy_soak_s=_value(config, "autonomy-soak"),
     )
