@@ -27,6 +27,7 @@ from secondconf.settings import HarnessSettings
 if TYPE_CHECKING:
     import httpx
 
+    from secondconf.checks.funnels.model import FunnelRun
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult
     from secondconf.core.clock import Clock
@@ -328,3 +329,58 @@ def fault_control(
             raise ControlError(f"HITL log: cannot record {what!r} on {app_id}: {error}") from None
 
     return dataclasses.replace(controls, recorder=record)
+
+
+@pytest.fixture(scope="session")
+def b2c_run(
+    pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory
+) -> FunnelRun:
+    """Phase 3 B2C, measured once: the journeys in Chromium (35 of the NN namespace; in
+    ``prod_observe`` one per named identity), their tiles, the money and the cleanup."""
+    from secondconf.checks.funnels.model import FunnelRun
+    from secondconf.checks.funnels.run import FunnelError, FunnelPlan, FunnelSecrets, run_funnel
+    from secondconf.core.secret import Secret
+    from secondconf.target.browser import BrowserError
+    from secondconf.target.client import harness_client
+    from secondconf.target.deployment import TargetError
+
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    clock = pytestconfig.stash[CLOCK_KEY]
+    login = target.system_map.browser_login
+    try:
+        password_env = login.password_env if login is not None else "OIDC_CLIENT_SECRET"
+        if password_env in target.secrets:
+            password = target.secret(password_env)
+        elif os.environ.get(password_env):
+            password = Secret(password_env, os.environ[password_env])
+        else:
+            pytest.fail(f"B2C funnel: {password_env} (the synthetic password) is not set", False)
+        secrets = FunnelSecrets(
+            a8_key=target.secret("A8_TELEMETRY_KEY"),
+            client_secret=target.secret("OIDC_CLIENT_SECRET"),
+            password=password,
+            stripe_key=target.secrets.get("STRIPE_SECRET_KEY"),
+        )
+    except TargetError as error:
+        pytest.fail(str(error), pytrace=False)
+    plan = FunnelPlan(
+        named=settings.env is TargetEnv.PROD_OBSERVE, evidence_dir=settings.evidence_dir / "b2c"
+    )
+
+    async def run() -> FunnelRun:
+        async with harness_client(target.system_map, env=settings.env.value) as client:
+            return await run_funnel(client, target.system_map, secrets, plan, clock)
+
+    try:
+        result = measure_once(
+            _shared_dir(tmp_path_factory) / "b2c_funnel.json",
+            lambda: asyncio.run(run()),
+            FunnelRun.to_dict,
+            FunnelRun.from_dict,
+        )
+    except (FunnelError, BrowserError) as error:
+        pytest.fail(f"B2C funnel: {error}", pytrace=False)
+    from secondconf.reports.funnels import B2C_SECTION
+
+    pytestconfig.stash[RUN_INFO_KEY][B2C_SECTION] = result.to_dict()
+    return result

@@ -11,6 +11,7 @@ from typing import Final
 
 from secondconf.engine.results import ResultsModel
 from secondconf.reports.baseline import write_baseline_report
+from secondconf.reports.funnels import write_b2c_reports
 from secondconf.reports.deliverables import write_deliverables
 from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
@@ -33,5 +34,6 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
 WRITERS: Final[tuple[ReportWriter, ...]] = (
     *PHASE_WRITERS,
     write_deliverables,  # after the phases: fills in every deliverable they did not write
+    write_b2c_reports,
     write_run_results,  # last: its manifest lists every file the others wrote
 )
