@@ -227,8 +227,11 @@ class PaymentsService:
             )
         except stripe.StripeError as exc:
             return problem_response(502, "stripe-failed", f"Stripe did not resolve: {exc}")
+        # The Price is shared by every tenant; the asking tenant makes each answer its own,
+        # so a replay across tenants is told apart from a fresh answer (TEN-22).
         return JSONResponse(
             {
+                "tenant_id": context.tenant_id,
                 "kind": kind,
                 "unit_cost_cents": unit_cost,
                 "lookup_key": price.lookup_key,
