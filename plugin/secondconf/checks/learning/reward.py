@@ -170,7 +170,7 @@ def judge_rescaled_reward(run: RewardRun) -> Verdict:
             violations.append(
                 f"{combo}: the bandit counted {got}, not (r + 0.4) / 1.4 = {want:.6f}"
             )
-        elif isinstance(got, int | float):
+        if isinstance(got, int | float) and not isinstance(got, bool):
             applied[tuple(case.signals[s] for s in SIGNALS)] = float(got)
         (a0, b0), (a1, b1) = case.before.posteriors[case.arm], case.after.posteriors[case.arm]
         success = case.answer.get("success")
