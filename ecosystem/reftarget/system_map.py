@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from reftarget.apps.a1 import STUDENT_CALLBACK_PATH
+from reftarget.apps.a7 import B2C_LANDING_SLUG
 from reftarget.core.settings import APP_IDS, Topology
 from reftarget.identity import QA_CLIENT_ID, STUDENT_CLIENT_ID
 
@@ -76,6 +77,15 @@ def browser_login(topology: Topology) -> dict[str, Any]:
     }
 
 
+def b2c_pages(topology: Topology) -> dict[str, str]:
+    """The B2C funnel's browser pages: A7's landing page (whose CTA starts the journey; A7
+    keeps it published in the synthetic tenant) and A2's checkout page."""
+    return {
+        "b2c.landing": f"{topology.base_urls['A7']}/p/{B2C_LANDING_SLUG}",
+        "b2c.checkout": f"{topology.base_urls['A2']}/checkout",
+    }
+
+
 def b2b_pages(topology: Topology) -> dict[str, str]:
     """The B2B funnel's browser pages (the map's ``pages``, a harness extension of §10)."""
     return {
@@ -100,7 +110,7 @@ def build_system_map(topology: Topology, http: httpx.Client) -> dict[str, Any]:
         },
         "stripe": {"api_base": topology.stripe_api_base},
         "ca_bundle": str(topology.tls.ca_pem),
-        "pages": {**b2b_pages(topology)},
+        "pages": {**b2c_pages(topology), **b2b_pages(topology)},
     }
 
 

@@ -28,17 +28,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reftarget import money
+from reftarget.apps.checkout_page import CheckoutPages, CheckoutRecords
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.apps.settlement import settlement_metrics, stripe_metadata
 from reftarget.apps.stripe_access import stripe_client, stripe_ready_check
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.auth import fetch_for_tenant
 from reftarget.core.body import json_object, text_field
-from reftarget.core.context import request_context
+from reftarget.core.context import RequestContext, request_context
 from reftarget.core.openapi import Endpoint
 from reftarget.core.problem import problem_response
 from reftarget.core.service_client import derived_idempotency_key
 from reftarget.core.settings import AppSettings
+from reftarget.core.synthetic_identities import synthetic_identity_endpoints
 from reftarget.domain import WorkCatalog
 from reftarget.payments import (
     InvalidSignature,
@@ -56,8 +58,12 @@ WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
 REGISTER_RETRY_S = 1.0
 # The Stripe test payment methods the checkout takes: those that real Stripe and the
 # embedded Stripe server (localstripe) treat alike. localstripe knows no other card by id
-# (pm_card_mastercard 404s) and does not decline pm_card_visa_chargeDeclined when charged.
-TEST_PAYMENT_METHODS = frozenset({"pm_card_visa"})
+# (pm_card_mastercard 404s) and does not decline pm_card_visa_chargeDeclined when charged;
+# it declines pm_card_chargeCustomerFail (card 4000000000000341) with 402 card_declined,
+# as real Stripe declines that card's charges: the decline a checkout can ask for.
+APPROVED_TEST_CARD = "pm_card_visa"
+DECLINING_TEST_CARD = "pm_card_chargeCustomerFail"
+TEST_PAYMENT_METHODS = frozenset({APPROVED_TEST_CARD, DECLINING_TEST_CARD})
 # A lookup key a synthetic caller may name for the micro SKU resolve (so the harness can
 # resolve a fresh key without touching the kinds' own keys).
 SYNTHETIC_LOOKUP_KEY = re.compile(r"^test_[A-Za-z0-9_]{1,100}$")
@@ -75,7 +81,8 @@ CREATE TABLE IF NOT EXISTS a2_checkouts (
     status TEXT NOT NULL,
     revenue_event_id TEXT NOT NULL,
     webhook_status TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    subject TEXT  -- the token's sub: whose checkout (synthetic-identity deletion, §5)
 );
 CREATE INDEX IF NOT EXISTS a2_checkouts_intent ON a2_checkouts (payment_intent_id);
 CREATE TABLE IF NOT EXISTS a2_webhook_events (
@@ -122,7 +129,31 @@ class PaymentsService:
             return problem_response(
                 400, "invalid-body", f"payment_method must be one of {sorted(TEST_PAYMENT_METHODS)}"
             )
-        tenant_id, _ = context.principal()
+        tenant_id, subject = context.principal()
+        outcome = await self.charge(context, tenant_id, subject, kind, payment_method)
+        if isinstance(outcome, Response):
+            return outcome
+        row, metrics = outcome
+        return JSONResponse(
+            _checkout_json(row) | {"finance_metrics": metrics},
+            status_code=201,
+            headers={"Location": f"/v1/checkouts/{row['id']}"},
+        )
+
+    async def charge(
+        self,
+        context: RequestContext,
+        tenant_id: str,
+        subject: str,
+        kind: str,
+        payment_method: str,
+    ) -> Response | tuple[Any, dict[str, Any]]:
+        """One micro-charge for the JSON API and the checkout page alike: price, confirmed
+        PaymentIntent, checkout row, events; (row, finance metrics), or a problem response
+        when Stripe declines or fails. The ``approved_test_card`` fault (off) charges the
+        declining test card whatever was asked."""
+        if not self.runtime.faults.rule_enabled("approved_test_card"):
+            payment_method = DECLINING_TEST_CARD
         unit_cost = self.catalog.unit_cost_cents(kind)
         checkout_id = f"chk_{uuid.uuid4().hex}"
         try:
@@ -157,8 +188,8 @@ class PaymentsService:
         revenue_event_id = f"rev_{uuid.uuid4().hex}"
         self.runtime.db.execute(
             "INSERT INTO a2_checkouts (id, tenant_id, kind, amount_cents, currency, price_id,"
-            " payment_intent_id, status, revenue_event_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?)",
+            " payment_intent_id, status, revenue_event_id, created_at, subject)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)",
             (
                 checkout_id,
                 tenant_id,
@@ -169,6 +200,7 @@ class PaymentsService:
                 charge.payment_intent_id,
                 revenue_event_id,
                 self.runtime.clock.now().isoformat(),
+                subject,
             ),
         )
         metrics = money.finance_metrics(
@@ -188,15 +220,12 @@ class PaymentsService:
                 status=201,
                 finance_metrics=event_metrics,
                 revenue_event_id=revenue_event_id,
+                tenant_id=tenant_id,  # the checkout page's request carries no token
             )
         row = fetch_for_tenant(
             self.runtime.db, "a2_checkouts", checkout_id, tenant_id, self.runtime.faults
         )
-        return JSONResponse(
-            _checkout_json(row) | {"finance_metrics": metrics},
-            status_code=201,
-            headers={"Location": f"/v1/checkouts/{checkout_id}"},
-        )
+        return row, metrics
 
     async def resolve_sku(self, request: Request) -> Response:
         """The micro SKU's Price for one work kind (harness extension, contract §7): found by
@@ -307,9 +336,12 @@ class PaymentsService:
 
 def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
     service = PaymentsService(settings, runtime)
+    pages = CheckoutPages(runtime, service.charge, settings.base_url)
     return AppDefinition(
         role=ROLE,
         endpoints=[
+            *pages.endpoints(),
+            *synthetic_identity_endpoints(CheckoutRecords(runtime)),
             Endpoint(
                 "POST",
                 "/v1/checkout",

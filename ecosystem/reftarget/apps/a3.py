@@ -40,6 +40,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from reftarget.apps.conversion_owners import ConversionOwners
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.auth import fetch_for_tenant
@@ -48,6 +49,7 @@ from reftarget.core.context import RequestContext, Tags, new_trace_id, request_c
 from reftarget.core.db import app_db_path
 from reftarget.core.openapi import Endpoint
 from reftarget.core.settings import AppSettings
+from reftarget.core.synthetic_identities import synthetic_identity_endpoints
 from reftarget.domain import AttributionLedger, Backoff, CycleContext, CycleRunner, Database
 from reftarget.domain.cycles import CycleResult
 from reftarget.domain.records import Emitted
@@ -123,6 +125,7 @@ class OrchestrationService:
         runtime.db.executescript(SCHEMA)
         self.store = Database(app_db_path(settings.state_dir, "A3"))
         self.attribution = AttributionLedger(self.store, runtime.clock)
+        self.owners = ConversionOwners(self.store)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.runners: dict[str, CycleRunner] = {}
         self.origins: dict[str, RunOrigin] = {}
@@ -423,13 +426,25 @@ class OrchestrationService:
     async def attribute(self, request: Request) -> Response:
         context = request_context(request)
         body = await json_object(request)
-        tenant_id, _ = context.principal()
+        tenant_id, subject = context.principal()
+        conversion_id = text_field(body, "conversion_id")
+        arm = text_field(body, "cta_arm", max_length=64)
+        page_id = text_field(body, "page_id", max_length=64)
+        if not self.runtime.faults.rule_enabled("attribution_mapping"):
+            # The fault: acknowledged, but mapped to no arm (nothing recorded or emitted).
+            unmapped = {"conversion_id": conversion_id, "cta_arm": None, "page_id": None}
+            return JSONResponse(unmapped | {"attributed_at": None, "created": False}, 201)
         attribution = self.attribution.attribute(
-            text_field(body, "conversion_id"),
-            text_field(body, "cta_arm", max_length=64),
-            text_field(body, "page_id", max_length=64),
-            tenant_id=tenant_id,
+            conversion_id, arm, page_id, tenant_id=tenant_id
         )
+        if attribution.created:
+            self.owners.record(conversion_id, tenant_id, subject)
+            self.runtime.events.business(
+                context,
+                "conversion_attributed",
+                status=201,
+                data={"conversion_id": conversion_id, "page_id": page_id, "arm": arm},
+            )
         return JSONResponse(
             {
                 "conversion_id": attribution.conversion_id,
@@ -520,10 +535,13 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                         "page_id": {"type": "string"},
                     },
                 },
+                emits=("conversion_attributed",),
+                funnel_step="b2c.attribution",
             ),
             Endpoint(
                 "GET", "/v1/attributions/totals", service.attribution_totals, "Conversions per arm"
             ),
+            *synthetic_identity_endpoints(service.owners),
         ],
         exception_handlers=DOMAIN_ERROR_HANDLERS,
         on_startup=[service.start],

@@ -19,9 +19,15 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
+from reftarget.apps.student_signin import (
+    CALLBACK_PATH,
+    START_PATH,
+    StudentRecords,
+    StudentSignIn,
+)
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.body import int_field, json_object, optional_text_field, text_field
 from reftarget.core.context import RequestContext, request_context
@@ -29,8 +35,10 @@ from reftarget.core.db import app_db_path
 from reftarget.core.dependency import GuardedDependency, RetryPolicy
 from reftarget.core.openapi import Endpoint
 from reftarget.core.problem import PROBLEM_MEDIA_TYPE, problem_response
+from reftarget.core.runtime import build_authenticator
 from reftarget.core.service_client import downstream_headers
 from reftarget.core.settings import AppSettings
+from reftarget.core.synthetic_identities import synthetic_identity_endpoints
 from reftarget.domain import (
     CircuitOpen,
     CreditLedger,
@@ -222,16 +230,18 @@ class StudentService:
             status_code=201,
         )
 
-    async def sign_in_callback(self, request: Request) -> Response:
-        return HTMLResponse(
-            "<!doctype html><title>Signed in</title><p>Sign-in complete. "
-            "You can return to the student app.</p>",
-            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-        )
-
 
 def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
     service = StudentService(settings, runtime)
+    db = Database(app_db_path(settings.state_dir, "A5"))
+    sign_in = StudentSignIn(
+        runtime,
+        db,
+        service.ledger,
+        base_urls=dict(settings.topology.base_urls),
+        authenticator=build_authenticator(settings, runtime),
+        welcome_credits=WELCOME_CREDITS,
+    )
 
     work_schema = {
         "type": "object",
@@ -287,12 +297,23 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
             ),
             Endpoint(
                 "GET",
-                "/auth/callback",
-                service.sign_in_callback,
-                "Redirect target of A1's authorization code flow (student-web client)",
+                START_PATH,
+                sign_in.start,
+                "The landing page CTA: start sign-up (code + PKCE, verifier kept here)",
+                success_status=302,
                 public=True,
-                response_media_type="text/html",
             ),
+            Endpoint(
+                "GET",
+                CALLBACK_PATH,
+                sign_in.callback,
+                "Redeem the code, activate, attribute the conversion, go to A2's checkout",
+                success_status=303,
+                public=True,
+                emits=("activation_first_use",),
+                funnel_step="b2c.activation",
+            ),
+            *synthetic_identity_endpoints(StudentRecords(db)),
         ],
         exception_handlers=DOMAIN_ERROR_HANDLERS,
     )

@@ -26,6 +26,7 @@ import random
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -80,18 +81,26 @@ def _page_json(row: Any) -> dict[str, Any]:
     return {name: row[name] for name in _COLUMNS}
 
 
-def landing_html(row: Any, arm: str) -> str:
-    """The landing page: its headline and the chosen CTA (marked for journeys to read)."""
+def landing_html(row: Any, arm: str, start_url: str) -> str:
+    """The landing page: its headline and the chosen CTA (``a#cta`` with data-page-id and
+    data-arm, for journeys to read), which starts the B2C sign-up at A5 (contract §10)."""
+    href = f"{start_url}?{urlencode({'page_id': row['id'], 'arm': arm})}"
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(row['title'])}</title></head><body>"
         f"<h1>{html.escape(row['headline'])}</h1>"
-        f'<a id="cta" class="cta" href="/signup" data-page-id="{html.escape(row["id"])}" '
-        f'data-cta-arm="{html.escape(arm)}">{html.escape(CTA_TEXT[arm])}</a>'
+        f'<a id="cta" class="cta" href="{html.escape(href)}" '
+        f'data-page-id="{html.escape(row["id"])}" '
+        f'data-arm="{html.escape(arm)}">{html.escape(CTA_TEXT[arm])}</a>'
         "</body></html>"
     )
 
 
+SIGN_UP_START_PATH = "/auth/start"  # A5's (reftarget.apps.student_signin)
+# The B2C journey's landing page (the system map's pages["b2c.landing"]): A7 keeps it
+# published in the synthetic B2C tenant from its first start, so every target has one.
+B2C_LANDING_SLUG = "b2c-landing"
+B2C_LANDING_TENANT = "tenant_qa_b2c"
 PROVIDER_PAGE_PATH = "/providers"
 PORTAL_PATH = "/portal"  # A6's provider portal (reftarget.apps.a6_portal)
 
@@ -112,7 +121,23 @@ class GrowthService:
     def __init__(self, settings: AppSettings, runtime: AppRuntime) -> None:
         self.runtime = runtime
         self.portal_url = settings.topology.base_urls["A6"] + PORTAL_PATH
+        self.start_url = settings.topology.base_urls["A5"] + SIGN_UP_START_PATH
         runtime.db.executescript(SCHEMA)
+        now = runtime.clock.now().isoformat()
+        runtime.db.execute(
+            "INSERT INTO a7_pages (id, tenant_id, slug, title, headline, status, created_at,"
+            " published_at) VALUES (?, ?, ?, ?, ?, 'published', ?, ?)"
+            " ON CONFLICT (slug) DO NOTHING",
+            (
+                f"pg_{uuid.uuid4().hex}",
+                B2C_LANDING_TENANT,
+                B2C_LANDING_SLUG,
+                "Learn faster",
+                "Lessons that fit your week",
+                now,
+                now,
+            ),
+        )
         self._bandit_db = Database(app_db_path(settings.state_dir, "A7"))
         self.bandit = ThompsonBandit(
             list(CTA_TEXT), random.Random(), self._bandit_db, clock=runtime.clock
@@ -234,7 +259,7 @@ class GrowthService:
                 data={"page_id": row["id"], "arm": arm, "propensity": choice.propensity},
             )
         return HTMLResponse(
-            landing_html(row, arm),
+            landing_html(row, arm, self.start_url),
             headers={"Cache-Control": "no-store", "X-CTA-Arm": arm, "X-Page-Id": row["id"]},
         )
 
@@ -349,6 +374,7 @@ def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
                 public=True,
                 emits=("cta_emitted",),
                 response_media_type="text/html",
+                funnel_step="b2c.landing",
             ),
             Endpoint(
                 "GET",

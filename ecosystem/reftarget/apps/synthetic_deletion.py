@@ -60,6 +60,8 @@ class IdentityDeletion:
                 self.delete,
                 "Delete a synthetic identity and everything it owns in every app",
                 success_status=204,
+                request_example={},  # no body is read: documented so the §4 rules can be probed
+                request_schema={"type": "object"},
             ),
         ]
 

@@ -81,5 +81,7 @@ def synthetic_identity_endpoints(owned: OwnedRecords) -> list[Endpoint]:
             SYNTHETIC_IDENTITY_ROUTE,
             delete,
             "Delete everything this app holds for a synthetic identity (its own token)",
+            request_example={},  # no body is read: documented so the §4 rules can be probed
+            request_schema={"type": "object"},
         ),
     ]

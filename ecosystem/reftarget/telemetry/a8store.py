@@ -345,7 +345,11 @@ class TelemetryStore:
                 settled, sources, synthetic_apart=self._rule_enabled("synthetic_apart")
             )
         elif name == "funnel-status":
-            tiles = dashboards.funnel_status(self._rows(dashboards.FUNNEL_EVENTS, since, until))
+            names = dict.fromkeys(dashboards.FUNNEL_EVENTS + dashboards.JOURNEY_EVENTS)
+            rows = self._rows(names, since, until, trace_id)
+            tiles = dashboards.funnel_status(rows)
+            if trace_id is not None:  # one journey: each step with its times
+                tiles += dashboards.journey(rows, trace_id)
         else:
             rows = self._rows(dashboards.ACTIVATION_EVENTS, since, until, trace_id)
             tiles = dashboards.activation(rows, listed=trace_id is not None)

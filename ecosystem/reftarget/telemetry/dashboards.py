@@ -240,6 +240,57 @@ def _split(events: Sequence[Event]) -> dict[str, Any]:
     return {"real": round(real, 6), "synthetic": round(synthetic, 6), "samples": len(events)}
 
 
+# One journey's steps as the funnel-status dashboard shows them for a trace (harness
+# extension of §10): (step, emitter, events that show it; the first found counts). The
+# landing step is A7's cta_emitted, kept at rate 1.0 (cta_impression is sampled at 10 %).
+JOURNEY_STEPS: Final[dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]]] = {
+    "b2c": (
+        ("b2c.landing", "A7", ("cta_emitted", "cta_impression")),
+        ("b2c.signup", "A1", ("identity_ok",)),
+        ("b2c.activation", "A5", ("activation_first_use",)),
+        ("b2c.attribution", "A3", ("conversion_attributed",)),
+        ("b2c.checkout", "A2", ("checkout_completed",)),
+        ("b2c.settlement", "A2", ("revenue_settled",)),
+    ),
+}
+JOURNEY_EVENTS: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys(name for steps in JOURNEY_STEPS.values() for *_, names in steps for name in names)
+)
+
+
+def journey(events: Sequence[Event], trace_id: str) -> list[dict[str, Any]]:
+    """One tile per funnel for one trace: each step's event, app, ``timestamp`` (the
+    event's own time) and ``received_at`` (A8's), or nulls while A8 has not seen it."""
+    mine = [e for e in events if e["trace_id"] == trace_id]
+    tiles = []
+    for funnel, steps in JOURNEY_STEPS.items():
+        rows = []
+        found: list[Event] = []
+        for step, app_id, names in steps:
+            hit = next((e for e in mine if e["event"] in names and e["app_id"] == app_id), None)
+            if hit is not None:
+                found.append(hit)
+            rows.append(
+                {
+                    "step": step,
+                    "event": hit["event"] if hit else names[0],
+                    "app_id": app_id,
+                    "timestamp": hit["timestamp"] if hit else None,
+                    "received_at": hit["received_at"] if hit else None,
+                }
+            )
+        tiles.append(
+            {
+                "tile": f"{funnel}_journey",
+                "trace_id": trace_id,
+                "steps": rows,
+                "complete": len(found) == len(steps),
+                "updated_at": _latest(found),
+            }
+        )
+    return tiles
+
+
 def funnel_status(events: Sequence[Event]) -> list[dict[str, Any]]:
     """Per funnel, each step's event count (weighted), real and synthetic apart."""
     by_name: dict[str, list[Event]] = defaultdict(list)

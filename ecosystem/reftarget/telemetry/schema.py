@@ -82,6 +82,9 @@ EXTRA_EVENTS: Final[Mapping[str, str]] = MappingProxyType(
         "cycle_failed": "an A3 cycle failed (auto-heal will be attempted)",
         "cycle_auto_healed": "A3 healed a failed cycle without a human",
         "manual_intervention": "an operator intervened in an A3 run",
+        # §1 lists it among A3's events (not in §6's required list): the B2C funnel's
+        # attribution step (data: conversion_id, page_id, arm).
+        "conversion_attributed": "A3 attributed a conversion to the CTA arm and page",
         # §13 (error correction and autonomy): each retry of a service-to-service call, and
         # an A3 run that made no progress for its stall limit.
         "retry_attempted": "a failed dependency call is retried (data: attempt, delay_ms, …)",

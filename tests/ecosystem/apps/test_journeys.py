@@ -34,7 +34,8 @@ def test_a_landing_page_shows_a_cta_the_bandit_chose(target: Target) -> None:
     landing = target.get("A7", f"/p/{page['slug']}", {"X-Trace-Id": trace})
     assert landing.status_code == 200
     assert landing.headers["x-cta-arm"] in ARMS
-    assert f'data-cta-arm="{landing.headers["x-cta-arm"]}"' in landing.text
+    assert f'data-arm="{landing.headers["x-cta-arm"]}"' in landing.text
+    assert target.url("A5", "/auth/start?page_id=") in landing.text  # the CTA starts sign-up
     [emitted] = target.wait_for_events(trace, "cta_emitted")
     choice = emitted["data"]
     assert (choice["page_id"], choice["arm"]) == (page["id"], landing.headers["x-cta-arm"])
