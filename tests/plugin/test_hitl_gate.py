@@ -153,7 +153,9 @@ def test_workers_decide_on_the_controllers_snapshot(pytester: pytest.Pytester) -
     pytester.runpytest("-n", "2").assert_outcomes(skipped=1)
 
 
-def test_escalations_in_the_log_are_shown_in_the_gate_summary(pytester: pytest.Pytester) -> None:
+def test_escalations_of_earlier_runs_are_counted_in_the_gate_summary(
+    pytester: pytest.Pytester,
+) -> None:
     record_escalation(
         pytester.path / LOG,
         kind="stripe_live_failure",
@@ -162,7 +164,8 @@ def test_escalations_in_the_log_are_shown_in_the_gate_summary(pytester: pytest.P
     )
     pytester.makepyfile("import pytest\n\n@pytest.mark.liveness\ndef test_check():\n    pass\n")
     result = pytester.runpytest("-p", "no:xdist")
-    result.stdout.fnmatch_lines(["ESCALATION stripe_live_failure (*Z): card_declined x3"])
+    result.stdout.fnmatch_lines(["HITL log: 1 escalation(s) of earlier runs (*)"])
+    assert "PAGE" not in result.stdout.str()  # this run paged nothing
 
 
 # --- the length cap ---------------------------------------------------------------------------
@@ -248,7 +251,8 @@ def test_with_the_key_the_header_names_the_key_id_and_the_gate_runs(
         result.stdout.fnmatch_lines(
             [f"*HITL approval(s) in *{LOG} (keyed: HMAC-SHA256, key id {key_id(KEY.encode())})"]
         )
-    assert [e.get("key_id") for e in ApprovalLog.load(log).entries] == [key_id(KEY.encode())] * 2
+    entries = ApprovalLog.load(log).entries  # the approval, its use, the run's record
+    assert [e.get("key_id") for e in entries] == [key_id(KEY.encode())] * 3
 
 
 def test_a_keyed_log_without_the_key_is_a_usage_error_saying_the_key_is_needed(

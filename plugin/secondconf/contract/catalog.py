@@ -54,6 +54,7 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_OIDC_REGRESSION: Final = "oidc_regression"  # every CK-*/OIDC-* FAIL pages (contract §13)
 _ERR: Final = "resiliency"  # error correction (issue 12)
 _AUT: Final = "autonomy"
 _COMPLIANCE: Final = "compliance"
@@ -89,15 +90,21 @@ ROWS: Final = (
         "Session cookie: one cookie with Secure; SameSite=None; HttpOnly; Path=/",
         "§1",
         _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
         "CK-30",
         "Session cookie: Max-Age is the session TTL (<= 400 days), Expires agrees",
         "§1",
         _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
-        "CK-31", "Session cookie: Domain is the configured domain, or absent", "§1", _PHASE3
+        "CK-31",
+        "Session cookie: Domain is the configured domain, or absent",
+        "§1",
+        _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
         "CK-29-DRILL",
@@ -105,6 +112,7 @@ ROWS: Final = (
         "§1",
         _PHASE3,
         hitl_gate="oidc_cookie_policy",
+        escalates=_OIDC_REGRESSION,
     ),
     # §2a OIDC and A1's tokens
     ContractRule(
@@ -112,6 +120,7 @@ ROWS: Final = (
         "Discovery: issuer equals the tokens' iss, jwks_uri https, RS256 and never none",
         "§2a",
         _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
         "OIDC-35",
@@ -119,12 +128,14 @@ ROWS: Final = (
         "§2a",
         _PHASE3,
         prod_safe=True,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
         "OIDC-36",
         "Forged tokens (alg none, HS256 with the public key, a foreign key) refused",
         "§2a",
         _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
         "OIDC-37",
@@ -132,12 +143,23 @@ ROWS: Final = (
         "§2a",
         _PHASE3,
         hitl_gate="secret_rotation",
+        escalates=_OIDC_REGRESSION,
     ),
     ContractRule(
-        "OIDC-38", "redirect_uri matched exactly: every variant refused at A1", "§2a", _PHASE3
+        "OIDC-38",
+        "redirect_uri matched exactly: every variant refused at A1",
+        "§2a",
+        _PHASE3,
+        escalates=_OIDC_REGRESSION,
     ),
     # §6 telemetry
-    ContractRule("TEL-01", "required events in A8 with every schema field", "§6", _PHASE3),
+    ContractRule(
+        "TEL-01",
+        "required events in A8 with every schema field",
+        "§6",
+        _PHASE3,
+        escalates="schema_mismatch",
+    ),
     ContractRule("TEL-02", "telemetry sampled by trace id as §6 states", "§6", _PHASE3),
     ContractRule(
         "TEL-03",

@@ -58,11 +58,13 @@ __all__ = [
     "ApprovalLogError",
     "ApprovalTooLongError",
     "Escalation",
+    "RunRecord",
     "Use",
     "append_approval",
     "format_length",
     "record_action",
     "record_escalation",
+    "record_run",
     "record_use",
 ]
 
@@ -95,7 +97,10 @@ _KIND_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     # ``kind`` is taken by the entry kind, so an escalation's own kind is ``escalation``.
     "escalation": ("escalation", "detail"),
     "action": ("who", "what", "app", "env"),
+    # One per gate run (the controller, at its end): ``record`` is the only object field.
+    "run": ("run_id", "record"),
 }
+_OBJECT_FIELDS: Final = frozenset({"record"})
 _MAC_FIELDS: Final = ("key_id", "mac")
 """Present in every entry of a keyed log, in none of an unkeyed one."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -182,6 +187,20 @@ class Action:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """One gate run: start, end, result, approvals used, actions, faults, escalations.
+
+    ``record`` is the JSON object the run wrote (:mod:`secondconf.hitl.run_record` builds it).
+    """
+
+    id: str
+    seq: int
+    run_id: str
+    record: Mapping[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ApprovalLog:
     """A verified, immutable snapshot of the log.
 
@@ -200,6 +219,7 @@ class ApprovalLog:
     """Hash of the last entry, or ``GENESIS`` for an empty log."""
     protection: str
     """What protects it: keyed (HMAC chain, with the key id) or unkeyed, in one phrase."""
+    runs: tuple[RunRecord, ...] = ()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], keys: LogKeys | None = None) -> ApprovalLog:
@@ -372,6 +392,27 @@ def record_escalation(
 
     log = _append(Path(path), build, clock, keys)
     return log.escalations[-1]
+
+
+def record_run(
+    path: str | os.PathLike[str],
+    *,
+    run_id: str,
+    record: Mapping[str, Any],
+    clock: Clock,
+    keys: LogKeys | None = None,
+) -> RunRecord:
+    """Log one gate run's record (a JSON object) under ``run_id``."""
+    _check_text("run_id", run_id)
+    if not isinstance(record, Mapping):
+        raise ValueError("record must be a JSON object")
+    body = json.loads(_canonical(record))  # a JSON-safe copy; ValueError if it is not JSON
+
+    def build(_log: ApprovalLog, _now: datetime) -> Entry:
+        return {"kind": "run", "run_id": run_id, "record": body}
+
+    log = _append(Path(path), build, clock, keys)
+    return log.runs[-1]
 
 
 def record_action(
@@ -602,6 +643,7 @@ def _build(
     uses: list[Use] = []
     escalations: list[Escalation] = []
     actions: list[Action] = []
+    runs: list[RunRecord] = []
     by_id: dict[str, Approval] = {}
     head = previous_mac = GENESIS
     for index, (number, value) in enumerate(numbered):
@@ -648,6 +690,10 @@ def _build(
             )
         elif kind == "action":
             actions.append(_check_action(entry, at, where))
+        elif kind == "run":
+            if not entry["run_id"].strip():
+                raise ApprovalLogError(f"{where}: run_id is empty")
+            runs.append(RunRecord(entry["hash"], index, entry["run_id"], entry["record"], at))
         else:
             if not _ESCALATION_KIND.fullmatch(entry["escalation"]):
                 raise ApprovalLogError(f"{where}: escalation is not a snake_case word")
@@ -667,6 +713,7 @@ def _build(
         actions=tuple(actions),
         head=head,
         protection=keys.describe(),
+        runs=tuple(runs),
     )
 
 
@@ -733,8 +780,10 @@ def _check_shape(value: object, where: str) -> Entry:
     if type(value["seq"]) is not int:  # bool is an int subclass; reject it too
         raise ApprovalLogError(f"{where}: seq must be an integer")
     for key in sorted(expected - {"seq"}):
-        if not isinstance(value[key], str):
-            raise ApprovalLogError(f"{where}: {key} must be a string")
+        wanted = dict if key in _OBJECT_FIELDS else str
+        if not isinstance(value[key], wanted):
+            kind_of = "an object" if wanted is dict else "a string"
+            raise ApprovalLogError(f"{where}: {key} must be {kind_of}")
     for key in ("prev", "hash", "mac", "approval_id"):
         if key in value and not _HEX64.fullmatch(value[key]):
             raise ApprovalLogError(f"{where}: {key} must be 64 lowercase hex digits")

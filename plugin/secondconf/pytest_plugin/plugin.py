@@ -366,6 +366,9 @@ class _Controller:
         from secondconf.reports.run_results import RESULTS_FILE
 
         lines = list(self.pages)  # this run's escalations (contract §13)
+        if earlier := len(self.config.stash[APPROVALS_KEY].escalations):
+            listed = "secondconf-hitl list"
+            lines.append((f"HITL log: {earlier} escalation(s) of earlier runs ({listed})", {}))
         previous = self.model.run_info.get("previous_run")
         if previous:
             moved = f"{previous['moved']} output(s) moved to {previous['folder']}"
