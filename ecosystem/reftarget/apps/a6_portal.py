@@ -355,19 +355,20 @@ def render_portal(
     ]
     if outcome is not None:
         parts.append(_result_html(outcome))
+    # Registering is offered to every member: a tenant's second member joins its provider.
+    register = (
+        f'<form id="register" method="post" action="{PORTAL_PATH}/register">{_key_field()}'
+        '<label>Organisation <input name="display_name" required maxlength="200"></label>'
+        '<button id="register-submit" type="submit">Register</button></form>'
+    )
     if provider is None:
-        parts.append(
-            '<section id="provider" data-registered="false">'
-            f'<form id="register" method="post" action="{PORTAL_PATH}/register">{_key_field()}'
-            '<label>Organisation <input name="display_name" required maxlength="200"></label>'
-            '<button id="register-submit" type="submit">Register</button></form></section>'
-        )
+        parts.append(f'<section id="provider" data-registered="false">{register}</section>')
         parts.append("</body></html>")
         return "".join(parts)
     parts.append(
         f'<section id="provider" data-registered="true" '
         f'data-provider-id="{_attr(provider.get("provider_id"))}">'
-        f"<h2>{html.escape(str(provider.get('display_name', '')))}</h2></section>"
+        f"<h2>{html.escape(str(provider.get('display_name', '')))}</h2>{register}</section>"
         f'<form id="listing" method="post" action="{PORTAL_PATH}/listings">{_key_field()}'
         '<label>Title <input name="title" required maxlength="200"></label>'
         '<label>Price (cents) <input name="price_cents" inputmode="numeric"></label>'
