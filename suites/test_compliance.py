@@ -8,6 +8,7 @@ respect, and the check names what it could not send. The logic lives in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from secondconf.checks.compliance.actor import Actor
+from secondconf.checks.compliance.coppa import coppa_verdicts, run_coppa
+from secondconf.checks.compliance.ferpa import ferpa_verdict, run_ferpa
 from secondconf.checks.compliance.integrity import integrity_verdicts, run_integrity
 from secondconf.checks.compliance.minimization import check_output_pii, check_telemetry_pii
 from secondconf.checks.compliance.pii import Canaries
@@ -41,6 +44,17 @@ SecretOf = Callable[[str], Secret]
 @pytest.fixture
 def actor(target: Target, async_client: httpx.AsyncClient, secret: SecretOf) -> Actor:
     return Actor(async_client, target.system_map, secret("OIDC_CLIENT_SECRET"))
+
+
+def _login_password(target: Target) -> Secret | None:
+    """The synthetic identities' password, from the variable the map names (never shown)."""
+    login = target.system_map.browser_login
+    if login is None:
+        return None
+    if login.password_env in target.secrets:
+        return target.secrets[login.password_env]
+    value = os.environ.get(login.password_env)
+    return Secret(login.password_env, value) if value else None
 
 
 def _log_dirs(target: Target) -> list[Path]:
@@ -73,3 +87,24 @@ def test_academic_integrity(
 ) -> None:
     for verdict in integrity_verdicts(run_async(run_integrity(actor, a8))):
         record_verdict(verdict)
+
+
+@pytest.mark.rules("COPPA-01", "COPPA-02")
+def test_coppa_age_gate(
+    target: Target,
+    actor: Actor,
+    a8: A8Client,
+    run_async: RunAsync,
+    record_verdict: RecordVerdict,
+) -> None:
+    login, password = target.system_map.browser_login, _login_password(target)
+    for verdict in coppa_verdicts(run_async(run_coppa(actor, a8, login, password))):
+        record_verdict(verdict)
+
+
+@pytest.mark.rules("FERPA-01")
+def test_ferpa_scope(
+    target: Target, actor: Actor, run_async: RunAsync, record_verdict: RecordVerdict
+) -> None:
+    login, password = target.system_map.browser_login, _login_password(target)
+    record_verdict(ferpa_verdict(run_async(run_ferpa(actor, login, password))))

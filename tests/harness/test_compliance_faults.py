@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from secondconf.checks.compliance.actor import Actor
+from secondconf.checks.compliance.coppa import coppa_verdicts, run_coppa
+from secondconf.checks.compliance.ferpa import ferpa_verdict, run_ferpa
 from secondconf.checks.compliance.integrity import integrity_verdicts, run_integrity
 from secondconf.checks.compliance.minimization import check_output_pii, check_telemetry_pii
 from secondconf.checks.compliance.pii import Canaries
@@ -23,6 +25,8 @@ from tests.harness.conftest import HarnessTarget
 CAUGHT_BY = {
     "pii_minimization": ("A5", {"PII-01"}),
     "academic_integrity": ("A4", {"INT-01"}),
+    "ferpa_scope": ("A4", {"FERPA-01"}),
+    "coppa_age_gate": ("A1", {"COPPA-01"}),
 }
 
 
@@ -36,9 +40,14 @@ def run_checks(target: HarnessTarget, canaries: Canaries) -> dict[str, Verdict]:
             def actor() -> Actor:
                 return Actor(client, target.map, target.secret("OIDC_CLIENT_SECRET"))
 
+            login = target.map.browser_login
+            assert login is not None
+            password = target.secret(login.password_env)
             return [
                 await check_telemetry_pii(actor(), a8, canaries),
                 *integrity_verdicts(await run_integrity(actor(), a8)),
+                *coppa_verdicts(await run_coppa(actor(), a8, login, password)),
+                ferpa_verdict(await run_ferpa(actor(), login, password)),
             ]
 
     return {v.details["rule"]: v for v in asyncio.run(run())}
@@ -59,12 +68,23 @@ def test_a_clean_target_passes_every_rule(harness_target: HarnessTarget, logs: P
     verdicts = run_checks(harness_target, canaries)
     verdicts["PII-02"] = check_output_pii([logs], canaries)
     elapsed = time.perf_counter() - started
-    assert sorted(verdicts) == ["INT-01", "INT-02", "PII-01", "PII-02"]
+    assert sorted(verdicts) == [
+        "COPPA-01", "COPPA-02", "FERPA-01", "INT-01", "INT-02", "PII-01", "PII-02"
+    ]  # fmt: skip
     for verdict in verdicts.values():
         assert verdict.outcome is Outcome.PASS, _explain(verdict)
     assert verdicts["PII-01"].n >= 2  # the spend's events at least
     assert verdicts["PII-02"].n >= 8  # one log per app
     assert verdicts["INT-01"].n == 4  # two graded requests, through A5 and at A4
+    assert verdicts["COPPA-01"].n == 2  # age 12, with and without the consent box ticked
+    ferpa = verdicts["FERPA-01"]
+    assert ferpa.details["routes"] == [
+        "A4 GET /v1/work",
+        "A4 GET /v1/work/{work_id}",
+        "A5 GET /v1/credits",
+    ]
+    assert ferpa.n == 9  # three routes, each by the student, another student, a provider
+    assert "a provider of another tenant" in " ".join(ferpa.details["cases"])
     assert elapsed < 30, f"the compliance checks took {elapsed:.1f} s"
 
 

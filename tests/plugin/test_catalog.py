@@ -67,7 +67,7 @@ def test_the_checks_judge_the_catalogued_rows() -> None:
 
 def test_only_checks_that_send_no_write_are_prod_safe() -> None:
     """... and the compliance checks, which write only as synthetic identities (§5, §14)."""
-    compliance = {"PII-01", "PII-02", "INT-01", "INT-02"}
+    compliance = {"PII-01", "PII-02", "COPPA-01", "COPPA-02", "FERPA-01", "INT-01", "INT-02"}
     prod_safe = {r.rule_id for r in CATALOG.values() if r.prod_safe}
     # B2C-13: the named identities' journeys, synthetic in every respect, behind prod_write
     assert prod_safe == {"OIDC-35", "PRD-39", "PRD-41", "B2C-13", *compliance}

@@ -196,6 +196,23 @@ ROWS: Final = (
     ContractRule(
         "INT-02", "Study help is still done and charged", "§14", _COMPLIANCE, prod_safe=True
     ),
+    ContractRule(
+        "COPPA-01",
+        "Sign-up attesting age 12 without consent -> 403 coppa-age-gate, nothing stored",
+        "§14",
+        _COMPLIANCE,
+        prod_safe=True,
+    ),
+    ContractRule(
+        "COPPA-02", "Sign-up attesting age 13 is admitted", "§14", _COMPLIANCE, prod_safe=True
+    ),
+    ContractRule(
+        "FERPA-01",
+        "Student records read by the student only: other student, tenant, provider -> 404",
+        "§14",
+        _COMPLIANCE,
+        prod_safe=True,
+    ),
     # §7 and §11 money: billing, markup, micro SKU, revenue lineage (issue 11, phase 4;
     # checks/monetization, suites/test_monetization.py)
     ContractRule(

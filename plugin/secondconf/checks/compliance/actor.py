@@ -140,3 +140,25 @@ async def work_example(actor: Actor) -> dict[str, Any] | None:
         actor.problems.append(f"{app_id}'s example for {path} names no work kind")
         return None
     return {"kind": example["kind"], "units": 1}
+
+
+IDENTITIES: Final = "/v1/synthetic-identities/"  # on A1 (harness extension of §5)
+
+
+async def identity_remains(actor: Actor, subject: str) -> bool | None:
+    """Whether A1 still holds anything of ``subject`` (200), nothing (404), or ``None``
+    when it could not say."""
+    answer = await actor.send("GET", ("A1", IDENTITIES + subject), None)
+    if answer is None or answer.status_code not in (200, 404):
+        actor.problems.append(f"A1 GET {IDENTITIES}{subject} answered {status(answer)}")
+        return None
+    return answer.status_code == 200
+
+
+async def delete_identity(actor: Actor, subject: str) -> bool:
+    """Delete ``subject`` with everything it owns (204, also when nothing existed)."""
+    answer = await actor.send("DELETE", ("A1", IDENTITIES + subject), None)
+    if answer is None or answer.status_code != 204:
+        actor.problems.append(f"A1 DELETE {IDENTITIES}{subject} answered {status(answer)}")
+        return False
+    return True
