@@ -31,7 +31,15 @@ Decisions the contract leaves open (each is enforced by a test in tests/ecosyste
 - Login: a failed login re-shows the form with 401 (no ``WWW-Authenticate``: no HTTP
   scheme applies to a form); unknown users cost a decoy scrypt check. A successful login
   always starts a new session. A live session skips the form (the code is issued at once);
-  ``prompt``/``max_age`` are ignored.
+  ``max_age`` and every ``prompt`` but ``create`` are ignored.
+- Sign-up (``prompt=create``, OpenID Connect Prompt Create; ``accounts``): the form
+  ``form#signup`` (username, password, age, optional parental_consent) always shows, live
+  session or not. It creates accounts in the synthetic namespace only (403
+  ``synthetic-namespace`` otherwise), with the synthetic identities' password (a wrong one
+  re-shows the form with 401, an age that is not whole years with 400); an existing
+  account just logs in. Under 13 without a parental-consent record is 403
+  ``coppa-age-gate``: nothing stored but the ``coppa_refusals`` counter. Signed-up accounts
+  may be the ``subject`` of a ``client_credentials`` token like the named identities.
 - Session: absolute expiry ``session_ttl_s`` after login, checked server-side on every read;
   ``GET /oauth/session`` (200 ``{sub, tid, expires_at}`` or 401) lets a harness observe it.
   Cookie ``a1_session``: ``Max-Age`` = TTL, ``Expires`` = the session's expiry on the
