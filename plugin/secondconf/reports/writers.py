@@ -17,6 +17,7 @@ from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
 from secondconf.reports.liveness import write_liveness_reports
 from secondconf.reports.monetization import write_monetization_reports
+from secondconf.reports.rl_signal_path import write_rl_signal_path_report
 from secondconf.reports.run_results import write_run_results
 from secondconf.settings import HarnessSettings
 
@@ -29,6 +30,7 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_baseline_report,
     write_idempotency_report,
     write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
+    write_rl_signal_path_report,  # phase 6: rl_signal_path.md and its learning-curve chart
 )
 
 WRITERS: Final[tuple[ReportWriter, ...]] = (
