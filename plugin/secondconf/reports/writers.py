@@ -11,6 +11,7 @@ from typing import Final
 
 from secondconf.engine.results import ResultsModel
 from secondconf.reports.baseline import write_baseline_report
+from secondconf.reports.compliance import write_compliance_report
 from secondconf.reports.funnels import write_b2c_reports
 from secondconf.reports.deliverables import write_deliverables
 from secondconf.reports.idempotency import write_idempotency_report
@@ -29,6 +30,7 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_liveness_reports,
     write_baseline_report,
     write_idempotency_report,
+    write_compliance_report,  # phase 3: compliance.md (contract §14)
     write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
     write_rl_signal_path_report,  # phase 6: rl_signal_path.md and its learning-curve chart
 )
