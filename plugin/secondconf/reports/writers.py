@@ -10,14 +10,16 @@ from collections.abc import Callable
 from typing import Final
 
 from secondconf.engine.results import ResultsModel
+from secondconf.reports.b2b_funnel import write_b2b_report
 from secondconf.reports.baseline import write_baseline_report
 from secondconf.reports.compliance import write_compliance_report
-from secondconf.reports.funnels import write_b2c_reports
 from secondconf.reports.deliverables import write_deliverables
+from secondconf.reports.funnels import write_b2c_reports
 from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
 from secondconf.reports.liveness import write_liveness_reports
 from secondconf.reports.monetization import write_monetization_reports
+from secondconf.reports.resiliency import write_resiliency_report
 from secondconf.reports.rl_signal_path import write_rl_signal_path_report
 from secondconf.reports.run_results import write_run_results
 from secondconf.settings import HarnessSettings
@@ -31,8 +33,10 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_baseline_report,
     write_idempotency_report,
     write_compliance_report,  # phase 3: compliance.md (contract §14)
+    write_b2b_report,  # phase 3: b2b_funnel_results.json
     write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
     write_rl_signal_path_report,  # phase 6: rl_signal_path.md and its learning-curve chart
+    write_resiliency_report,  # phase 7: a3_resiliency_report.md (the drills)
 )
 
 WRITERS: Final[tuple[ReportWriter, ...]] = (
