@@ -9,7 +9,7 @@
    ``Retry-After`` of that refusal, and one probe spend is sent: the breaker should go
    half-open and close on it. A5's clock is put back.
 4. A8's ``retry_attempted`` and ``circuit_*`` events of these calls are read, once A8 holds
-   the probe's ``circuit_closed`` (or the telemetry deadline passes).
+   the probe's ``circuit_closed`` or ``credit_decrement`` (or the telemetry deadline passes).
 5. An A3 run whose first attempt of every cycle fails is started (``fail_attempts``); A3's
    record and A8's events of its trace say whether each cycle healed.
 
@@ -52,6 +52,9 @@ ACTIVATION_PATH: Final = "/v1/activations"
 RUNS_PATH: Final = "/v1/runs"
 SPEND_BODY: Final = {"kind": "explain", "units": 1}
 BREAKER_EVENTS: Final = ("circuit_opened", "circuit_half_opened", "circuit_closed")
+# The probe's last events: the breaker closing on it, or the spend it paid for (a breaker
+# that never opened has nothing to close).
+PROBE_MARKERS: Final = frozenset({"circuit_closed", "credit_decrement"})
 HEAL_CYCLES: Final = 2
 POLL_S: Final = 0.1
 RUN_DEADLINE_S: Final = 20.0
@@ -170,13 +173,15 @@ async def _collect(
     a8: A8Client, run: ErrorCorrectionRun, since: Any, clock: Clock, deadline_s: float
 ) -> None:
     """Read A8's retry and breaker events of the scenario's calls (by trace id), once A8
-    holds the probe's ``circuit_closed`` or the deadline has passed."""
+    holds the probe's last event (:data:`PROBE_MARKERS`) or the deadline has passed."""
     probe_trace = run.probe.get("trace_id")
     if probe_trace is None:
         return
     end = clock.monotonic() + deadline_s
     while clock.monotonic() < end:
-        if (await a8.raw_events(trace_id=probe_trace, event="circuit_closed")).items:
+        # A5 emits in order: once the probe's last event is in, so is everything before it.
+        names = {i.get("event") for i in (await a8.raw_events(trace_id=probe_trace)).items}
+        if names & PROBE_MARKERS:
             break
         await asyncio.sleep(POLL_S)
     ours = {*run.traces, run.refused.get("trace_id"), probe_trace}
