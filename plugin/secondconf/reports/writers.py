@@ -14,6 +14,7 @@ from secondconf.reports.b2b_funnel import write_b2b_report
 from secondconf.reports.baseline import write_baseline_report
 from secondconf.reports.compliance import write_compliance_report
 from secondconf.reports.deliverables import write_deliverables
+from secondconf.reports.error_correction import write_error_correction_report
 from secondconf.reports.funnels import write_b2c_reports
 from secondconf.reports.idempotency import write_idempotency_report
 from secondconf.reports.inventory import write_inventory_report
@@ -36,6 +37,7 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_b2b_report,  # phase 3: b2b_funnel_results.json
     write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
     write_rl_signal_path_report,  # phase 6: rl_signal_path.md and its learning-curve chart
+    write_error_correction_report,  # phase 6: error_correction_learning.md, a3_autonomy.json
     write_resiliency_report,  # phase 7: a3_resiliency_report.md (the drills)
 )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Final
 
@@ -47,6 +48,9 @@ def judge_duration(run: AutonomyRun) -> Verdict:
         "record": record,
         "record_after_end": after,
         "required_minutes": plan.required_minutes,
+        "virtual": run.virtual,
+        "wall_s": run.wall_s,
+        "steps": [asdict(step) for step in run.steps],  # A3's record after each step
     }
     if not record:
         untested.append("A3 gave no record of the run")
