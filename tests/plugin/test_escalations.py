@@ -122,7 +122,7 @@ def test_other_triggers_page_on_their_first_fail() -> None:
 
 
 def test_a_failing_oidc_check_is_logged_paged_posted_and_the_run_recorded(
-    pytester: pytest.Pytester, receiver: Receiver
+    pytester: pytest.Pytester, receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytester.makepyfile(failing_check("OIDC-38", "https://evil.example/cb accepted"))
 
@@ -154,6 +154,8 @@ def test_a_failing_oidc_check_is_logged_paged_posted_and_the_run_recorded(
     assert (payload["source"], payload["severity"]) == ("secondconf gate (embedded)", "critical")
     assert payload["custom_details"]["rule"] == "OIDC-38"
     assert hitl_main(["verify", "--log", str(pytester.path / LOG)]) == 0
+    assert hitl_main(["list", "--log", str(pytester.path / LOG)]) == 0
+    assert "runs: 1 (one record per gate run)\n  last: FAILED at " in capsys.readouterr().out
 
 
 def test_a_schema_mismatch_pages_on_the_third_run_that_sees_it(

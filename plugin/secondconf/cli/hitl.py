@@ -202,6 +202,10 @@ def _list(args: argparse.Namespace, clock: Clock) -> int:
         _print_table(["SEQ", "AT", "KIND", "DETAIL"], rows)
     print(f"actions: {len(log.actions)} (fault switches and clock moves the harness made)")
     print(f"uses: {len(log.uses)}")
+    print(f"runs: {len(log.runs)} (one record per gate run)")
+    if log.runs:
+        last = log.runs[-1]
+        print(f"  last: {_printable(str(last.record.get('result')))} at {utc_iso(last.at)}")
     return 0
 
 
