@@ -408,57 +408,6 @@ ROWS: Final = (
     ContractRule(
         "B2B-04", "the first request after a cold start is within the SLO (warmers)", "§13", _B2B
     ),
-    # phase 5, activation and growth hygiene (issue 12; checks/activation)
-    ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),
-    ContractRule(
-        "ACT-02",
-        "a credit spend decrements the balance by the billed amount (cost x 4)",
-        "§7",
-        "activation",
-    ),
-    ContractRule(
-        "ACT-03",
-        "a page built and published emits page_build_requested, page_published once",
-        "§6",
-        "activation",
-    ),
-    ContractRule(
-        "ACT-04", "each page view emits cta_emitted with its page and arm", "§6", "activation"
-    ),
-    ContractRule("ACT-05", "cta_impression sampled at 10 % by trace id", "§6", "activation"),
-    ContractRule(
-        "ACT-06",
-        "A8's activation tile shows each activation and growth event within 60 s",
-        "§6",
-        "activation",
-    ),
-    # phase 6, the learning loop (issue 12; checks/learning): on a page of the check's own
-    ContractRule(
-        "RL-01",
-        "the reward is 0.05 pv + 0.3 lead + 0.65 checkout - 0.4 complaint, exactly",
-        "§8",
-        "learning",
-    ),
-    ContractRule(
-        "RL-02",
-        "the reward is rescaled (r + 0.4) / 1.4, never clipped: a complaint lowers "
-        "the arm's posterior",
-        "§8",
-        "learning",
-    ),
-    ContractRule(
-        "RL-03",
-        "impression -> reward -> posterior -> weights -> bandit_config in A8 within "
-        "60 s, each chosen arm's propensity logged",
-        "§8",
-        "learning",
-    ),
-    ContractRule(
-        "RL-04",
-        "the bandit learns: the better arm's share rises (fixed seeds, statistical)",
-        "§8",
-        "learning",
-    ),
 )
 
 CATALOG: Final[Mapping[str, ContractRule]] = MappingProxyType({r.rule_id: r for r in ROWS})
