@@ -255,3 +255,14 @@ def test_no_verdict_no_report(tmp_path: Path) -> None:
     settings = settings_under(tmp_path)
     write_error_correction_report(ResultsModel(), settings)
     assert not (settings.reports_dir / REPORT).exists()
+
+
+def test_a_scenario_that_could_not_start_is_reported_as_such(tmp_path: Path) -> None:
+    settings = settings_under(tmp_path)
+    empty = AutonomyRun(PLAN.__dict__, True, iso(START), untested=["no clock control"])
+    verdicts = judge_error_correction(
+        ErrorCorrectionRun(started_at=iso(START), untested=["no fault control"])
+    ) + judge_autonomy(empty, 60.0)
+    assert {v.outcome for v in verdicts} == {Outcome.INCONCLUSIVE}
+    write_error_correction_report(model_of(verdicts), settings)
+    assert "no fault control" in (settings.reports_dir / REPORT).read_text()

@@ -111,8 +111,9 @@ def _error_sections(verdicts: Mapping[str, tuple[Verdict, float, str]]) -> list[
             "",
             "## Retries while A4 answers 503 (ERR-01, ERR-02)",
             "",
-            f"Scenario wall time: {duration:.1f} s (40 A5 spends released together, one while "
-            "the breaker is open, one probe, one healing A3 run).",
+            f"Scenario wall time: {verdict.details.get('wall_s')} s (40 A5 spends released "
+            "together, one while the breaker is open, one probe, one healing A3 run; the check "
+            f"took {duration:.1f} s with its setup).",
             "",
             f"- Full jitter: KS test of delay / ceiling against U(0, 1) over the retries before "
             f"the cap: D = {_figure(ks.get('statistic'))}, p = {_figure(ks.get('pvalue'))}, "
@@ -176,7 +177,8 @@ def _autonomy_sections(verdicts: Mapping[str, tuple[Verdict, float, str]]) -> li
             f"(required: more than {details.get('required_minutes')}), "
             f"{record.get('cycles_completed')} cycles, state {record.get('state')}, "
             f"{record.get('manual_interventions')} manual interventions; one step after the "
-            f"end: {after.get('autonomous_minutes')} minutes. Wall time {duration:.1f} s.",
+            f"end: {after.get('autonomous_minutes')} minutes. Wall time "
+            f"{details.get('wall_s')} s (the check with its setup: {duration:.1f} s).",
         ]
     if "AUT-02" in verdicts:
         details = verdicts["AUT-02"][0].details
@@ -191,7 +193,7 @@ def _autonomy_sections(verdicts: Mapping[str, tuple[Verdict, float, str]]) -> li
         limit = details.get("stall_limit_s")
         lines.append(
             f"- Stall watch: longest stretch without run_progress {_figure(gap)} s of A3's clock "
-            f"(stall limit {_figure(limit)} s); a stall FAILs AUT-03, which pages "
+            f"(stall limit {_figure(limit, 6)} s); a stall FAILs AUT-03, which pages "
             "`a3_run_stalled`."
         )
     if "AUT-04" in verdicts:

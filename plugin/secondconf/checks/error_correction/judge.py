@@ -63,7 +63,7 @@ def judge_jitter(run: ErrorCorrectionRun) -> Verdict:
     at_cap = [r for r in run.retries if r.saturated]
     violations: list[str] = []
     untested: list[str] = list(run.untested) if not run.retries else []
-    details: dict[str, Any] = {"alpha": KS_ALPHA, "samples": len(run.retries)}
+    details: dict[str, Any] = {"alpha": KS_ALPHA, "samples": len(run.retries), "wall_s": run.wall_s}
     cases = 0
     if len(below) >= MIN_KS_SAMPLES:
         cases += 1
