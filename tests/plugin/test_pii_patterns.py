@@ -63,6 +63,7 @@ def test_pii_is_found(text: str, kind: str) -> None:
         "| 200 | 404 1234 | 381 555 0199 |",  # digit groups in a table
         "uuid 123e4567-e89b-12d3-a456-426614174000",
         "aa:bb:cc:dd:ee:ff",  # a MAC address is not an IP
+        '"afters": [{"name": "a8::<lambda>"}] and cafe::beef',  # names with colons
     ],
 )
 def test_what_is_not_pii(text: str) -> None:

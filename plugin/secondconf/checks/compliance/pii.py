@@ -21,6 +21,9 @@ What is not PII, decided here and tested (``tests/plugin/test_pii_patterns.py``)
   userinfo, as the OIDC redirect checks send on purpose), not an e-mail address;
 * digits inside a longer word or number: trace ids and other hex, decimals, version
   strings (a pattern must stand alone between non-word characters);
+* an "IPv6 address" of fewer than three hex groups (``a8::<lambda>``, pytest's name of a
+  fixture's finalizer in Allure results; ``dead::beef``): a user's address has a prefix
+  and an interface id;
 * a digit run that fails the Luhn check or has no card issuer's prefix (Visa 4,
   Mastercard 51-55 and 2221-2720, Amex 34/37, Discover 6011/644-649/65, JCB 3528-3589,
   Diners 300-305/36/38): epoch milliseconds start with 1 and are no card;
@@ -46,6 +49,9 @@ IPV6: Final = "IPv6 address"
 CARD: Final = "card number"
 PHONE: Final = "phone number"
 PATTERN_KINDS: Final = (EMAIL, IPV4, IPV6, CARD, PHONE)
+# A user's IPv6 address has a prefix and an interface id: three hex groups at least.
+# Fewer is a name with colons (pytest's ``a8::<lambda>``, ``dead::beef``), not an address.
+IPV6_MIN_GROUPS: Final = 3
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
@@ -128,7 +134,8 @@ def find_patterns(text: str) -> list[Hit]:
             hits.append(Hit(IPV4, match.start()))
     for match in _IPV6.finditer(text):
         candidate = match.group()
-        if candidate.count(":") >= 2 and _address_is_user_data(text, match.start(), candidate):
+        groups = [g for g in candidate.split(":") if g]
+        if len(groups) >= IPV6_MIN_GROUPS and _address_is_user_data(text, match.start(), candidate):
             hits.append(Hit(IPV6, match.start()))
     for match in _CARD.finditer(text):
         if is_card_number(re.sub(r"[ -]", "", match.group())):
