@@ -237,9 +237,9 @@ class PaymentsService:
         lookup_key = micro_sku_lookup_key(kind)
         if body.get("lookup_key") is not None:
             named = text_field(body, "lookup_key")
-            if not context.tags.test_run:
+            if not context.tags.test_run:  # 400, not 403: the document lists 400 here
                 return problem_response(
-                    403, "synthetic-only", "Only a synthetic request (X-Test-Run) names a key."
+                    400, "invalid-body", "Only a synthetic request (X-Test-Run) names a key."
                 )
             if not SYNTHETIC_LOOKUP_KEY.match(named):
                 return problem_response(
