@@ -27,6 +27,7 @@ from secondconf.checks.load.baseline import (
 from secondconf.checks.load.locust import BaselineError, baseline_locustfile, locust_bin
 from secondconf.engine.verdict import Verdict
 from secondconf.reports.baseline import BASELINE_SECTION
+from secondconf.reports.charts import ChartRow, latency_chart
 from secondconf.settings import HarnessSettings
 from secondconf.target.deployment import Target
 
@@ -51,6 +52,7 @@ def test_baseline_load(
     run_info: dict[str, Any],
     record_verdict: Callable[[Verdict], Verdict],
     tmp_path: Path,
+    attach_chart: Callable[[str, Callable[[], bytes]], None],
 ) -> None:
     try:
         result = run_baseline(
@@ -71,6 +73,8 @@ def test_baseline_load(
     except BaselineError as error:
         pytest.fail(str(error), pytrace=False)
     run_info[BASELINE_SECTION] = result.run.to_dict()
+    rows = [ChartRow(name, verdicts[1]) for name, verdicts in result.verdicts.items()]
+    attach_chart("p95 latency per endpoint", lambda: latency_chart(rows, "Baseline: p95 latency"))
     for verdicts in result.verdicts.values():
         for verdict in verdicts:
             record_verdict(verdict)

@@ -14,6 +14,8 @@ import pytest
 from secondconf.checks.liveness.measure import LivenessResult
 from secondconf.contract.platform import APP_IDS
 from secondconf.engine.verdict import Verdict
+from secondconf.reports.charts import latency_chart
+from secondconf.reports.liveness import latency_rows
 
 pytestmark = [
     pytest.mark.second_confirmation,
@@ -25,7 +27,15 @@ pytestmark = [
 
 @pytest.mark.parametrize("app_id", [pytest.param(a, marks=pytest.mark.app(a)) for a in APP_IDS])
 def test_dual_source_liveness(
-    app_id: str, liveness_run: LivenessResult, record_verdict: Callable[[Verdict], Verdict]
+    app_id: str,
+    liveness_run: LivenessResult,
+    record_verdict: Callable[[Verdict], Verdict],
+    attach_chart: Callable[[str, Callable[[], bytes]], None],
 ) -> None:
-    for verdict in liveness_run.for_app(app_id):
+    verdicts = liveness_run.for_app(app_id)
+    attach_chart(
+        f"{app_id} p95 latency",
+        lambda: latency_chart(latency_rows(app_id, verdicts), f"{app_id}: p95 latency by source"),
+    )
+    for verdict in verdicts:
         record_verdict(verdict)

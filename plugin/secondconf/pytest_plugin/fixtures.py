@@ -195,6 +195,17 @@ def liveness_plan(settings: HarnessSettings) -> LivenessPlan:
     )
 
 
+@pytest.fixture
+def attach_chart(pytestconfig: pytest.Config) -> Callable[[str, Callable[[], bytes]], None]:
+    """Attach a chart (PNG, drawn only when Allure is writing) to this check's result."""
+    from secondconf.pytest_plugin.allure_labels import attach_png
+
+    def attach(name: str, draw: Callable[[], bytes]) -> None:
+        attach_png(pytestconfig, name, draw)
+
+    return attach
+
+
 @pytest.fixture(scope="session")
 def liveness_run(
     pytestconfig: pytest.Config, target: Target, tmp_path_factory: pytest.TempPathFactory

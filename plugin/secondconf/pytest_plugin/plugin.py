@@ -30,6 +30,7 @@ from secondconf.pytest_plugin.allure_labels import AllureVerdicts
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
     a8,
     async_client,
+    attach_chart,
     clock,
     exclusive_target_load,
     fault_control,
