@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from reftarget.core.app import AppRuntime
-from reftarget.core.body import json_object, text_field
+from reftarget.core.body import InvalidBody, json_object, optional_text_field, text_field
 from reftarget.core.context import RequestContext, request_context
 from reftarget.core.openapi import Endpoint
 from reftarget.core.problem import problem_response
@@ -90,9 +90,12 @@ def result_page(status: str, payment_intent: str | None, detail: str) -> str:
 class CheckoutPages:
     """Checkout sessions, the checkout page and its pay route."""
 
-    def __init__(self, runtime: AppRuntime, charge: Charge, base_url: str) -> None:
+    def __init__(
+        self, runtime: AppRuntime, charge: Charge, base_url: str, kinds: Iterable[str]
+    ) -> None:
         self.runtime = runtime
         self.charge = charge
+        self.kinds = frozenset(kinds)
         self.page_url = base_url + PAGE_PATH
         runtime.db.executescript(SCHEMA)
 
@@ -108,7 +111,7 @@ class CheckoutPages:
                 request_schema={
                     "type": "object",
                     "properties": {
-                        "kind": {"type": "string"},
+                        "kind": {"type": "string", "enum": sorted(self.kinds)},
                         "page_id": {"type": "string"},
                         "arm": {"type": "string"},
                     },
@@ -155,8 +158,10 @@ class CheckoutPages:
         context = request_context(request)
         body = await json_object(request)
         kind = text_field(body, "kind", default="lesson")
-        page_id = text_field(body, "page_id", max_length=64, default="")
-        arm = text_field(body, "arm", max_length=64, default="")
+        if kind not in self.kinds:
+            raise InvalidBody(f"kind must be one of {sorted(self.kinds)}")
+        page_id = optional_text_field(body, "page_id", max_length=64)
+        arm = optional_text_field(body, "arm", max_length=64)
         tenant_id, subject = context.principal()
         session_id = f"cs_{secrets.token_urlsafe(24)}"
         self.runtime.db.execute(
@@ -167,8 +172,8 @@ class CheckoutPages:
                 tenant_id,
                 subject,
                 kind,
-                page_id or None,
-                arm or None,
+                page_id,
+                arm,
                 context.trace_id,
                 self.runtime.clock.time(),
             ),

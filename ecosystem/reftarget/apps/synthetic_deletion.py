@@ -53,6 +53,7 @@ class IdentityDeletion:
                 SYNTHETIC_IDENTITY_ROUTE,
                 self.show,
                 "What every app still holds for a synthetic identity (404: nothing)",
+                published=False,
             ),
             Endpoint(
                 "DELETE",
@@ -60,8 +61,7 @@ class IdentityDeletion:
                 self.delete,
                 "Delete a synthetic identity and everything it owns in every app",
                 success_status=204,
-                request_example={},  # no body is read: documented so the §4 rules can be probed
-                request_schema={"type": "object"},
+                published=False,  # as every app's (core.synthetic_identities says why)
             ),
         ]
 

@@ -6,6 +6,11 @@ that subject* (``sub`` = the subject, ``tid`` = its tenant), so an app deletes o
 caller owns: a subject outside the synthetic namespace, or a token of another subject, is
 403. ``GET`` answers ``{"subject", "owned": n}``; ``DELETE`` answers ``{"subject",
 "deleted": n}`` (0 when there was nothing), so A1 can both prove and perform the cleanup.
+
+The routes keep the §4 rules but are left out of the OpenAPI documents: they are a fixed
+interface of the harness's cleanup (docs/contract.md §5), not the app's product API, and a
+generic route walker cannot build a request for them (the subject must be an existing
+synthetic identity, the token one A1 issued for it).
 """
 
 from __future__ import annotations
@@ -75,13 +80,13 @@ def synthetic_identity_endpoints(owned: OwnedRecords) -> list[Endpoint]:
             SYNTHETIC_IDENTITY_ROUTE,
             show,
             "How many records this app holds for a synthetic identity (its own token)",
+            published=False,
         ),
         Endpoint(
             "DELETE",
             SYNTHETIC_IDENTITY_ROUTE,
             delete,
             "Delete everything this app holds for a synthetic identity (its own token)",
-            request_example={},  # no body is read: documented so the §4 rules can be probed
-            request_schema={"type": "object"},
+            published=False,
         ),
     ]

@@ -230,3 +230,22 @@ def test_the_map_lists_the_b2c_pages_on_their_apps(target: Target) -> None:
     assert pages["b2c.landing"].startswith(target.url("A7", "/p/"))
     assert pages["b2c.checkout"] == target.url("A2", "/checkout")
     assert target.get("A7", urlsplit(pages["b2c.landing"]).path).status_code == 200
+
+
+def test_a_checkout_session_takes_known_kinds_and_optional_page_and_arm(target: Target) -> None:
+    url = "/v1/checkout-sessions"
+    unknown = target.post("A2", url, {"kind": "nope"}, target.mutation_headers())
+    assert unknown.status_code == 400
+    opened = target.post("A2", url, {"kind": "lesson"}, target.mutation_headers())
+    assert opened.status_code == 201
+    assert opened.json()["url"].startswith(target.map["pages"]["b2c.checkout"] + "?session=cs_")
+    page = target.http.get(opened.json()["url"])
+    assert page.status_code == 200
+    assert '<form id="checkout"' in page.text
+    assert 'id="pay"' in page.text
+
+
+def test_the_deletion_routes_are_served_but_not_in_the_openapi_documents(target: Target) -> None:
+    for app_id in ("A1", "A2", "A3", "A5"):
+        paths = target.get(app_id, "/openapi.json").json()["paths"]
+        assert "/v1/synthetic-identities/{subject}" not in paths, app_id
