@@ -336,7 +336,7 @@ class PaymentsService:
 
 def build(settings: AppSettings, runtime: AppRuntime) -> AppDefinition:
     service = PaymentsService(settings, runtime)
-    pages = CheckoutPages(runtime, service.charge, settings.base_url)
+    pages = CheckoutPages(runtime, service.charge, settings.base_url, service.catalog.kinds())
     return AppDefinition(
         role=ROLE,
         endpoints=[

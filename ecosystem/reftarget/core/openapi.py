@@ -49,6 +49,9 @@ class Endpoint:
     emits: tuple[str, ...] = ()
     response_media_type: str = "application/json"
     funnel_step: str | None = None  # published as x-funnel-step (contract §10)
+    # False: served but left out of the document (the synthetic-identity deletion: a fixed
+    # harness interface, docs/contract.md §5, whose {subject} no generic probe can fill)
+    published: bool = True
     student_records: bool = False  # a GET answering with student records: x-student-records
 
     def route(self) -> Route:
@@ -172,7 +175,8 @@ def openapi_document(
     """The OpenAPI 3.1 document of one app."""
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
+        if endpoint.published:
+            paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     for package in packages:
         for route in package.routes:
             if not isinstance(route, Route):
