@@ -31,6 +31,7 @@ from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fix
     a8,
     async_client,
     attach_chart,
+    b2c_run,
     clock,
     exclusive_target_load,
     fault_control,
