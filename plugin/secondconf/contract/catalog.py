@@ -196,16 +196,15 @@ ROWS: Final = (
     ContractRule(
         "INT-02", "Study help is still done and charged", "§14", _COMPLIANCE, prod_safe=True
     ),
+    # COPPA signs up names the production guard does not allow (and deletes them): not
+    # prod_safe, so prod_observe skips it rather than leaving it INCONCLUSIVE
     ContractRule(
         "COPPA-01",
         "Sign-up attesting age 12 without consent -> 403 coppa-age-gate, nothing stored",
         "§14",
         _COMPLIANCE,
-        prod_safe=True,
     ),
-    ContractRule(
-        "COPPA-02", "Sign-up attesting age 13 is admitted", "§14", _COMPLIANCE, prod_safe=True
-    ),
+    ContractRule("COPPA-02", "Sign-up attesting age 13 is admitted", "§14", _COMPLIANCE),
     ContractRule(
         "FERPA-01",
         "Student records read by the student only: other student, tenant, provider -> 404",

@@ -43,6 +43,7 @@ from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
+from secondconf.target.client import ProductionWriteRefused
 from secondconf.target.credentials import destination_problem
 from secondconf.target.identity import discovery_url
 from secondconf.target.login import authorize_params, login_form
@@ -124,6 +125,8 @@ async def sign_up(
         )
     except httpx.HTTPError as error:
         attempt.problem = f"the sign-up form post: no answer ({type(error).__name__})"
+    except ProductionWriteRefused as refused:  # prod_observe: not one of the allowed names
+        attempt.problem = f"the sign-up of {username} was not sent: {refused}"
     client.cookies.clear()  # the session is not reused by later requests
     return attempt
 
