@@ -54,6 +54,7 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_DRL: Final = "resiliency"
 _OIDC_REGRESSION: Final = "oidc_regression"  # every CK-*/OIDC-* FAIL pages (contract §13)
 _ERR: Final = "resiliency"  # error correction (issue 12)
 _AUT: Final = "autonomy"
@@ -306,6 +307,12 @@ ROWS: Final = (
         prod_safe=True,
         hitl_gate="prod_write",
     ),
+    # phase 7, resiliency drills (checks/resiliency): one app at a time, always rolled back
+    ContractRule("DRL-01", "503 drill: detected, others contained, recovered in time", "§13", _DRL),
+    ContractRule("DRL-02", "latency drill: detected, others contained, recovered", "§13", _DRL),
+    ContractRule("DRL-03", "kill drill: detected, others contained, back in time", "§13", _DRL),
+    ContractRule("DRL-04", "restart drill: detected, others contained, ready in time", "§13", _DRL),
+    ContractRule("DRL-05", "cold-start drill: detected, contained, ready in time", "§13", _DRL),
     # phase 5, activation and growth hygiene (issue 12; checks/activation)
     ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),
     ContractRule(

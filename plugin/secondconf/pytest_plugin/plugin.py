@@ -11,6 +11,7 @@ the modules that own those ideas. Decisions that must be the same on every xdist
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Generator
 from datetime import timedelta
@@ -22,11 +23,20 @@ from secondconf.contract.platform import TargetEnv
 from secondconf.core.clock import SystemClock, utc_iso
 from secondconf.core.redact import redact
 from secondconf.core.versions import library_versions
-from secondconf.engine.results import SUPERSEDED_PREFIX, CheckStatus, ResultsModel
+from secondconf.engine.results import (
+    SUPERSEDED_PREFIX,
+    CheckRecord,
+    CheckStatus,
+    ResultsModel,
+)
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.hitl.log import ApprovalLog, ApprovalLogError, format_length, record_use
 from secondconf.pytest_plugin import markers
 from secondconf.pytest_plugin.allure_labels import AllureVerdicts
+from secondconf.pytest_plugin.drill_fixtures import (  # noqa: F401  (phase 7's fixtures)
+    _resiliency_run,
+    resiliency_drills,
+)
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
     a8,
     async_client,
@@ -386,7 +396,7 @@ def _gate_counts(model: ResultsModel, *, prod_observe: bool) -> str:
     grouped = model.by_status(prod_observe=prod_observe)
     parts = [f"{len(grouped[CheckStatus.PASSED])} passed"]
     if waiting := grouped[CheckStatus.AWAITING_APPROVAL]:
-        gates = sorted({str(g) for c in waiting if (g := (c.marks or {}).get("hitl_gate"))})
+        gates = sorted({g for c in waiting if (g := _gate_awaited(c))})
         parts.append(f"{len(waiting)} awaiting approval ({', '.join(gates)})")
     if unsafe := grouped[CheckStatus.NOT_PROD_SAFE]:
         parts.append(f"{len(unsafe)} not prod_safe (never run against prod_observe)")
@@ -399,6 +409,15 @@ def _gate_counts(model: ResultsModel, *, prod_observe: bool) -> str:
     return ", ".join(parts)
 
 
+def _gate_awaited(check: CheckRecord) -> str | None:
+    """The gate a skipped check waits for: its marker's, or the one its skip names (a check
+    whose gate applies outside embedded only, such as the drills' inject_503)."""
+    marked = (check.marks or {}).get("hitl_gate")
+    named = _GATE_NAMED.search(check.skip_reason or "")
+    return str(marked) if marked else named.group(1) if named else None
+
+
+_GATE_NAMED: Final = re.compile(r"HITL gate '([a-z0-9_]+)'")
 _BOLD_YELLOW: Final = {"yellow": True, "bold": True}
 
 

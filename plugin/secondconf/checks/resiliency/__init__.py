@@ -1,0 +1,1 @@
+"""Phase 7: resiliency drills (fault, detection, containment, recovery) and their ledger."""
