@@ -4,7 +4,8 @@
   at a time), each with its own trace id and the synthetic headers: A7's provider page and
   its CTA -> A6's portal -> A1's sign-up -> register, list, publish, bill. Provider signup
   >= 90 % by the lower two-sided Wilson 95 % limit (zero failures in 35 clears it); each
-  journey's events in A8 within 60 s under its trace id with the synthetic tags.
+  journey's events in A8 within 60 s under its trace id with the synthetic tags. Then
+  each journey's identity is deleted at A1 and proven gone (reported with B2B-01).
 * B2B-03: the ``a6_register_billing`` locust profile (the seed's k6 script: register,
   list, bill) judged per endpoint like the baseline: error rate < 1 % by the decision
   bounds, p95 <= 120 ms by order statistics on locust's histogram. At most 60 users
@@ -31,7 +32,13 @@ from secondconf.checks.coldstart.measure import (
     measure_cold_start,
     no_process_control,
 )
-from secondconf.checks.funnels.b2b import judge_events, judge_signup, run_b2b_funnel
+from secondconf.checks.funnels.b2b import (
+    cleanup_summary,
+    judge_events,
+    judge_signup,
+    run_b2b_funnel,
+)
+from secondconf.checks.funnels.cleanup import delete_identities
 from secondconf.checks.load.a6_billing import (
     a6_billing_locustfile,
     rule_verdicts,
@@ -57,16 +64,17 @@ SecretOf = Callable[[str], Secret]
 
 JOURNEYS = 35  # zero failures in 35 puts the lower Wilson 95 % limit above 90 %
 CONCURRENCY = 5
-# 8 users x 1.25 iterations/s = 10 iterations (30 requests) per second; 40 s gives each of
-# the three endpoints about 400 requests, above the 381 an error-rate PASS needs.
+# 8 users x 1.25 iterations/s = 10 iterations (30 requests) per second; 45 s gives each of
+# the three endpoints about 420 requests, above the 381 an error-rate PASS needs.
 LOAD_USERS = 8
 LOAD_RATE_PER_USER = 1.25
-LOAD_DURATION_S = 40.0
+LOAD_DURATION_S = 45.0
 
 
 @pytest.mark.rules("B2B-01", "B2B-02")
 def test_b2b_journeys(
     target: Target,
+    async_client: httpx.AsyncClient,
     a8: A8Client,
     secret: SecretOf,
     settings: HarnessSettings,
@@ -87,7 +95,22 @@ def test_b2b_journeys(
         )
     except (BrowserError, ValueError) as error:
         pytest.fail(str(error), pytrace=False)
-    record_verdict(judge_signup(journeys, method=settings.method, confidence=settings.confidence))
+    cleanups = run_async(
+        delete_identities(
+            async_client,
+            target.system_map,
+            secret("OIDC_CLIENT_SECRET"),
+            [journey.username for journey in journeys],
+        )
+    )
+    record_verdict(
+        judge_signup(
+            journeys,
+            method=settings.method,
+            confidence=settings.confidence,
+            cleanup=cleanup_summary(cleanups),
+        )
+    )
     record_verdict(judge_events(journeys))
 
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
+from secondconf.checks.funnels.model import Cleanup
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key, new_trace_id
 from secondconf.core.clock import Clock
@@ -306,11 +307,25 @@ async def watch_events(journey: B2BJourney, a8: A8Client, clock: Clock) -> B2BJo
     return replace(journey, events=tuple(seen[event] for event, _ in expected_events(journey)))
 
 
+def cleanup_summary(cleanups: Sequence[Cleanup]) -> dict[str, Any]:
+    """The journeys' identities deleted and proven gone (reported, not judged here)."""
+    return {
+        "identities": len(cleanups),
+        "proven_deleted": sum(1 for c in cleanups if c.proven),
+        "not_proven": [
+            f"{c.subject}: {c.problem or f'DELETE {c.delete_status}, GET {c.proof_status}'}"
+            for c in cleanups
+            if not c.proven
+        ][:10],
+    }
+
+
 def judge_signup(
     journeys: Sequence[B2BJourney],
     *,
     method: DecisionMethod = "wilson",
     confidence: float = 0.95,
+    cleanup: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Provider signup >= 90 %: the failure rate's upper bound below 10 % (first attempts;
     with zero failures n >= 35 clears it by the two-sided Wilson 95 % limit)."""
@@ -338,6 +353,7 @@ def judge_signup(
             "first_attempts_only": True,
             "failures": failing[:10],
             "journey_table": [journey_row(j) for j in journeys],
+            "cleanup": cleanup,
         },
     )
 
