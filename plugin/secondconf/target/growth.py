@@ -117,6 +117,11 @@ class GrowthClient:
         page_id = page.get("id")
         if not isinstance(page_id, str):
             raise GrowthError("A7 POST /v1/pages: the answer has no page id")
+        if page.get("bandit") != "own":  # its impressions would train the real pages' bandit
+            raise GrowthError(
+                "A7 POST /v1/pages: the page did not get a bandit of its own (harness "
+                "extension 'bandit': 'own'); no impression is reported on a shared bandit"
+            )
         return page_id, slug
 
     async def publish(self, page_id: str, trace_id: str) -> bool:
