@@ -331,7 +331,8 @@ class TelemetryStore:
         ``slo-matrix`` looks at the last hour unless ``since`` is given; the others at all
         stored time (revenue lineage joins settlements to sources outside any window).
         ``trace_id`` (harness extension) narrows the activation dashboard to one trace's
-        events, each listed with its ``timestamp`` and ``received_at``.
+        events, each listed with its ``timestamp`` and ``received_at``, and the
+        funnel-status dashboard to that trace, adding its journey tile (``journey``).
         """
         if name not in dashboards.NAMES:
             raise UnknownDashboard(name)
