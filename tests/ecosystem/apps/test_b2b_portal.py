@@ -6,9 +6,14 @@ check the pages and their guards over plain HTTP.
 
 from __future__ import annotations
 
+import contextlib
+import html
+import re
 import uuid
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from tests.ecosystem.apps.target import PROVIDER, SYNTHETIC, Target, new_trace_id
@@ -141,3 +146,41 @@ async def _expect_result(page: object, step: str, attribute: str | None = None) 
     await result.wait_for()
     assert await result.get_attribute("data-status") == "ok", await result.inner_text()
     return None if attribute is None else await result.get_attribute(attribute)
+
+
+@contextlib.contextmanager
+def signed_in_portal(target: Target, username: str) -> Iterator[httpx.Client]:
+    """A client with a portal session for ``username``, signed up through A1's form."""
+    with httpx.Client(verify=target.ssl, trust_env=False, timeout=15.0) as client:
+        start = client.get(target.url("A6", "/portal"))
+        form_page = client.get(start.headers["location"])
+        hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form_page.text))
+        hidden = {name: html.unescape(value) for name, value in hidden.items()}
+        fields = {**hidden, "username": username, "age": "30"}
+        fields["password"] = target.secrets["OIDC_CLIENT_SECRET"]
+        signed_up = client.post(target.url("A1", "/oauth/authorize"), data=fields)
+        assert signed_up.status_code == 303, signed_up.text[:300]
+        callback = client.get(signed_up.headers["location"])
+        assert callback.status_code == 303
+        assert "a6_portal" in client.cookies
+        yield client
+
+
+def test_a_resubmitted_billing_form_is_a_replay_not_a_second_charge(target: Target) -> None:
+    trace_id = new_trace_id()
+    headers = {**SYNTHETIC, "X-Trace-Id": trace_id, "X-Idempotency-Key": str(uuid.uuid4())}
+    with signed_in_portal(target, "test_provider_e2e_09") as client:
+        url = target.url("A6", "/portal/register")
+        assert client.post(url, data={"display_name": "Replay"}, headers=headers).status_code == 200
+        bill = {"gross_cents": "150", "work_cost_cents": "5"}
+        url = target.url("A6", "/portal/billing")
+        first = client.post(url, data=bill, headers=headers)
+        again = client.post(url, data=bill, headers=headers)
+    ids = [re.search(r'data-billing-id="([^"]+)"', r.text) for r in (first, again)]
+    assert ids[0] is not None
+    assert ids[1] is not None
+    assert ids[0].group(1) == ids[1].group(1)
+    assert 'data-fee-cents="5"' in first.text  # 4.5 half up
+    assert 'data-billed-cents="20"' in first.text
+    billed = target.wait_for_events(trace_id, "provider_billed")
+    assert len(billed) == 1
