@@ -266,3 +266,33 @@ def test_a_scenario_that_could_not_start_is_reported_as_such(tmp_path: Path) -> 
     assert {v.outcome for v in verdicts} == {Outcome.INCONCLUSIVE}
     write_error_correction_report(model_of(verdicts), settings)
     assert "no fault control" in (settings.reports_dir / REPORT).read_text()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "*--autonomy-soak: '0' must be longer than zero*"), ("soon", "*'soon' is not a *")],
+)
+def test_a_bad_soak_length_is_one_usage_error_line(
+    pytester: pytest.Pytester, value: str, message: str
+) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("-p", "no:xdist", "--autonomy-soak", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_the_soak_length_reaches_the_settings_and_its_plan(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_show(pytestconfig):
+            from secondconf.checks.autonomy.model import AutonomyPlan
+            from secondconf.pytest_plugin.state import SETTINGS_KEY
+            soak = pytestconfig.stash[SETTINGS_KEY].autonomy_soak_s
+            plan = AutonomyPlan.soak(soak)
+            print("SOAK", soak, plan.cycle_interval_s, plan.cycles, plan.run_minutes)
+        """
+    )
+    result = pytester.runpytest("-s", "-p", "no:xdist", "--autonomy-soak", "200m")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SOAK 12000.0 600.0 22 210.0*"])
