@@ -75,6 +75,7 @@ def test_without_auto_heal_a_failed_cycle_fails_the_run(target: Target) -> None:
 
 
 @pytest.mark.exclusive
+@pytest.mark.exclusive
 def test_autonomous_minutes_stop_at_the_end_and_restart_at_an_intervention(
     target: Target,
 ) -> None:
