@@ -25,6 +25,7 @@ from secondconf.checks.load.baseline import (
     run_baseline,
 )
 from secondconf.checks.load.locust import BaselineError, baseline_locustfile, locust_bin
+from secondconf.core.progress import ProgressThrottle
 from secondconf.engine.verdict import Verdict
 from secondconf.reports.baseline import BASELINE_SECTION
 from secondconf.reports.charts import ChartRow, latency_chart
@@ -53,6 +54,7 @@ def test_baseline_load(
     record_verdict: Callable[[Verdict], Verdict],
     tmp_path: Path,
     attach_chart: Callable[[str, Callable[[], bytes]], None],
+    phase_progress: ProgressThrottle | None,
 ) -> None:
     try:
         result = run_baseline(
@@ -69,6 +71,7 @@ def test_baseline_load(
             method=settings.method,
             confidence=settings.confidence,
             workers=settings.load_workers,
+            progress=phase_progress,
         )
     except BaselineError as error:
         pytest.fail(str(error), pytrace=False)

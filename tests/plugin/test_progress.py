@@ -3,9 +3,14 @@ xdist worker."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from secondconf.checks.liveness.measure import LivenessPlan, _progress
-from secondconf.core.clock import ManualClock
+from secondconf.checks.liveness.measure import LivenessPlan, liveness_progress
+from secondconf.checks.load.locust import locust_progress, wait_for_master
+from secondconf.core.clock import ManualClock, SystemClock
 from secondconf.core.progress import ProgressReport, ProgressThrottle
 from secondconf.engine.window import Observation, StableWindowEvaluator
 
@@ -40,12 +45,12 @@ def test_liveness_progress_shows_burn_in_then_each_apps_errors_and_p95_so_far() 
         app: StableWindowEvaluator(clock=clock, burn_in_s=3.0, window_s=25.0, subject=app)
         for app in ("A1", "A2")
     }
-    burn_in = _progress(plan, 1.0, 4, evaluators)
+    burn_in = liveness_progress(plan, 1.0, 4, evaluators)
     assert burn_in.phase == "liveness burn-in"
     assert burn_in.estimates == {}
     for i in range(20):
         evaluators["A1"].observe(Observation(at=3.0 + i / 10, failed=i == 0, latency_ms=i + 1))
-    window = _progress(plan, 13.0, 40, evaluators)
+    window = liveness_progress(plan, 13.0, 40, evaluators)
     assert window.phase == "liveness window"
     assert window.total_s == 28.0
     assert window.estimates == {"A1": "errors 1/20, p95 19 ms", "A2": "errors 0/0, no samples yet"}
@@ -86,3 +91,30 @@ def test_the_line_reaches_the_terminal_unless_quiet(
         assert lines == []
     else:
         assert [line.startswith(shown) for line in lines] == [True]
+
+
+LOCUST_CSV = """Type,Name,Request Count,Failure Count,Median Response Time,95%
+GET,A1 /health,120,0,3,9
+,Aggregated,240,1,3,11
+"""
+
+
+def test_a_load_run_reports_locusts_running_totals(tmp_path: Path) -> None:
+    out = tmp_path / "baseline"
+    (tmp_path / "baseline_stats.csv").write_text(LOCUST_CSV)
+    report = locust_progress(out, 12.0, 40.0)
+    assert report.line() == (
+        "secondconf progress: load (locust) 12s/40s (remaining 28s), 240 samples;"
+        " all endpoints failures 1/240, p95 11 ms"
+    )
+    assert locust_progress(tmp_path / "absent", 1.0, 40.0).samples == 0  # before its first CSV
+
+
+def test_waiting_for_locust_prints_progress_while_it_runs(tmp_path: Path) -> None:
+    lines: list[str] = []
+    clock = SystemClock()
+    throttle = ProgressThrottle(lines.append, clock.monotonic, every_s=0.5)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
+    assert wait_for_master(process, 30.0, clock, 2.0, tmp_path / "baseline", throttle) == 0
+    assert len(lines) >= 2
+    assert all(line.startswith("secondconf progress: load (locust)") for line in lines)

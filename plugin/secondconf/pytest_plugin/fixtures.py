@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult
     from secondconf.core.clock import Clock
+    from secondconf.core.progress import ProgressThrottle
     from secondconf.core.secret import Secret
     from secondconf.target.a8 import A8Client
     from secondconf.target.control import TargetControl
@@ -193,6 +194,15 @@ def liveness_plan(settings: HarnessSettings) -> LivenessPlan:
         confidence=settings.confidence,
         telemetry_deadline_s=settings.telemetry_deadline_s,
     )
+
+
+@pytest.fixture
+def phase_progress(pytestconfig: pytest.Config) -> ProgressThrottle | None:
+    """Where a long phase (a load run, a soak) reports its progress: a line at least every
+    10 s on the terminal; None under ``-q``."""
+    from secondconf.pytest_plugin.progress import terminal_progress
+
+    return terminal_progress(pytestconfig, pytestconfig.stash[CLOCK_KEY])
 
 
 @pytest.fixture

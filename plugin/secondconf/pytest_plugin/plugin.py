@@ -48,6 +48,7 @@ from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fix
     hardening_run,
     harness_settings,
     liveness_run,
+    phase_progress,
     run_async,
     secret,
     session_run_info,

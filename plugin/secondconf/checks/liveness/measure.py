@@ -136,7 +136,7 @@ async def measure_liveness(
         seen += 1
         evaluators[sample.app_id].observe(to_observation(sample))
         if progress is not None and progress.due():
-            progress.emit(_progress(plan, clock.monotonic() - start_mono, seen, evaluators))
+            progress.emit(liveness_progress(plan, clock.monotonic() - start_mono, seen, evaluators))
 
     samples = await run_probes(
         client,
@@ -171,7 +171,7 @@ async def measure_liveness(
     )
 
 
-def _progress(
+def liveness_progress(
     plan: LivenessPlan,
     elapsed_s: float,
     samples: int,

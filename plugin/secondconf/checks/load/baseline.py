@@ -29,6 +29,7 @@ from secondconf.checks.load.locust import (
     slow_counts,
 )
 from secondconf.core.clock import Clock, SystemClock
+from secondconf.core.progress import ProgressThrottle
 from secondconf.engine import stats
 from secondconf.engine.verdict import (
     DecisionMethod,
@@ -110,6 +111,7 @@ def run_baseline(
     confidence: float = 0.95,
     clock: Clock | None = None,
     workers: int = 0,
+    progress: ProgressThrottle | None = None,
 ) -> BaselineResult:
     """Run locust (``locustfile``) against the map's read paths and judge every endpoint.
 
@@ -132,6 +134,7 @@ def run_baseline(
         out_dir=out_dir,
         clock=clock or SystemClock(),
         workers=workers,
+        progress=progress,
     )
     verdicts = judge_endpoints(
         endpoints,

@@ -18,6 +18,7 @@ for judging a percentile safely against that rounding (:mod:`.baseline`).
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from typing import Any, Final
 
 from secondconf.contract.platform import SECRET_ENV_VARS
 from secondconf.core.clock import Clock, utc_iso
+from secondconf.core.progress import ProgressReport, ProgressThrottle
 
 LOCUST_ENV: Final = "SECONDCONF_LOCUST"
 LOCUST_IN_PROJECT: Final = Path(".venv-locust") / "bin" / "locust"
@@ -222,6 +224,7 @@ def run_locust(
     out_dir: Path,
     clock: Clock,
     workers: int = 0,
+    progress: ProgressThrottle | None = None,
 ) -> tuple[dict[str, EndpointStats], LocustRun]:
     """Run ``locustfile`` headless against the map's apps; its stats and how it ran.
 
@@ -271,26 +274,25 @@ def run_locust(
         _spawn(worker_command(locust, locustfile, master_port), env, out_dir)
         for _ in range(workers)
     ]
+    log_path = out_dir / "locust.log"
     try:
-        done = subprocess.run(
-            command,
-            env=env,
-            cwd=out_dir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BaselineError(f"locust did not finish within {timeout_s:g} s") from None
+        with log_path.open("w", encoding="utf-8") as log:
+            master = subprocess.Popen(
+                command,
+                env=env,
+                cwd=out_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            returncode = wait_for_master(master, timeout_s, clock, duration_s, out, progress)
     finally:
         _stop(spawned)
     ended = clock.now()
-    (out_dir / "locust.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    if done.returncode not in (0, 1) or not json_file.is_file():
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise BaselineError(f"locust exited with {done.returncode}: {tail or 'no output'}")
+    if returncode not in (0, 1) or not json_file.is_file():
+        lines = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        tail = " | ".join(lines[-3:])
+        raise BaselineError(f"locust exited with {returncode}: {tail or 'no output'}")
     endpoints = parse_locust_json(json.loads(json_file.read_text(encoding="utf-8")))
     worker_totals = _worker_totals(worker_dir, workers, endpoints)
     run = LocustRun(
@@ -301,13 +303,54 @@ def run_locust(
         elapsed_s=round(clock.monotonic() - t0, 3),
         start=utc_iso(started),
         end=utc_iso(ended),
-        locust_exit_code=done.returncode,
+        locust_exit_code=returncode,
         command=(Path(command[0]).name, *command[1:]),
         stats_file=str(json_file),
         system_map=str(system_map_path),
         workers=worker_totals,
     )
     return endpoints, run
+
+
+def wait_for_master(
+    master: subprocess.Popen[bytes],
+    timeout_s: float,
+    clock: Clock,
+    duration_s: float,
+    out: Path,
+    progress: ProgressThrottle | None,
+) -> int:
+    """Locust's exit code; a progress line at least every 10 s while it runs."""
+    started = clock.monotonic()
+    while True:
+        left = timeout_s - (clock.monotonic() - started)
+        if left <= 0:
+            master.kill()
+            master.wait()
+            raise BaselineError(f"locust did not finish within {timeout_s:g} s")
+        try:
+            return master.wait(timeout=min(1.0, left))
+        except subprocess.TimeoutExpired:
+            if progress is not None and progress.due():
+                elapsed = clock.monotonic() - started
+                progress.emit(locust_progress(out, min(elapsed, duration_s), duration_s))
+
+
+def locust_progress(out: Path, elapsed_s: float, duration_s: float) -> ProgressReport:
+    """Locust's running totals from its CSV (rewritten every second while it runs)."""
+    requests, estimates = 0, {}
+    try:
+        with out.with_name(out.name + "_stats.csv").open(encoding="utf-8") as stats:
+            rows = [row for row in csv.DictReader(stats) if row.get("Name") == "Aggregated"]
+    except (OSError, csv.Error):
+        rows = []
+    if rows:
+        requests = int(rows[-1].get("Request Count") or 0)
+        failures = rows[-1].get("Failure Count") or "0"
+        estimates = {
+            "all endpoints": f"failures {failures}/{requests}, p95 {rows[-1].get('95%')} ms"
+        }
+    return ProgressReport("load (locust)", elapsed_s, duration_s, requests, estimates)
 
 
 def free_loopback_port() -> int:
