@@ -123,6 +123,14 @@ def test_35_clean_journeys_pass_every_rule_and_34_cannot() -> None:
     assert short.details["min_n_for_pass"] == 35
 
 
+def test_the_browser_part_of_a_journey_is_done_before_a8_shows_its_attribution() -> None:
+    walked = journey(0, steps=tuple(s for s in journey(0).steps if s.step != "b2c.attribution"))
+    assert walked.browser_ok
+    assert not walked.ok  # the attribution step is only judged from A8
+    assert walked.first_failed_step == "b2c.attribution"
+    assert not dataclasses.replace(walked, error="TimeoutError: page.goto").browser_ok
+
+
 def test_a_journey_passing_on_retry_is_flaky_and_still_a_failure() -> None:
     failed = journey(3, steps=(StepResult("b2c.landing", False, detail="no a#cta on the page"),))
     journeys = [journey(i) for i in range(35) if i != 3] + [failed, journey(3, attempt=2)]

@@ -206,7 +206,9 @@ async def walk(
     context.on("request", recorder.on_request)
     context.on("response", recorder.on_response)
     if evidence_dir is not None:
-        await context.tracing.start(screenshots=True, snapshots=True)
+        # DOM snapshots, no screencast: the screencast's frames cost the most CPU, and a
+        # failing journey gets its own screenshot below.
+        await context.tracing.start(screenshots=False, snapshots=True)
     page = await context.new_page()
     try:
         journey = await _steps(page, journey, pages, recorder, password, clock)
@@ -215,7 +217,7 @@ async def walk(
         journey = replace(journey, error=f"{type(error).__name__}: {first[:200]}")
     auth, cookie_values = await _auth_steps(recorder)
     journey = replace(journey, auth=auth)
-    failed = not journey.ok or journey.error is not None
+    failed = not journey.browser_ok
     if evidence_dir is not None:
         journey = await _keep_evidence(
             context, page, journey, evidence_dir, failed, [password.reveal(), *cookie_values]

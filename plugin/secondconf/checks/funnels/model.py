@@ -14,6 +14,9 @@ from typing import Any, Final
 
 # The steps of contract §10's B2C journey in order, each with the event A8 shows for it.
 STEPS: Final = ("b2c.landing", "b2c.signup", "b2c.activation", "b2c.attribution", "b2c.checkout")
+# The steps the browser plays itself (attribution happens inside A5's callback: only A8
+# shows it, so the run judges it after the browser is done).
+BROWSER_STEPS: Final = tuple(step for step in STEPS if step != "b2c.attribution")
 STEP_EVENTS: Final[Mapping[str, tuple[str, str]]] = {
     "b2c.landing": ("A7", "cta_impression"),
     "b2c.signup": ("A1", "identity_ok"),
@@ -75,6 +78,12 @@ class Journey:
         """Every step answered as the contract says (tiles are judged on their own)."""
         done = {s.step: s.ok for s in self.steps}
         return all(done.get(step, False) for step in STEPS)
+
+    @property
+    def browser_ok(self) -> bool:
+        """Every step the browser plays answered as the contract says."""
+        done = {s.step: s.ok for s in self.steps}
+        return self.error is None and all(done.get(step, False) for step in BROWSER_STEPS)
 
     @property
     def first_failed_step(self) -> str | None:

@@ -65,7 +65,7 @@ class FunnelPlan:
     concurrency: int = 6
     retry: bool = True
     tile_deadline_s: float = 60.0
-    poll_interval_s: float = 0.25
+    poll_interval_s: float = 0.5  # per journey; the tile latency's resolution
     step_timeout_s: float = 20.0
     named: bool = False  # prod_observe: the named identities, one journey each
     evidence_dir: Path | None = None  # where a failing journey's trace and screenshot go
