@@ -45,6 +45,7 @@ from reftarget.apps.domain_errors import DOMAIN_ERROR_HANDLERS
 from reftarget.core.app import AppDefinition, AppRuntime
 from reftarget.core.auth import fetch_for_tenant
 from reftarget.core.body import InvalidBody, int_field, json_object, text_field
+from reftarget.core.clock import TargetClock
 from reftarget.core.context import RequestContext, Tags, new_trace_id, request_context
 from reftarget.core.db import app_db_path
 from reftarget.core.openapi import Endpoint
@@ -59,9 +60,10 @@ RUNS_ROUTE = "/v1/runs"
 AUTONOMOUS_RUN = "a3-autonomous"
 AUTONOMOUS_INTERVAL_S = 15.0
 WORK_STEP_S = 0.05
-POLL_S = 0.05  # how often a run's driver looks at its clock (due cycle, stall)
+POLL_S = 0.05  # how often the clock watch looks for a moved clock (and a stuck cycle)
+CHECK_S = 1.0  # an idle run looks at its state and stall at least this often (real time)
 STALL_LIMIT_S = 2 * 60 * 60  # §13: a run without progress for 2 h of its clock is stalled
-MAX_CYCLES = 1000
+MAX_CYCLES = 100
 MAX_INTERVAL_MS = 3_600_000
 ENDED_STATES = ("completed", "stalled", "failed")
 INTERVENTIONS = ("pause", "resume", "abort", "note")
@@ -104,6 +106,29 @@ def cycle_data(emitted: Emitted) -> dict[str, Any]:
     return data
 
 
+class ClockWatch:
+    """Wakes idle runs when A3's clock is moved (``clock_offset_s``), so a moved clock is
+    seen at once while each idle run wakes by itself only once a second or when due."""
+
+    def __init__(self, clock: TargetClock) -> None:
+        self.clock = clock
+        self._offset = clock.offset_s
+        self._moved = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            if self.clock.offset_s != self._offset:
+                self._offset = self.clock.offset_s
+                moved, self._moved = self._moved, asyncio.Event()
+                moved.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time, or less if the clock is moved meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._moved.wait(), timeout=seconds)
+
+
 class InjectedCycleFailure(RuntimeError):
     """A cycle attempt that fails because the run asked for it (``fail_attempts``)."""
 
@@ -129,6 +154,7 @@ class OrchestrationService:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.runners: dict[str, CycleRunner] = {}
         self.origins: dict[str, RunOrigin] = {}
+        self.watch = ClockWatch(runtime.clock)
 
     # -- cycles -----------------------------------------------------------------------
 
@@ -282,7 +308,7 @@ class OrchestrationService:
             if self._stall_due(run_id):
                 self._stall(run_id, status.next_cycle)
                 return
-            await asyncio.sleep(POLL_S)
+            await self.watch.sleep(min(CHECK_S, max(0.0, next_due - self.runtime.clock.time())))
 
     async def _drive_autonomous(self) -> None:
         tags = Tags(test_run=False, source=None, env=self.runtime.env)
@@ -296,6 +322,7 @@ class OrchestrationService:
         self.tasks[row["id"]] = asyncio.create_task(self._drive(row))
 
     async def start(self) -> None:
+        self.tasks["clock-watch"] = asyncio.create_task(self.watch.run())
         self.tasks[AUTONOMOUS_RUN] = asyncio.create_task(self._drive_autonomous())
         for row in self.runtime.db.execute(
             "SELECT * FROM a3_run_requests WHERE state IN ('running', 'paused')"
