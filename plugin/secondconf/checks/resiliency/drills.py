@@ -25,6 +25,7 @@ fault whose rollback did not take is cleared by the next run (:func:`clear_lefto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,9 @@ class ProbePlan:
 DETECTION: Final = ProbePlan(burn_in_s=0.0, window_s=4.0, rate_per_target=8.0)
 """8/s to each route of every app for 4 s: 64 probes of the faulted app, 448 pooled of
 the other seven (a PASS at 1 % with 95 % Wilson bounds needs 381)."""
+STEADY_STATE: Final = ProbePlan(burn_in_s=1.0, window_s=4.0, rate_per_target=8.0)
+"""Before any fault, every app pooled (512 probes); the 1 s burn-in opens the client's
+connections, whose TLS handshakes would otherwise time the first probes out."""
 CONFIRMATION: Final = ProbePlan(burn_in_s=0.5, window_s=4.5, rate_per_target=48.0)
 """The recovered app alone at 48/s to each route for 4.5 s: n = 432, enough for a PASS."""
 
@@ -444,6 +448,19 @@ def _recovery(spec: DrillSpec, recovery_s: float | None, tag: Mapping[str, Any])
         subject=spec.app_id,
         details={**tag, "violations": [why] if why else []},
     )
+
+
+async def open_connections(target: DrillTarget) -> None:
+    """One unhurried ``/health`` per app, two at a time per app, so the probes of the first
+    window find the client's connections open: on a busy machine a TLS handshake can take
+    longer than a probe's 2 s timeout, and probes cut off mid-handshake never open one."""
+
+    async def touch(base_url: str) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the steady-state window will say so
+            await target.client.get(base_url + "/health", timeout=15.0)
+
+    urls = [app.base_url for app in target.system_map.apps.values()]
+    await asyncio.gather(*(touch(url) for url in urls for _ in range(2)))
 
 
 async def clear_leftovers(target: DrillTarget) -> list[str]:

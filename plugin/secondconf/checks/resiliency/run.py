@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secondconf.checks.resiliency.drills import (
-    DETECTION,
     DRILLS,
+    STEADY_STATE,
     DrillResult,
     DrillSpec,
     DrillTarget,
     Measure,
     clear_leftovers,
+    open_connections,
     pooled_slo,
     run_drill,
     steady_state_not_met,
@@ -66,8 +67,9 @@ async def run_drills(
     """Leftovers first (a fault still injected would spoil every window), then the drills."""
     started = target.clock.monotonic()
     cleared = await clear_leftovers(target)
+    await open_connections(target)
     steady = pooled_slo(
-        await measure(list(target.system_map.apps), DETECTION),
+        await measure(list(target.system_map.apps), STEADY_STATE),
         "steady state before the drills",
         "every app",
         {},
