@@ -282,6 +282,11 @@ def _probe(verdicts: Sequence[Verdict], check: str) -> Verdict | None:
     return next((v for v in verdicts if v.source == "probe" and v.check == check), None)
 
 
+_NO: Final = Verdict(
+    "none", "probe", Outcome.INCONCLUSIVE, Reason.NO_DATA, 0, None, None, None, "-", 0, 0, 0
+)
+
+
 def _detection_s(verdicts: Sequence[Verdict], injected: datetime) -> float | None:
     """Seconds from the injection to the end of the first slice with a failed or slow probe."""
     ends = [
@@ -358,7 +363,12 @@ def _judge(
             for v in contained
         ],
         "containment_per_app": {
-            a: {c: (p.k, p.n) for c in ("error_rate", "p95_latency_ms") if (p := _probe(vs, c))}
+            a: {
+                **{c: (p.k, p.n) for c in ("error_rate", "p95_latency_ms") if (p := _probe(vs, c))},
+                "probe_errors": dict(
+                    (_probe(vs, "error_rate") or _NO).details.get("probe_errors") or {}
+                ),
+            }
             for a, vs in sorted(others.items())
         },
         "recovery_s": recovery_s,
