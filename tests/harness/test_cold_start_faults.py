@@ -10,6 +10,7 @@ from __future__ import annotations
 import ssl
 
 import httpx
+import pytest
 from secondconf.checks.coldstart.measure import (
     B2B_PROBES,
     WARMUP_S,
@@ -55,6 +56,7 @@ def cold_starts(target: HarnessTarget) -> dict[str, Verdict]:
         }
 
 
+@pytest.mark.serial  # timing-sensitive (a first request against 120 ms): runs alone
 def test_only_a6_without_warmers_fails_the_first_request_after_a_cold_start(
     harness_target: HarnessTarget,
 ) -> None:
