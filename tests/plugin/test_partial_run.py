@@ -11,7 +11,7 @@ import pytest
 from secondconf.core.clock import SystemClock
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.selection import Selection
-from secondconf.hitl.log import append_approval
+from secondconf.hitl.log import ApprovalLog, append_approval
 from secondconf.reports.outputs import move_previous_run, snapshot, written_since
 from secondconf.settings import HarnessSettings
 
@@ -144,8 +144,12 @@ def test_a_k_run_after_a_full_run_is_partial_and_moves_the_full_runs_outputs_asi
     assert (previous / "evidence" / "debug" / "a2.txt").read_text() == "a2.txt"
     moved_results = json.loads((previous / "reports" / "secondconf_results.json").read_text())
     assert (moved_results["run_id"], moved_results["whole_gate"]) == (full["run_id"], True)
-    # The approvals log belongs to no run: still in place, untouched by the move.
-    assert (gate.path / HITL_LOG).read_text() == hitl_after_full
+    # The approvals log belongs to no run: still in place, untouched by the move (the
+    # partial run only appended its own run record).
+    assert (gate.path / HITL_LOG).read_text().startswith(hitl_after_full)
+    assert [r.record["result"] for r in ApprovalLog.load(gate.path / HITL_LOG).runs][-1:] == [
+        "PASSED (partial run)"
+    ]
     assert not list(previous.rglob("hitl_approvals*"))
 
 
