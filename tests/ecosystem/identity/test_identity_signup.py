@@ -3,6 +3,7 @@ parental consent on record, and deleting an identity with its sessions and codes
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,20 @@ def test_under_13_without_consent_is_refused_and_only_counted(
     assert provider.owned("test_student_e2e_14") == 0
     assert provider.accounts.counter(COPPA_REFUSALS) == 2
     assert provider.sign_up("test_student_e2e_14", PASSWORD, "13") is not None
+
+
+def test_a_refused_child_leaves_no_row_naming_them_in_any_table(
+    provider: IdentityProvider, tmp_path: Path
+) -> None:
+    with pytest.raises(SignUpRefused):
+        provider.sign_up("test_student_e2e_18", PASSWORD, "7")
+    with sqlite3.connect(tmp_path / "a1.sqlite3") as conn:
+        tables = [
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        rows = [row for table in tables for row in conn.execute(f"SELECT * FROM {table}")]
+    assert rows  # the keys and the counter are there
+    assert not [row for row in rows if any("e2e_18" in str(value) for value in row)]
 
 
 def test_under_13_with_consent_on_record_signs_up(provider: IdentityProvider) -> None:
