@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secondconf.checks.compliance.pii_scan import scan_files
+from secondconf.checks.compliance.pii_scan import scan_files, scan_json
 
 LEAKED_EMAIL = "jane.student@school.example"
 LEAKED_CARD = "4111111111111111"
@@ -83,3 +83,19 @@ def test_a_binary_file_is_listed_as_not_scanned(tmp_path: Path) -> None:
     assert scan.violations() == [f"{tmp_path / 'log.txt'}: line 2: e-mail address"]
     assert scan.skipped == [f"{tmp_path / 'shot.png'}: not scanned (binary)"]
     assert scan.files_scanned == 1
+
+
+def test_a_json_finding_names_its_path_and_never_a_key_that_holds_pii() -> None:
+    document = {
+        "n": 4111111111111111,
+        "ratio": 12.5,
+        "items": ["plain", f"mail {LEAKED_EMAIL}"],
+        LEAKED_EMAIL: {"note": "call +44 20 7946 0123"},
+    }
+    found = [f.describe() for f in scan_json("report.json", document)]
+    assert found == [
+        "report.json: n: card number",
+        "report.json: items[1]: e-mail address",
+        "report.json: <a key holding PII> (key): e-mail address",
+        "report.json: <a key holding PII>.note: phone number",
+    ]

@@ -53,6 +53,7 @@ PATTERN_KINDS: Final = (EMAIL, IPV4, IPV6, CARD, PHONE)
 # Fewer is a name with colons (pytest's ``a8::<lambda>``, ``dead::beef``), not an address.
 IPV6_MIN_GROUPS: Final = 3
 
+_DIGIT = re.compile(r"\d")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
@@ -123,9 +124,19 @@ def _address_is_user_data(text: str, start: int, address: str) -> bool:
     return not _in_url_host(text, start)
 
 
+def _may_hold_a_pattern(text: str) -> bool:
+    """A cheap test first: every pattern needs 6+ characters and an ``@``, a digit or two
+    colons (the final scan reads every string of every report; most are words)."""
+    return len(text) >= 6 and (
+        "@" in text or text.count(":") >= 2 or _DIGIT.search(text) is not None
+    )
+
+
 def find_patterns(text: str) -> list[Hit]:
     """Every place in ``text`` shaped like PII (see the module docstring for what is not)."""
     hits: list[Hit] = []
+    if not _may_hold_a_pattern(text):
+        return hits
     for match in _EMAIL.finditer(text):
         if not _in_url_host(text, match.start()):
             hits.append(Hit(EMAIL, match.start()))

@@ -92,26 +92,59 @@ def scan_text(where: str, text: str, canaries: Canaries | None = None) -> list[P
     return scan_json(where, document, canaries)
 
 
+Segment = str | int
+JsonPath = tuple[Segment, ...]
+MASKED_KEY: Final = "<a key holding PII>"
+
+
 def scan_json(where: str, document: Any, canaries: Canaries | None = None) -> list[PiiFinding]:
-    """PII in every key and scalar value of a JSON document, named by its path."""
-    found: list[PiiFinding] = []
-    for path, text in _json_strings(document, ""):
-        kinds = dict.fromkeys(hit.kind for hit in find_pii(text, canaries))
-        found.extend(PiiFinding(where, path or "(document)", kind) for kind in kinds)
-    return found
+    """PII in every key and string (and long integer) of a JSON document, by its path.
+
+    The strings are searched as one text, one per line (no pattern spans a line break),
+    so a report of thousands of short strings costs a few regex passes, not thousands. A
+    key that holds PII is named by its place, never spelled out, in every path.
+    """
+    items = list(_json_strings(document, ()))
+    starts: list[int] = []
+    offset = 0
+    for _, _, text in items:
+        starts.append(offset)
+        offset += len(text) + 1
+    hits: dict[tuple[int, str], None] = {}
+    for hit in find_pii("\n".join(text for _, _, text in items), canaries):
+        hits[(bisect.bisect_right(starts, hit.offset) - 1, hit.kind)] = None
+    tainted = {items[index][0] for index, _ in hits if items[index][1]}
+    return [
+        PiiFinding(where, _render(items[index][0], tainted, is_key=items[index][1]), kind)
+        for index, kind in hits
+    ]
 
 
-def _json_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def _json_strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, bool, str]]:
+    """(path, whether it is a key, text) of every key, string and long integer."""
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            yield f"{child} (key)", str(key)
+            child = (*path, str(key))
+            yield child, True, str(key)
             yield from _json_strings(item, child)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _json_strings(item, f"{path}[{index}]")
-    elif value is not None and not isinstance(value, bool):
-        yield path, str(value)
+            yield from _json_strings(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, False, value
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**7:
+        yield path, False, str(value)  # a number long enough to be a card or phone number
+
+
+def _render(path: JsonPath, tainted: set[JsonPath], *, is_key: bool) -> str:
+    text = ""
+    for depth, segment in enumerate(path):
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            name = MASKED_KEY if path[: depth + 1] in tainted else segment
+            text += f".{name}" if text else name
+    return (text or "(document)") + (" (key)" if is_key else "")
 
 
 def _by_line(where: str, text: str, canaries: Canaries | None) -> list[PiiFinding]:
