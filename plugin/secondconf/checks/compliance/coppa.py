@@ -67,8 +67,14 @@ class SignUp:
     username: str
     age: int
     trace_id: str
+    consent_ticked: bool = False  # the form's own box: an attestation, no record
     answer: httpx.Response | None = None
     problem: str | None = None
+
+    @property
+    def label(self) -> str:
+        ticked = " with the consent box ticked" if self.consent_ticked else ""
+        return f"{self.username} attesting {self.age}{ticked}"
 
 
 @dataclass
@@ -90,7 +96,7 @@ async def sign_up(
     consent_ticked: bool = False,
 ) -> SignUp:
     """Fill A1's sign-up form as ``username`` attesting ``age`` (a fresh browser)."""
-    attempt = SignUp(username, age, new_sampled_in_trace_id(0.1))
+    attempt = SignUp(username, age, new_sampled_in_trace_id(0.1), consent_ticked)
     headers = {**SYNTHETIC_HEADERS, TRACE_ID_HEADER: attempt.trace_id}
     client = actor.client
     try:
@@ -132,7 +138,7 @@ async def sign_up(
 
 
 def _judge_refusal(attempt: SignUp, run: CoppaRun) -> None:
-    label = f"sign-up of {attempt.username} attesting age {attempt.age}"
+    label = f"sign-up of {attempt.label}"
     answer = attempt.answer
     if answer is None or answer.status_code != 403:
         run.refused_violations.append(f"{label}: answered {status(answer)}, not 403")
@@ -211,7 +217,7 @@ async def run_coppa(
             run.untested.append(attempt.problem)
             return run
     for attempt in refused:
-        run.refused_cases.append(f"{attempt.username} attesting {attempt.age}")
+        run.refused_cases.append(attempt.label)
         _judge_refusal(attempt, run)
         if await identity_remains(actor, attempt.username):
             run.refused_violations.append(
