@@ -22,7 +22,7 @@ from secondconf.checks.load.baseline import BaselineResult, judge_endpoints
 from secondconf.checks.load.locust import EndpointStats, LocustRun
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Outcome
-from secondconf.reports.b2b_funnel import B2B_RESULTS, write_b2b_report
+from secondconf.reports.b2b_funnel import B2B_RESULTS, step_latencies, write_b2b_report
 
 from tests.plugin.pytester_helpers import settings_under
 
@@ -131,6 +131,12 @@ def test_the_report_holds_each_part_and_its_runbook(tmp_path: Path) -> None:
     write_b2b_report(ResultsModel(checks={record.nodeid: record}), settings)
     report = json.loads((settings.reports_dir / B2B_RESULTS).read_text())
     assert len(report["provider_signup"]["journeys"]) == 35
+    assert report["provider_signup"]["step_latency_s"]["b2b.billing"] == {
+        "n": 35,
+        "p50_s": 0.1,
+        "p95_s": 0.1,
+        "max_s": 0.1,
+    }
     assert report["events"]["outcome"] == "PASS"
     assert report["load_a6_register_billing"][0]["p95_ms"] == 20.0
     assert report["load_a6_register_billing"][0]["outcome"] == "PASS"
@@ -142,3 +148,10 @@ def test_no_b2b_check_no_report(tmp_path: Path) -> None:
     settings = settings_under(tmp_path)
     write_b2b_report(ResultsModel(), settings)
     assert not (settings.reports_dir / B2B_RESULTS).exists()
+
+
+def test_step_latencies_take_nearest_rank_percentiles_of_the_passed_steps() -> None:
+    journeys = [{"steps": {"b2b.signup": float(i), "b2b.billing": None}} for i in range(1, 21)]
+    assert step_latencies(journeys) == {
+        "b2b.signup": {"n": 20, "p50_s": 10.0, "p95_s": 19.0, "max_s": 20.0}
+    }

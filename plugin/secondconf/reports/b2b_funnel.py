@@ -10,6 +10,7 @@ cold start (B2B-04). A B2B check that did not run is listed with why, without fi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -41,14 +42,35 @@ def _compact(verdict: Verdict) -> dict[str, Any]:
     return document
 
 
+def step_latencies(journeys: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per step, over the journeys that passed it: n, median, p95 (nearest rank), max (s)."""
+    by_step: dict[str, list[float]] = {}
+    for journey in journeys:
+        for step, latency in (journey.get("steps") or {}).items():
+            if latency is not None:
+                by_step.setdefault(step, []).append(float(latency))
+    summary: dict[str, dict[str, Any]] = {}
+    for step, values in by_step.items():
+        ordered = sorted(values)
+        summary[step] = {
+            "n": len(ordered),
+            "p50_s": ordered[math.ceil(0.50 * len(ordered)) - 1],
+            "p95_s": ordered[math.ceil(0.95 * len(ordered)) - 1],
+            "max_s": ordered[-1],
+        }
+    return summary
+
+
 def _signup(records: list[CheckRecord]) -> dict[str, Any] | None:
     found = _verdicts(records, "B2B-01")
     if not found:
         return None
     verdict = found[0]
+    journeys = list(verdict.details.get("journey_table", []))
     return {
         "verdict": _compact(verdict),
-        "journeys": verdict.details.get("journey_table", []),
+        "step_latency_s": step_latencies(journeys),
+        "journeys": journeys,
     }
 
 
