@@ -54,6 +54,7 @@ ESCALATIONS: Final[tuple[str, ...]] = (
 )
 
 _PHASE3: Final = "idempotency"
+_B2B: Final = "funnel_b2b"
 _DRL: Final = "resiliency"
 _OIDC_REGRESSION: Final = "oidc_regression"  # every CK-*/OIDC-* FAIL pages (contract §13)
 _ERR: Final = "resiliency"  # error correction (issue 12)
