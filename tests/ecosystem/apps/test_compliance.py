@@ -98,9 +98,7 @@ def test_student_record_reads_are_marked_in_the_openapi_documents(target: Target
 def _decrement_data(target: Target, user_agent: str) -> Any:
     trace = new_trace_id(SAMPLED_IN_LOW64)
     headers = target.mutation_headers(**{"X-Trace-Id": trace, "User-Agent": user_agent})
-    response = target.post(
-        "A5", "/v1/credits/spend", {"kind": "explain", "prompt": STUDY}, headers
-    )
+    response = target.post("A5", "/v1/credits/spend", {"kind": "explain", "prompt": STUDY}, headers)
     assert response.status_code == 201, response.text
     events = target.wait_for_events(trace, "credit_decrement")
     assert len(events) == 1
