@@ -5,7 +5,6 @@ what broke; a canary planted in the evidence is caught by PII-02, never echoed."
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -64,10 +63,8 @@ def logs(harness_target: HarnessTarget) -> Path:
 
 def test_a_clean_target_passes_every_rule(harness_target: HarnessTarget, logs: Path) -> None:
     canaries = Canaries.new()
-    started = time.perf_counter()
     verdicts = run_checks(harness_target, canaries)
     verdicts["PII-02"] = check_output_pii([logs], canaries)
-    elapsed = time.perf_counter() - started
     assert sorted(verdicts) == [
         "COPPA-01", "COPPA-02", "FERPA-01", "INT-01", "INT-02", "PII-01", "PII-02"
     ]  # fmt: skip
@@ -85,7 +82,6 @@ def test_a_clean_target_passes_every_rule(harness_target: HarnessTarget, logs: P
     ]
     assert ferpa.n == 9  # three routes, each by the student, another student, a provider
     assert "a provider of another tenant" in " ".join(ferpa.details["cases"])
-    assert elapsed < 30, f"the compliance checks took {elapsed:.1f} s"
 
 
 @pytest.mark.parametrize("switch", sorted(CAUGHT_BY))
