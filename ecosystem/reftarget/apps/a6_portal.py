@@ -50,6 +50,7 @@ PORTAL_PATH = "/portal"
 COOKIE_NAME = "a6_portal"
 SESSION_TTL_S = 3600
 LOGIN_TTL_S = 600
+LISTINGS_SHOWN = 20
 FORWARDED_TAGS = ("X-Test-Run", "X-Source")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS a6_portal_logins (
@@ -275,7 +276,8 @@ class ProviderPortalPages:
         listings: list[Mapping[str, Any]] = []
         if registered:
             _, found = await self._api(request, access_token, "GET", "/v1/listings")
-            listings = list(found.get("items", []))
+            # The newest first, and only a page of them: a tenant's members share its listings.
+            listings = list(found.get("items", []))[::-1][:LISTINGS_SHOWN]
         return render_portal(provider if registered else None, listings, outcome)
 
     async def register(self, request: Request) -> Response:

@@ -184,3 +184,19 @@ def test_a_resubmitted_billing_form_is_a_replay_not_a_second_charge(target: Targ
     assert 'data-billed-cents="20"' in first.text
     billed = target.wait_for_events(trace_id, "provider_billed")
     assert len(billed) == 1
+
+
+def test_the_portal_shows_the_newest_listings_first_a_page_at_a_time(target: Target) -> None:
+    headers = target.mutation_headers(PROVIDER)
+    target.post("A6", "/v1/providers", {"display_name": "Paging"}, headers)
+    for n in range(21):
+        created = target.post(
+            "A6", "/v1/listings", {"title": f"paging {n}"}, target.mutation_headers(PROVIDER)
+        )
+        assert created.status_code == 201
+    newest = created.json()["listing_id"]
+    with signed_in_portal(target, "test_provider_e2e_08") as client:
+        page = client.get(target.url("A6", "/portal")).text
+    shown = re.findall(r'<li data-listing-id="([^"]+)"', page)
+    assert len(shown) == 20
+    assert shown[0] == newest
