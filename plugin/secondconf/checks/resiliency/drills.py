@@ -430,7 +430,10 @@ def steady_state_not_met(spec: DrillSpec, steady: Sequence[Verdict]) -> DrillRes
         untested=[f"steady state not met before the drills, no fault injected: {why}"],
     )
     figures = {"app": spec.app_id, "fault": spec.fault, "steady_state": why}
-    return DrillResult(spec.rule_id, spec.app_id, spec.fault, (verdict,), figures)
+    named = replace(
+        verdict, check=f"{spec.rule_id} not run: the steady state before it missed the SLO"
+    )
+    return DrillResult(spec.rule_id, spec.app_id, spec.fault, (named,), figures)
 
 
 def _recovery(spec: DrillSpec, recovery_s: float | None, tag: Mapping[str, Any]) -> Verdict:
