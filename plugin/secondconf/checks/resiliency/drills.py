@@ -65,9 +65,9 @@ class ProbePlan:
 DETECTION: Final = ProbePlan(burn_in_s=0.0, window_s=4.0, rate_per_target=8.0)
 """8/s to each route of every app for 4 s: 64 probes of the faulted app, 448 pooled of
 the other seven (a PASS at 1 % with 95 % Wilson bounds needs 381)."""
-STEADY_STATE: Final = ProbePlan(burn_in_s=1.0, window_s=4.0, rate_per_target=8.0)
-"""Before any fault, every app pooled (512 probes); the 1 s burn-in opens the client's
-connections, whose TLS handshakes would otherwise time the first probes out."""
+STEADY_STATE: Final = ProbePlan(burn_in_s=3.0, window_s=4.0, rate_per_target=8.0)
+"""Before any fault, every app pooled (512 probes), after the same 3 s burn-in as phase 1:
+a freshly started target answers its first requests slowly."""
 CONFIRMATION: Final = ProbePlan(burn_in_s=0.5, window_s=4.5, rate_per_target=48.0)
 """The recovered app alone at 48/s to each route for 4.5 s: n = 432, enough for a PASS."""
 
