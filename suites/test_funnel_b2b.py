@@ -71,8 +71,20 @@ LOAD_RATE_PER_USER = 1.25
 LOAD_DURATION_S = 45.0
 
 
+def _attach_screenshots(config: pytest.Config, paths: list[str]) -> None:
+    """Each failed journey's screenshot as an Allure attachment (with --alluredir)."""
+    if not config.pluginmanager.has_plugin("allure_listener"):
+        return
+    import allure
+
+    for path in paths:
+        if Path(path).is_file():
+            allure.attach.file(path, Path(path).name, allure.attachment_type.PNG)
+
+
 @pytest.mark.rules("B2B-01", "B2B-02")
 def test_b2b_journeys(
+    request: pytest.FixtureRequest,
     target: Target,
     async_client: httpx.AsyncClient,
     a8: A8Client,
@@ -91,10 +103,12 @@ def test_b2b_journeys(
                 clock,
                 journeys=JOURNEYS,
                 concurrency=CONCURRENCY,
+                evidence_dir=settings.evidence_dir,
             )
         )
     except (BrowserError, ValueError) as error:
         pytest.fail(str(error), pytrace=False)
+    _attach_screenshots(request.config, [j.screenshot for j in journeys if j.screenshot])
     cleanups = run_async(
         delete_identities(
             async_client,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from secondconf.checks.funnels.model import Cleanup
@@ -103,6 +104,7 @@ class B2BJourney:
     result: Mapping[str, str] = field(default_factory=dict)  # billing's #result attributes
     registered_new: bool = False
     events: tuple[EventSighting, ...] = ()
+    screenshot: str | None = None  # the page when a step failed (passwords masked)
 
     @property
     def steps_ok(self) -> bool:
@@ -147,6 +149,7 @@ class B2BJourney:
             result=dict(data.get("result", {})),
             registered_new=bool(data.get("registered_new")),
             events=tuple(EventSighting(**e) for e in data.get("events", ())),
+            screenshot=data.get("screenshot"),
         )
 
 
@@ -183,8 +186,10 @@ async def run_journey(
     clock: Clock,
     *,
     timeout_s: float = 30.0,
+    evidence_dir: Path | None = None,
 ) -> B2BJourney:
-    """One journey in a fresh browser context; never raises for a product failure."""
+    """One journey in a fresh browser context; never raises for a product failure. A failed
+    step leaves a screenshot (password inputs masked) in ``evidence_dir``, if given."""
     from playwright.async_api import Error as PlaywrightError
 
     username = journey_username(index)
@@ -192,6 +197,7 @@ async def run_journey(
     pages = system_map.pages
     steps: list[B2BStep] = []
     results: dict[str, dict[str, str]] = {}
+    screenshot: str | None = None
     context = await new_journey_context(
         browser, trace_id, new_idempotency_key(), timeout_s=timeout_s
     )
@@ -246,6 +252,7 @@ async def run_journey(
             except (_StepFailed, PlaywrightError) as error:
                 first = str(error).strip().splitlines()[0][:200] if str(error).strip() else "?"
                 steps.append(B2BStep(name, False, clock.monotonic() - started, None, first))
+                screenshot = await _screenshot(page, evidence_dir, username)
                 break
             done = clock.monotonic()
             steps.append(B2BStep(name, True, round(done - started, 3), done))
@@ -259,7 +266,23 @@ async def run_journey(
         steps=tuple(steps),
         result=results.get("b2b.billing", {}),
         registered_new=registered_new,
+        screenshot=screenshot,
     )
+
+
+async def _screenshot(page: Page, evidence_dir: Path | None, username: str) -> str | None:
+    """The page as the failed step left it, or None (no folder, or no page to take)."""
+    from playwright.async_api import Error as PlaywrightError
+
+    if evidence_dir is None:
+        return None
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    path = evidence_dir / f"b2b_journey_{username}.png"
+    try:
+        await page.screenshot(path=str(path), mask=[page.locator("input[type=password]")])
+    except PlaywrightError:
+        return None
+    return str(path)
 
 
 def expected_events(journey: B2BJourney) -> list[tuple[str, float]]:
@@ -415,6 +438,7 @@ def journey_row(journey: B2BJourney) -> dict[str, Any]:
             )
         },
         "events_seen_after_s": {e.event: e.seen_after_s for e in journey.events},
+        "screenshot": journey.screenshot,
     }
 
 
@@ -431,6 +455,7 @@ async def run_b2b_funnel(
     journeys: int,
     concurrency: int,
     timeout_s: float = 30.0,
+    evidence_dir: Path | None = None,
 ) -> list[B2BJourney]:
     """``journeys`` first attempts, ``concurrency`` at a time, each watched in A8 from its end.
 
@@ -447,7 +472,13 @@ async def run_b2b_funnel(
         async def one(index: int) -> B2BJourney:
             async with gate:
                 played = await run_journey(
-                    browser, system_map, index, password, clock, timeout_s=timeout_s
+                    browser,
+                    system_map,
+                    index,
+                    password,
+                    clock,
+                    timeout_s=timeout_s,
+                    evidence_dir=evidence_dir,
                 )
             return await watch_events(played, a8, clock)
 
