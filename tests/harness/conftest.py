@@ -9,6 +9,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
+
+# Inner pytester runs write the report charts (matplotlib, numpy); numpy must be imported
+# before them: a C extension cannot be imported twice in one process.
+import matplotlib.pyplot  # noqa: F401
 import pytest
 from reftarget.launch.ecosystem import Ecosystem
 from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult, measure_liveness

@@ -16,6 +16,10 @@ import anyio._backends._asyncio  # noqa: F401
 import h11  # noqa: F401
 import httpcore
 import httpcore._backends.anyio  # noqa: F401
+
+# The same for numpy (under matplotlib, which the report charts import at session end): a
+# C extension cannot be imported twice in one process ("cannot load module more than once").
+import matplotlib.pyplot  # noqa: F401
 import pytest
 
 from tests.plugin.pytester_helpers import system_map_json
