@@ -208,6 +208,7 @@ async def run_drill(spec: DrillSpec, target: DrillTarget, measure: Measure) -> D
         return DrillResult(spec.rule_id, spec.app_id, spec.fault, (untested,))
     clock = target.clock
     base_url = target.system_map.apps[spec.app_id].base_url
+    await open_connections(target)  # fresh ones: the last drill may have left some stale
     pending = PendingFault(
         spec.app_id, spec.kind, base_url, target.test_id, os.getpid(), utc_iso(clock.now())
     )
