@@ -3,7 +3,7 @@ fix; a Stripe decline fails the checkout; a synthetic charge counted as real fai
 exclusions; a tile that never updates fails; the suite on a clean target PASSes and writes
 every deliverable. Every run deletes the identities it created and proves it, failed or not.
 
-Lean: fault runs walk 3 journeys at once with no retry and an 8 s tile deadline (no rate is
+Lean: fault runs walk 3 journeys at once with no retry and a 10 s tile deadline (no rate is
 needed to see a fault); faults that do not mask each other share a run. Only the clean suite
 run walks the 35 journeys a rate needs.
 """
@@ -32,7 +32,7 @@ from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
 
 SUITE = Path(__file__).parents[2] / "suites" / "test_funnel_b2c.py"
-FAULT_PLAN = FunnelPlan(journeys=3, concurrency=3, retry=False, tile_deadline_s=8.0)
+FAULT_PLAN = FunnelPlan(journeys=3, concurrency=3, retry=False, tile_deadline_s=10.0)
 
 
 def walk(target: HarnessTarget, plan: FunnelPlan = FAULT_PLAN) -> FunnelRun:
@@ -173,7 +173,7 @@ def test_a_tile_that_never_updates_fails(harness_target: HarnessTarget, faulty: 
     tiles = verdicts["B2C-04"][0]
     assert tiles.outcome is Outcome.FAIL, tiles.summary()
     assert tiles.details["violations"] == [
-        f"journey {j.index}: b2c.activation not on funnel-status within 8 s"
+        f"journey {j.index}: b2c.activation not on funnel-status within 10 s"
         for j in run.first_attempts
     ]
     assert all(j.ok for j in run.first_attempts)  # the browser saw every step succeed
