@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from secondconf.checks.funnels.diagnosis import FIXES
-from secondconf.checks.funnels.judge import judge_funnel
+from secondconf.checks.funnels.judge import judge_funnel, judge_named
 from secondconf.checks.funnels.model import FunnelRun
 from secondconf.checks.funnels.run import FunnelPlan, FunnelSecrets, run_funnel
 from secondconf.core.clock import SystemClock
@@ -179,6 +179,22 @@ def test_a_tile_that_never_updates_fails(harness_target: HarnessTarget, faulty: 
     assert all(j.ok for j in run.first_attempts)  # the browser saw every step succeed
     assert verdicts["B2C-01"][0].k == 3  # ... but a journey A8 never shows is no success
     assert_cleaned_up(run)
+
+
+def test_the_named_identities_walk_once_each_without_a_rate_again_and_again(
+    harness_target: HarnessTarget,
+) -> None:
+    """prod_observe's B2C-13: the two named identities, one journey each, nothing deleted;
+    their first activation happened long ago, so a later journey does not wait for it."""
+    plan = dataclasses.replace(FAULT_PLAN, named=True)
+    for _ in range(2):
+        run = walk(harness_target, plan)
+        verdict = judge_named(run)
+        assert verdict.outcome is Outcome.PASS, (verdict.summary(), verdict.details)
+        assert [j.username for j in run.journeys] == ["test_student_e2e_01", "test_provider_e2e_01"]
+        assert verdict.details["rate"] is None
+        assert run.cleanup == ()
+        assert all("b2c.activation" not in j.tile_latency_s for j in run.journeys)
 
 
 def test_the_suite_passes_on_a_clean_target_and_writes_every_deliverable(

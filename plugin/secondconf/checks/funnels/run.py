@@ -225,6 +225,10 @@ class _Walker:
     async def settle(self, journey: Journey, watch: TileWatch) -> Journey:
         """The journey's tile latencies, and its attribution step (only A8 can show it)."""
         times = {s.step: s.at for s in journey.steps if s.ok and s.at is not None}
+        if self.plan.named:
+            # A named identity persists: its activation_first_use was emitted on its very
+            # first activation (once per user), so no later journey can show it again.
+            times.pop("b2c.activation", None)
         activation = journey.step("b2c.activation")
         if activation is not None and activation.ok and activation.at is not None:
             times["b2c.attribution"] = activation.at  # A3 attributes inside A5's callback
