@@ -11,6 +11,7 @@ run walks the 35 journeys a rate needs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -19,14 +20,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from secondconf.checks.funnels.diagnosis import FIXES
 from secondconf.checks.funnels.judge import judge_funnel, judge_named
 from secondconf.checks.funnels.model import FunnelRun
-from secondconf.checks.funnels.run import FunnelPlan, FunnelSecrets, run_funnel
+from secondconf.checks.funnels.run import FunnelPlan, FunnelSecrets, run_funnel, usernames
 from secondconf.core.clock import SystemClock
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.target.client import harness_client
+from secondconf.target.identity import fetch_token
 
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
@@ -179,6 +182,56 @@ def test_a_tile_that_never_updates_fails(harness_target: HarnessTarget, faulty: 
     assert all(j.ok for j in run.first_attempts)  # the browser saw every step succeed
     assert verdicts["B2C-01"][0].k == 3  # ... but a journey A8 never shows is no success
     assert_cleaned_up(run)
+
+
+def test_an_interrupted_run_still_deletes_every_identity_it_created(
+    harness_target: HarnessTarget,
+) -> None:
+    """Cancelled while its journeys are in the browser (as Ctrl-C or a pytest timeout
+    would), the run deletes every identity of its plan on the way out: GET -> 404."""
+    secrets = FunnelSecrets(
+        a8_key=harness_target.secret("A8_TELEMETRY_KEY"),
+        client_secret=harness_target.secret("OIDC_CLIENT_SECRET"),
+        password=harness_target.secret("OIDC_CLIENT_SECRET"),
+        stripe_key=None,
+    )
+    plan = dataclasses.replace(FAULT_PLAN, journeys=4, concurrency=4)
+
+    async def interrupted() -> list[int]:
+        async with harness_client(harness_target.map, env="embedded") as client:
+            walking = asyncio.create_task(
+                run_funnel(client, harness_target.map, secrets, plan, SystemClock())
+            )
+            auth = await _qa(client, harness_target)
+            while not await _any_created(client, harness_target, usernames(plan), auth):
+                await asyncio.sleep(0.2)  # cancel once a sign-up has created an account
+            walking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await walking
+            return [
+                (await client.get(_identity_url(harness_target, n), headers=auth)).status_code
+                for n in usernames(plan)
+            ]
+
+    assert asyncio.run(interrupted()) == [404] * 4
+
+
+async def _any_created(
+    client: httpx.AsyncClient, target: HarnessTarget, subjects: list[str], auth: dict[str, str]
+) -> bool:
+    for subject in subjects:
+        if (await client.get(_identity_url(target, subject), headers=auth)).status_code == 200:
+            return True
+    return False
+
+
+def _identity_url(target: HarnessTarget, subject: str) -> str:
+    return f"{target.map.identity_base_url}/v1/synthetic-identities/{subject}"
+
+
+async def _qa(client: httpx.AsyncClient, target: HarnessTarget) -> dict[str, str]:
+    token = await fetch_token(client, target.map, target.secret("OIDC_CLIENT_SECRET"), None)
+    return token.authorization
 
 
 def test_the_named_identities_walk_once_each_without_a_rate_again_and_again(
