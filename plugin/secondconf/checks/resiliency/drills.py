@@ -68,8 +68,9 @@ the other seven (a PASS at 1 % with 95 % Wilson bounds needs 381)."""
 STEADY_STATE: Final = ProbePlan(burn_in_s=3.0, window_s=4.0, rate_per_target=8.0)
 """Before any fault, every app pooled (512 probes), after the same 3 s burn-in as phase 1:
 a freshly started target answers its first requests slowly."""
-CONFIRMATION: Final = ProbePlan(burn_in_s=0.5, window_s=6.5, rate_per_target=32.0)
-"""The recovered app alone at 32/s to each route for 6.5 s: n = 416, enough for a PASS
+CONFIRMATION: Final = ProbePlan(burn_in_s=3.0, window_s=6.5, rate_per_target=32.0)
+"""The recovered app alone at 32/s to each route for 6.5 s after phase 1's 3 s burn-in (a
+process just started answers its first requests slowly): n = 416, enough for a PASS
 (381), at a rate one app on a busy 2-core machine still answers within its SLO."""
 
 Measure = Callable[[Sequence[str], ProbePlan], Awaitable[Mapping[str, Sequence[Verdict]]]]
