@@ -2,9 +2,10 @@
 
     .venv/bin/python perf/bench_b2c.py [--journeys 35] [--concurrency 6] [--runs 1]
 
-Measures the phase as the gate runs it (``run_funnel`` with the default plan: pre-clean,
-journeys in parallel contexts, tile polling, settlements, Stripe retrieval, header probes,
-cleanup), not the ecosystem's start. Figures:
+Measures the phase as the gate runs it (``run_funnel`` with the default plan and an
+evidence folder, so every journey is traced as in the gate: pre-clean, journeys in parallel
+contexts, tile polling, settlements, Stripe retrieval, header probes, cleanup), not the
+ecosystem's start. Figures:
 
 - wall time of the phase and of each of its parts (goal: under 60 s on this machine);
 - peak memory, sampled every 0.2 s from /proc as the summed PSS of the process trees:
@@ -129,7 +130,9 @@ def bench(journeys: int, concurrency: int) -> dict[str, object]:
             password=Secret("OIDC_CLIENT_SECRET", env["OIDC_CLIENT_SECRET"]),
             stripe_key=Secret("STRIPE_SECRET_KEY", env["STRIPE_SECRET_KEY"]),
         )
-        plan = FunnelPlan(journeys=journeys, concurrency=concurrency)
+        # As the gate: every journey traced, a failing one's trace and screenshot kept.
+        evidence = Path(tempfile.mkdtemp(prefix="bench-b2c-evidence-"))
+        plan = FunnelPlan(journeys=journeys, concurrency=concurrency, evidence_dir=evidence)
 
         async def run():  # type: ignore[no-untyped-def]
             async with harness_client(system_map, env="embedded") as client:
