@@ -24,6 +24,11 @@ class WindowProfile:
     probe_rate: float  # probes/s to each app's /health and to its /ready
 
 
+# Total probes per second (every app's /health and /ready together) the liveness prober
+# holds on one core over HTTPS with keep-alive, its send lag p99 within 5 ms: measured by
+# perf/bench_prober.py (docs/perf.md). A --probe-rate asking more is refused at start.
+PROBER_CAPACITY_PER_S = 1000.0
+
 # The seed asks for 15 minutes of each against real deployments, at a gentle 4 probes/s.
 # The embedded default is short but still reaches the n a PASS needs: 8 probes/s to each
 # of two routes for 25 s is n = 400 per app, against the 381 of a PASS at 0 errors. That

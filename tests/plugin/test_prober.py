@@ -8,10 +8,11 @@ request for 300 ms once armed, the way a GC pause or a blocked worker would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,6 +25,7 @@ from secondconf.checks.liveness.prober import (
     run_probes,
     to_observation,
 )
+from secondconf.checks.liveness.transport import AiohttpProbeClient, HttpxProbeClient, ProbeClient
 from secondconf.contract.platform import APP_IDS
 from secondconf.contract.traceids import is_valid_trace_id
 from secondconf.core.clock import SystemClock
@@ -101,8 +103,20 @@ def fake() -> Iterator[Fake]:
         release.set()  # let hung handlers finish so the server stops promptly
 
 
-def client_for(fake: Fake) -> httpx.AsyncClient:
-    return harness_client(fake.url, env="embedded", timeout_s=5)
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every probe test runs on both probe clients (transport.py)."""
+    return str(request.param)
+
+
+@contextlib.asynccontextmanager
+async def client_for(url: str, transport: str) -> AsyncIterator[ProbeClient]:
+    if transport == "httpx":
+        async with harness_client(url, env="embedded", timeout_s=5) as client:
+            yield HttpxProbeClient(client)
+    else:
+        async with AiohttpProbeClient(None) as probe_client:
+            yield probe_client
 
 
 def closed_port() -> int:
@@ -123,9 +137,9 @@ def test_the_schedule_spaces_probes_by_the_period_and_staggers_targets() -> None
 
 
 @pytest.mark.asyncio
-async def test_the_probe_count_is_fixed_by_the_schedule(fake: Fake) -> None:
+async def test_the_probe_count_is_fixed_by_the_schedule(fake: Fake, transport: str) -> None:
     clock = SystemClock()
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         started = clock.monotonic()
         samples = await run_probes(
             client, [health(fake)], rate_per_target=40, duration_s=0.5, clock=clock
@@ -140,9 +154,11 @@ async def test_the_probe_count_is_fixed_by_the_schedule(fake: Fake) -> None:
 
 
 @pytest.mark.asyncio
-async def test_each_probe_has_its_own_trace_id_and_the_synthetic_tags(fake: Fake) -> None:
+async def test_each_probe_has_its_own_trace_id_and_the_synthetic_tags(
+    fake: Fake, transport: str
+) -> None:
     fake.seen.clear()
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         samples = await run_probes(
             client, [health(fake)], rate_per_target=50, duration_s=0.2, clock=SystemClock()
         )
@@ -155,10 +171,10 @@ async def test_each_probe_has_its_own_trace_id_and_the_synthetic_tags(fake: Fake
 
 
 @pytest.mark.asyncio
-async def test_probes_due_during_a_stall_carry_their_wait(fake: Fake) -> None:
+async def test_probes_due_during_a_stall_carry_their_wait(fake: Fake, transport: str) -> None:
     """Open loop: every probe scheduled during the 300 ms stall shows the time it waited."""
     fake.stall.arm(after=5)
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         samples = await run_probes(
             client,
             [ProbeTarget("A1", f"{fake.url}/stalling", "health")],
@@ -177,7 +193,7 @@ async def test_probes_due_during_a_stall_carry_their_wait(fake: Fake) -> None:
 
 
 async def closed_loop_latencies(
-    client: httpx.AsyncClient, url: str, rate: float, duration_s: float
+    client: ProbeClient, url: str, rate: float, duration_s: float
 ) -> list[float]:
     """The prober this module is not: send, wait for the answer, then send the next."""
     latencies: list[float] = []
@@ -186,17 +202,17 @@ async def closed_loop_latencies(
     while due < start + duration_s:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         sent = time.monotonic()
-        await client.get(url)
+        await client.get(url, {}, 5.0)
         latencies.append((time.monotonic() - sent) * 1000)
         due = max(due + 1 / rate, time.monotonic())
     return latencies
 
 
 @pytest.mark.asyncio
-async def test_a_closed_loop_would_hide_the_same_stall(fake: Fake) -> None:
+async def test_a_closed_loop_would_hide_the_same_stall(fake: Fake, transport: str) -> None:
     """The comparison that shows what coordinated omission hides: one slow sample, not ~15."""
     fake.stall.arm(after=5)
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         latencies = await closed_loop_latencies(client, f"{fake.url}/stalling", 50, 0.8)
     assert fake.stall.started is not None
     assert sum(latency >= 150 for latency in latencies) <= 2
@@ -204,9 +220,9 @@ async def test_a_closed_loop_would_hide_the_same_stall(fake: Fake) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_closed_port_gives_failed_connect_samples() -> None:
+async def test_a_closed_port_gives_failed_connect_samples(transport: str) -> None:
     target = ProbeTarget("A2", f"http://127.0.0.1:{closed_port()}/health", "health")
-    async with harness_client("http://127.0.0.1", env="embedded") as client:
+    async with client_for("http://127.0.0.1", transport) as client:
         samples = await run_probes(
             client, [target], rate_per_target=20, duration_s=0.2, clock=SystemClock()
         )
@@ -215,9 +231,9 @@ async def test_a_closed_port_gives_failed_connect_samples() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_503_ready_gives_failed_status_samples(fake: Fake) -> None:
+async def test_a_503_ready_gives_failed_status_samples(fake: Fake, transport: str) -> None:
     target = ProbeTarget("A1", f"{fake.url}/ready", "ready")
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         samples = await run_probes(
             client, [target], rate_per_target=20, duration_s=0.2, clock=SystemClock()
         )
@@ -226,9 +242,11 @@ async def test_a_503_ready_gives_failed_status_samples(fake: Fake) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_health_answer_naming_another_app_is_a_failed_body_sample(fake: Fake) -> None:
+async def test_a_health_answer_naming_another_app_is_a_failed_body_sample(
+    fake: Fake, transport: str
+) -> None:
     target = ProbeTarget("A2", f"{fake.url}/health", "health")  # the server answers as A1
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         samples = await run_probes(
             client, [target], rate_per_target=20, duration_s=0.1, clock=SystemClock()
         )
@@ -236,9 +254,11 @@ async def test_a_health_answer_naming_another_app_is_a_failed_body_sample(fake: 
 
 
 @pytest.mark.asyncio
-async def test_a_run_ends_by_duration_plus_timeout_when_the_target_hangs(fake: Fake) -> None:
+async def test_a_run_ends_by_duration_plus_timeout_when_the_target_hangs(
+    fake: Fake, transport: str
+) -> None:
     target = ProbeTarget("A1", f"{fake.url}/hang", "health")
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         started = time.monotonic()
         samples = await run_probes(
             client,
@@ -256,14 +276,14 @@ async def test_a_run_ends_by_duration_plus_timeout_when_the_target_hangs(fake: F
 
 
 @pytest.mark.asyncio
-async def test_stop_ends_the_schedule_early(fake: Fake) -> None:
+async def test_stop_ends_the_schedule_early(fake: Fake, transport: str) -> None:
     checks: list[bool] = []
 
     def stop_after_five() -> bool:  # asked once before each probe is fired
         checks.append(len(checks) >= 5)
         return checks[-1]
 
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         started = time.monotonic()
         samples = await run_probes(
             client,
@@ -280,10 +300,10 @@ async def test_stop_ends_the_schedule_early(fake: Fake) -> None:
 
 
 @pytest.mark.asyncio
-async def test_samples_feed_the_stable_window_on_the_same_clock(fake: Fake) -> None:
+async def test_samples_feed_the_stable_window_on_the_same_clock(fake: Fake, transport: str) -> None:
     clock = SystemClock()
     evaluator = StableWindowEvaluator(clock=clock, burn_in_s=0.0, window_s=60.0)
-    async with client_for(fake) as client:
+    async with client_for(fake.url, transport) as client:
         samples = await run_probes(
             client,
             [health(fake)],
@@ -298,7 +318,7 @@ async def test_samples_feed_the_stable_window_on_the_same_clock(fake: Fake) -> N
 
 def test_to_observation_uses_the_scheduled_time_and_the_outcome() -> None:
     sample = ProbeSample(
-        "A1", "ready", 12.5, 12.75, 503, 250.0, "status", "a" * 32, "2026-01-01T00:00:00Z"
+        "A1", "ready", 12.5, 12.75, 503, 250.0, "status", "a" * 32, "2026-01-01T00:00:00Z", 12.75
     )
     assert to_observation(sample) == Observation(at=12.5, failed=True, latency_ms=250.0)
 
@@ -328,7 +348,7 @@ async def test_impossible_settings_are_refused(
     async with httpx.AsyncClient(transport=never_called) as client:
         with pytest.raises(ValueError, match="must be"):
             await run_probes(
-                client,
+                HttpxProbeClient(client),
                 [ProbeTarget("A1", "http://127.0.0.1:1/health", "health")],
                 rate_per_target=rate,
                 duration_s=duration,

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     TELEMETRY_INCOMPLETE = "TELEMETRY_INCOMPLETE"  # A8 misses probes it must hold
     CHECK_FAILED = "CHECK_FAILED"  # a non-statistical check found a violation
     CHECK_PASSED = "CHECK_PASSED"
+    HARNESS_SATURATED = "HARNESS_SATURATED"  # the harness's own delays decide it: not the target
 
 
 @dataclass(frozen=True)

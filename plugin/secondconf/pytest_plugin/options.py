@@ -15,11 +15,17 @@ from typing import Any, Final
 
 import pytest
 
-from secondconf.contract.platform import TargetEnv
+from secondconf.contract.platform import APP_IDS, TargetEnv
 from secondconf.core.durations import parse_duration
 from secondconf.engine.window import GatingMode
 from secondconf.hitl.log import DEFAULT_MAX_APPROVAL
-from secondconf.settings import DECISION_METHODS, PROFILES, HarnessSettings, WindowProfile
+from secondconf.settings import (
+    DECISION_METHODS,
+    PROBER_CAPACITY_PER_S,
+    PROFILES,
+    HarnessSettings,
+    WindowProfile,
+)
 
 
 def _choice(valid: tuple[str, ...]) -> Callable[[str], str]:
@@ -49,9 +55,10 @@ def _open_unit_interval(text: str) -> float:
     return value
 
 
-PROBE_RATE_BOUNDS: Final = (0.1, 1000.0)
+PROBE_RATE_BOUNDS: Final = (0.1, PROBER_CAPACITY_PER_S / (2 * len(APP_IDS)))
 """Probes per second to one route: below, a window holds too few probes to judge; above,
-the harness would be a load test (which has its own phase and HITL gate)."""
+the /health and /ready of A1-A8 together would ask the prober for more than its measured
+capacity, so its own lag, not the target, would decide the verdicts."""
 
 TELEMETRY_DEADLINE_MAX_S: Final = 3600.0
 """A8 holding a probe's event an hour late is already a failure worth reporting."""
@@ -61,7 +68,11 @@ def _probe_rate(text: str) -> float:
     value = _number(text)
     low, high = PROBE_RATE_BOUNDS
     if not low <= value <= high:
-        raise ValueError(f"{text!r} must be from {low:g} to {high:g} probes per second")
+        raise ValueError(
+            f"{text!r} must be from {low:g} to {high:g} probes per second (above, the "
+            f"{2 * len(APP_IDS)} routes of A1-A8 would ask the prober for more than its "
+            f"measured {PROBER_CAPACITY_PER_S:g} probes/s)"
+        )
     return value
 
 
@@ -142,8 +153,9 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("gating-mode", "fixed (one look at the end) or sequential", _choice(tuple(GatingMode))),
     _Option(
         "probe-rate",
-        "Probes per second to each app's /health and each /ready, from 0.1 to 1000 "
-        "(default: the profile's, 8 embedded, 4 elsewhere)",
+        "Probes per second to each app's /health and each /ready, from 0.1 to 62.5 "
+        "(the prober's capacity over 16 routes; default: the profile's, 8 embedded, 4 "
+        "elsewhere)",
         _probe_rate,
     ),
     _Option(

@@ -10,8 +10,10 @@ see the harness's own traffic, its numbers are not evidence — and fails comple
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from secondconf.checks.liveness.loop_stalls import LoopStalls
 from secondconf.checks.liveness.prober import (
     ProbeKind,
     ProbeSample,
@@ -27,6 +30,13 @@ from secondconf.checks.liveness.prober import (
     run_probes,
     to_observation,
 )
+from secondconf.checks.liveness.saturation import (
+    forgive_harness,
+    forgiving_observation,
+    measure_load,
+    refuse_above_capacity,
+)
+from secondconf.checks.liveness.transport import AiohttpProbeClient, ProbeClient
 from secondconf.contract.traceids import new_sampled_in_trace_id, sample_rate_for
 from secondconf.core.clock import Clock, utc_iso
 from secondconf.core.progress import ProgressReport, ProgressThrottle
@@ -106,26 +116,20 @@ async def measure_liveness(
     clock: Clock,
     app_ids: Sequence[str] | None = None,
     progress: ProgressThrottle | None = None,
+    probe_client: ProbeClient | None = None,
 ) -> LivenessResult:
-    """Probe every app's health and ready routes, then judge both sources per app;
-    ``progress`` gets a line at least every 10 s while the probes run."""
+    """Probe every app's health and ready routes, then judge both sources per app.
+
+    ``client`` asks A8; the probes go out through ``probe_client`` (default: the fast
+    :class:`AiohttpProbeClient` on the map's CA bundle). ``progress`` gets a line at least
+    every 10 s while the probes run. Probe verdicts never blame a target for the
+    harness's own delays (:mod:`.saturation`).
+    """
     apps = list(app_ids or system_map.apps)
     targets = probe_targets(system_map, apps)
-    evaluators = {
-        app_id: StableWindowEvaluator(
-            clock=clock,
-            burn_in_s=plan.burn_in_s,
-            window_s=plan.window_s,
-            mode=plan.mode,
-            thresholds=plan.thresholds,
-            method=plan.method,
-            confidence=plan.confidence,
-            slice_s=plan.slice_s,
-            subject=app_id,
-            source="probe",
-        )
-        for app_id in apps
-    }
+    refuse_above_capacity(plan.rate_per_target, len(targets))
+    evaluators = {app_id: _evaluator(plan, clock, app_id) for app_id in apps}
+    forgiving = {app_id: _evaluator(plan, clock, app_id) for app_id in apps}
     start_wall, start_mono = clock.now(), clock.monotonic()
     sampled_rate = sample_rate_for("http_request", 200)
 
@@ -138,36 +142,77 @@ async def measure_liveness(
         if progress is not None and progress.due():
             progress.emit(liveness_progress(plan, clock.monotonic() - start_mono, seen, evaluators))
 
-    samples = await run_probes(
-        client,
-        targets,
-        rate_per_target=plan.rate_per_target,
-        duration_s=plan.burn_in_s + plan.window_s,
-        clock=clock,
-        on_sample=observe,
-        timeout_s=plan.probe_timeout_s,
-        stop=lambda: all(e.decided for e in evaluators.values()),
-        trace_ids=lambda: new_sampled_in_trace_id(sampled_rate),
-    )
+    async with contextlib.AsyncExitStack() as stack:
+        if probe_client is None:
+            probe_client = await stack.enter_async_context(AiohttpProbeClient(system_map.ca_bundle))
+        stalls = await stack.enter_async_context(LoopStalls(clock.monotonic))
+        cpu_before = time.process_time()
+        samples = await run_probes(
+            probe_client,
+            targets,
+            rate_per_target=plan.rate_per_target,
+            duration_s=plan.burn_in_s + plan.window_s,
+            clock=clock,
+            on_sample=observe,
+            timeout_s=plan.probe_timeout_s,
+            stop=lambda: all(e.decided for e in evaluators.values()),
+            trace_ids=lambda: new_sampled_in_trace_id(sampled_rate),
+        )
+        cpu_s = time.process_time() - cpu_before
+    for sample in samples:  # after the run: a stall is known once the loop wakes from it
+        forgiving[sample.app_id].observe(
+            forgiving_observation(sample, stalls, plan.probe_timeout_s)
+        )
     since = start_wall + timedelta(seconds=plan.burn_in_s)
     until = min(clock.now(), since + timedelta(seconds=plan.window_s))
-    verdicts: dict[str, tuple[Verdict, ...]] = {}
-    for app_id in apps:
-        evaluator = evaluators[app_id]
-        window_probes = [
+    in_window = {
+        app_id: [
             s
             for s in samples
             if s.app_id == app_id
-            and evaluator.window_start <= s.scheduled_at < evaluator.window_end
+            and evaluators[app_id].window_start <= s.scheduled_at < evaluators[app_id].window_end
         ]
+        for app_id in apps
+    }
+    load = measure_load(
+        [s for probes in in_window.values() for s in probes],
+        stalls,
+        offered_per_s=plan.rate_per_target * len(targets),
+        cpu_s=cpu_s,
+    )
+    verdicts: dict[str, tuple[Verdict, ...]] = {}
+    for app_id in apps:
+        probe_verdicts = tuple(
+            forgive_harness(measured, lenient, load)
+            for measured, lenient in zip(
+                evaluators[app_id].verdicts(), forgiving[app_id].verdicts(), strict=True
+            )
+        )
         verdicts[app_id] = tuple(
-            await _judge_app(a8, plan, clock, evaluator, window_probes, app_id, since, until)
+            await _judge_app(
+                a8, plan, clock, probe_verdicts, in_window[app_id], app_id, since, until
+            )
         )
     return LivenessResult(
         verdicts=verdicts,
         window_start=utc_iso(since),
         window_end=utc_iso(until),
         probes_sent=len(samples),
+    )
+
+
+def _evaluator(plan: LivenessPlan, clock: Clock, app_id: str) -> StableWindowEvaluator:
+    return StableWindowEvaluator(
+        clock=clock,
+        burn_in_s=plan.burn_in_s,
+        window_s=plan.window_s,
+        mode=plan.mode,
+        thresholds=plan.thresholds,
+        method=plan.method,
+        confidence=plan.confidence,
+        slice_s=plan.slice_s,
+        subject=app_id,
+        source="probe",
     )
 
 
@@ -201,7 +246,7 @@ async def _judge_app(
     a8: A8Client,
     plan: LivenessPlan,
     clock: Clock,
-    evaluator: StableWindowEvaluator,
+    probe_verdicts: tuple[Verdict, ...],
     probes: Sequence[ProbeSample],
     app_id: str,
     since: datetime,
@@ -215,7 +260,7 @@ async def _judge_app(
     }
     probe_error, probe_latency = (
         replace(v, check=check, details={**v.details, **probe_details})
-        for v, check in zip(evaluator.verdicts(), (ERROR_CHECK, LATENCY_CHECK), strict=True)
+        for v, check in zip(probe_verdicts, (ERROR_CHECK, LATENCY_CHECK), strict=True)
     )
     window = probe_error.window
     try:

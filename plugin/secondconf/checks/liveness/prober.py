@@ -19,13 +19,13 @@ even against a target that never answers.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import httpx
-
+from secondconf.checks.liveness.transport import ProbeAnswer, ProbeClient, ProbeFailure
 from secondconf.contract.platform import SYNTHETIC_HEADERS
 from secondconf.contract.traceids import TRACE_ID_HEADER, new_trace_id
 from secondconf.core.clock import Clock, utc_iso
@@ -35,8 +35,8 @@ from secondconf.target.map import SystemMap
 ProbeKind = Literal["health", "ready"]
 
 # Why a probe failed. "status": an unacceptable HTTP status (see ``status``); "body": the
-# status was fine but the body did not say ok/ready (or named another app); "pool": the
-# harness's own connection pool was exhausted (a harness limit, still not a success).
+# status was fine but the body did not say ok/ready (or named another app); the others
+# are the transport's (:data:`secondconf.checks.liveness.transport.TransportError`).
 ProbeError = Literal["connect", "timeout", "pool", "transport", "status", "body"]
 
 _EXPECTED_STATUS: Final[dict[str, str]] = {"health": "ok", "ready": "ready"}
@@ -69,10 +69,16 @@ class ProbeSample:
     error: ProbeError | None
     trace_id: str
     wall_time: str
+    finished_at: float  # monotonic: when the answer (or the failure) was complete
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def send_lag_s(self) -> float:
+        """How late the harness sent it: its own delay, never the target's."""
+        return self.sent_at - self.scheduled_at
 
 
 def probe_targets(system_map: SystemMap, app_ids: Iterable[str] | None = None) -> list[ProbeTarget]:
@@ -114,7 +120,7 @@ def probe_schedule(
 
 
 async def run_probes(
-    client: httpx.AsyncClient,
+    client: ProbeClient,
     targets: Sequence[ProbeTarget],
     *,
     rate_per_target: float,
@@ -174,7 +180,7 @@ async def run_probes(
 
 
 async def _probe(
-    client: httpx.AsyncClient,
+    client: ProbeClient,
     target: ProbeTarget,
     scheduled_at: float,
     clock: Clock,
@@ -191,20 +197,12 @@ async def _probe(
     error: ProbeError | None
     try:
         if budget <= 0:
-            raise TimeoutError
-        # httpx's own timeout, not a cancellation: cancelling a request mid-handshake
-        # leaks its socket. httpx's timeout is per phase, so the total is checked below.
-        response = await client.get(target.url, headers=headers, timeout=budget)
-        status = response.status_code
-        error = judge_response(target, response)
-    except httpx.PoolTimeout:
-        error = "pool"
-    except (httpx.TimeoutException, TimeoutError):
-        error = "timeout"
-    except httpx.ConnectError:
-        error = "connect"
-    except httpx.RequestError:
-        error = "transport"
+            raise ProbeFailure("timeout")
+        answer = await client.get(target.url, headers, budget)
+        status = answer.status
+        error = judge_response(target, answer)
+    except ProbeFailure as failure:
+        error = failure.kind
     finished = clock.monotonic()
     if error is None and finished - scheduled_at > timeout_s:
         error = "timeout"  # answered, but later than the probe's whole budget
@@ -219,22 +217,23 @@ async def _probe(
             error=error,
             trace_id=trace_id,
             wall_time=wall_time,
+            finished_at=finished,
         )
     )
 
 
-def judge_response(target: ProbeTarget, response: httpx.Response) -> ProbeError | None:
+def judge_response(target: ProbeTarget, answer: ProbeAnswer) -> ProbeError | None:
     """Whether a probe's answer shows the app live (``/health``) or ready (``/ready``).
 
     ``/health`` must be 2xx and ``/ready`` exactly 200 (contract §3), and the body must
     say so (``"status": "ok"`` / ``"ready"``, and ``/health``'s ``app_id``, when given,
     must be the probed app's): a proxy's 200 maintenance page is not a live app.
     """
-    ok_status = response.status_code == 200 if target.kind == "ready" else response.is_success
+    ok_status = answer.status == 200 if target.kind == "ready" else 200 <= answer.status < 300
     if not ok_status:
         return "status"
     try:
-        body: Any = response.json()
+        body: Any = json.loads(answer.body)
     except ValueError:
         return "body"
     if not isinstance(body, dict) or body.get("status") != _EXPECTED_STATUS[target.kind]:
