@@ -142,6 +142,8 @@ def test_the_report_holds_each_part_and_its_runbook(tmp_path: Path) -> None:
     assert report["load_a6_register_billing"][0]["outcome"] == "PASS"
     assert report["cold_starts"][0]["first_request_ms"] == 1012.0
     assert report["runbook"] == "docs/runbooks/b2b_recovery.md"
+    assert report["chart"] == "b2b_funnel_latency.png"
+    assert (settings.reports_dir / report["chart"]).read_bytes().startswith(b"\x89PNG")
 
 
 def test_no_b2b_check_no_report(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from matplotlib import image
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Outcome, Reason, Verdict
 from secondconf.reports.baseline import BASELINE_CHART, BASELINE_RESULTS, write_baseline_report
-from secondconf.reports.charts import COLOURS, ChartRow, latency_chart
+from secondconf.reports.charts import COLOURS, ChartRow, distribution_chart, latency_chart
 from secondconf.reports.liveness import SLO_MATRIX, SLO_MATRIX_CHART, write_liveness_reports
 
 from tests.plugin.pytester_helpers import settings_under
@@ -92,3 +92,15 @@ def test_the_baseline_report_names_its_chart_written_beside_it(tmp_path: Path) -
     document = json.loads((settings.reports_dir / BASELINE_RESULTS).read_text())
     assert document["chart"] == BASELINE_CHART
     assert (settings.reports_dir / BASELINE_CHART).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_distribution_chart_draws_a_box_per_series_and_the_limit() -> None:
+    short = distribution_chart({"b2c.landing": [0.2, 0.3]}, "t", "seconds")
+    tall = distribution_chart(
+        {"b2c.landing": [0.2, 0.3], "b2c.signup": [1.0], "b2c.checkout": [2.0]}, "t", "seconds"
+    )
+    assert image.imread(io.BytesIO(tall)).shape[0] > image.imread(io.BytesIO(short)).shape[0]
+    with_limit = distribution_chart({"b2c.landing": [0.2]}, "t", "seconds", limit=60.0)
+    assert _pixels_of(with_limit, COLOURS[Outcome.FAIL]) > 0  # the dashed limit line
+    assert _pixels_of(short, COLOURS[Outcome.FAIL]) == 0
+    assert distribution_chart({}, "t", "seconds").startswith(b"\x89PNG")  # "no samples"

@@ -276,6 +276,9 @@ def test_the_reports_carry_the_verdicts_figures_and_no_value(tmp_path: Path) -> 
     assert set(results["steps"]) == set(STEPS)
     assert results["tile_latency"]["p95_s"] == 0.3
     assert len(results["tile_latency"]["samples_s"]) == 35 * len(STEPS)
+    assert results["charts"] == ["b2c_funnel_latency.png", "b2c_tile_latency.png"]
+    for chart in results["charts"]:
+        assert (settings.reports_dir / chart).read_bytes().startswith(b"\x89PNG")
     log = (settings.reports_dir / "auth_trace_log.json").read_text()
     first = json.loads(log)["journeys"][0]["steps"][0]
     assert first["cookies"][0]["name"] == "a1_session"

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from secondconf.core.files import write_atomic
 from secondconf.core.versions import library_versions
 from secondconf.engine.results import CheckRecord, ResultsModel
 from secondconf.engine.verdict import Verdict
+from secondconf.reports.charts import distribution_chart
 from secondconf.settings import HarnessSettings
 
 B2B_RESULTS: Final = "b2b_funnel_results.json"
+B2B_CHART: Final = "b2b_funnel_latency.png"
 MARKER: Final = "funnel_b2b"
 RUNBOOK: Final = "docs/runbooks/b2b_recovery.md"
 _LOAD_FIGURES: Final = ("num_requests", "num_failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -42,15 +44,20 @@ def _compact(verdict: Verdict) -> dict[str, Any]:
     return document
 
 
-def step_latencies(journeys: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per step, over the journeys that passed it: n, median, p95 (nearest rank), max (s)."""
+def step_samples(journeys: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Per step, the latencies (s) of the journeys that passed it."""
     by_step: dict[str, list[float]] = {}
     for journey in journeys:
         for step, latency in (journey.get("steps") or {}).items():
             if latency is not None:
                 by_step.setdefault(step, []).append(float(latency))
+    return by_step
+
+
+def step_latencies(journeys: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per step, over the journeys that passed it: n, median, p95 (nearest rank), max (s)."""
     summary: dict[str, dict[str, Any]] = {}
-    for step, values in by_step.items():
+    for step, values in step_samples(journeys).items():
         ordered = sorted(values)
         summary[step] = {
             "n": len(ordered),
@@ -149,4 +156,10 @@ def write_b2b_report(model: ResultsModel, settings: HarnessSettings) -> None:
     if not b2b_checks(model):
         return
     document = b2b_results(model, settings)
+    journeys = (document.get("provider_signup") or {}).get("journeys", ())
+    write_atomic(
+        settings.reports_dir / B2B_CHART,
+        distribution_chart(step_samples(journeys), "B2B: each step's latency", "seconds"),
+    )
+    document["chart"] = B2B_CHART
     write_atomic(settings.reports_dir / B2B_RESULTS, json.dumps(document, indent=2) + "\n")

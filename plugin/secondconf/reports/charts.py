@@ -9,7 +9,7 @@ dashed line. matplotlib is imported here only (Agg, no display), when a chart is
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -65,6 +65,44 @@ def latency_chart(rows: Sequence[ChartRow], title: str) -> bytes:
             for outcome, colour in COLOURS.items()
         ]
         axes.legend(handles=legend, loc="lower right", fontsize=7)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)
+
+
+def distribution_chart(
+    series: Mapping[str, Sequence[float]], title: str, unit: str, limit: float | None = None
+) -> bytes:
+    """A PNG: one box per named series (median, quartiles, whiskers at 1.5 IQR, outliers
+    as points), in the given order, and ``limit`` as a dashed line when there is one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = [name for name, values in series.items() if values]
+    height = max(2.5, 0.4 * len(names) + 1.4)
+    figure, axes = plt.subplots(figsize=(8.0, height), dpi=100)
+    try:
+        if names:
+            axes.boxplot(
+                [list(series[name]) for name in reversed(names)],
+                orientation="horizontal",
+                tick_labels=[f"{name} (n={len(series[name])})" for name in reversed(names)],
+                flierprops={"markersize": 3},
+            )
+        else:
+            axes.text(0.5, 0.5, "no samples", ha="center", va="center", transform=axes.transAxes)
+        if limit is not None:
+            axes.axvline(limit, color="#c62828", linestyle="--", linewidth=1)
+        axes.set_xlabel(f"{unit}" + ("" if limit is None else f"; dashed: the limit ({limit:g})"))
+        axes.set_xlim(left=0)
+        axes.set_title(title, fontsize=10)
+        axes.tick_params(axis="y", labelsize=8)
+        axes.grid(axis="x", alpha=0.3)
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", metadata={"Software": None})

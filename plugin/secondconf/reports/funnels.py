@@ -17,11 +17,14 @@ from typing import Any, Final
 from secondconf.core.files import write_atomic
 from secondconf.engine.results import ResultsModel
 from secondconf.engine.verdict import Verdict
+from secondconf.reports.charts import distribution_chart
 from secondconf.settings import HarnessSettings
 
 B2C_SECTION: Final = "b2c_funnel"  # the run_info section the b2c_run fixture fills
 B2C_RESULTS: Final = "b2c_funnel_results.json"
 AUTH_TRACE_LOG: Final = "auth_trace_log.json"
+STEP_CHART: Final = "b2c_funnel_latency.png"
+TILE_CHART: Final = "b2c_tile_latency.png"
 B2C_TAG: Final = "funnel_b2c"
 CHECK_RULES: Final = tuple(f"B2C-{n:02d}" for n in range(5, 14))  # the non-rate checks
 
@@ -42,12 +45,39 @@ def write_b2c_reports(model: ResultsModel, settings: HarnessSettings) -> None:
         return
     verdicts = b2c_verdicts(model)
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    results = b2c_results(run, verdicts)
     write_atomic(
-        settings.reports_dir / B2C_RESULTS, json.dumps(b2c_results(run, verdicts), indent=2) + "\n"
+        settings.reports_dir / STEP_CHART,
+        distribution_chart(
+            _step_samples(results["journeys"]), "B2C: each step's latency", "seconds"
+        ),
     )
+    write_atomic(
+        settings.reports_dir / TILE_CHART,
+        distribution_chart(
+            results["tile_latency"]["per_step_samples_s"],
+            "B2C: from each step's event to A8's funnel-status tile",
+            "seconds",
+            limit=run.get("tile_deadline_s"),
+        ),
+    )
+    results["charts"] = [STEP_CHART, TILE_CHART]
+    write_atomic(settings.reports_dir / B2C_RESULTS, json.dumps(results, indent=2) + "\n")
     write_atomic(
         settings.reports_dir / AUTH_TRACE_LOG, json.dumps(auth_trace_log(run), indent=2) + "\n"
     )
+
+
+def _step_samples(journeys: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Each step's latency over the first attempts that reached it, in funnel order."""
+    samples: dict[str, list[float]] = {}
+    for journey in journeys:
+        if journey.get("attempt") != 1:
+            continue
+        for step, figures in (journey.get("steps") or {}).items():
+            if figures.get("latency_s") is not None:
+                samples.setdefault(step, []).append(float(figures["latency_s"]))
+    return samples
 
 
 def _rule(verdicts: Sequence[Verdict], rule_id: str) -> list[Verdict]:
