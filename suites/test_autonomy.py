@@ -28,6 +28,7 @@ from secondconf.checks.autonomy.scenario import run_autonomy
 from secondconf.checks.autonomy.timeline import MovedClock, RealTime, Timeline
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
+from secondconf.core.progress import ProgressThrottle
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.deliberate import selected, skip_covered_elsewhere
 from secondconf.settings import HarnessSettings
@@ -110,6 +111,7 @@ def test_autonomy_real_soak(
     settings: HarnessSettings,
     clock: Clock,
     record_verdict: RecordVerdict,
+    phase_progress: ProgressThrottle | None,
 ) -> None:
     """The same check in real time: ``--autonomy-soak 200m`` (about 210 minutes)."""
     if settings.autonomy_soak_s is None:
@@ -117,5 +119,6 @@ def test_autonomy_real_soak(
             skip_covered_elsewhere(request, "real soak: not asked for (--autonomy-soak)")
         pytest.fail("the real soak needs --autonomy-soak, e.g. 200m", pytrace=False)
     plan = AutonomyPlan.soak(settings.autonomy_soak_s)
-    for verdict in play(target, settings, clock, RealTime(), plan):
+    real_time = RealTime(progress=phase_progress, total_s=plan.run_minutes * 60.0)
+    for verdict in play(target, settings, clock, real_time, plan):
         record_verdict(verdict)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from secondconf.checks.autonomy.timeline import RealTime
 from secondconf.checks.liveness.measure import LivenessPlan, liveness_progress
 from secondconf.checks.load.locust import locust_progress, wait_for_master
 from secondconf.core.clock import ManualClock, SystemClock
@@ -118,3 +119,14 @@ def test_waiting_for_locust_prints_progress_while_it_runs(tmp_path: Path) -> Non
     assert wait_for_master(process, 30.0, clock, 2.0, tmp_path / "baseline", throttle) == 0
     assert len(lines) >= 2
     assert all(line.startswith("secondconf progress: load (locust)") for line in lines)
+
+
+@pytest.mark.asyncio
+async def test_a_real_soak_prints_progress_while_it_waits() -> None:
+    lines: list[str] = []
+    clock = SystemClock()
+    real_time = RealTime(progress=ProgressThrottle(lines.append, clock.monotonic, 0.5), total_s=9)
+    await real_time.advance(2.5)
+    assert real_time.waited_s == pytest.approx(2.5)
+    assert len(lines) >= 2
+    assert lines[-1].startswith("secondconf progress: autonomy soak (A3 in real time) 2s/9s")

@@ -13,9 +13,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from secondconf.core.progress import ProgressReport, ProgressThrottle
 from secondconf.target.control import TargetControl
 
 CLOCK_APP: Final = "A3"  # the app whose clock the autonomy scenario moves
+SLICE_S: Final = 1.0  # the real soak waits in slices this long
 
 
 class Timeline(Protocol):
@@ -58,16 +60,35 @@ class MovedClock:
 
 @dataclass
 class RealTime:
-    """A3's time is real time: advancing waits (the soak)."""
+    """A3's time is real time: advancing waits (the soak), in slices of at most a second,
+    with a progress line at least every 10 s when ``progress`` is given (a 200-minute soak
+    would otherwise print nothing for ten minutes at a time)."""
 
     offset_s: float = 0.0
+    progress: ProgressThrottle | None = None
+    total_s: float = 0.0  # the soak's planned length, for "remaining"
+    waited_s: float = field(default=0.0, repr=False)
 
     @property
     def virtual(self) -> bool:
         return False
 
     async def advance(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        end = self.waited_s + seconds
+        while self.waited_s < end:
+            step = min(SLICE_S, end - self.waited_s)
+            await asyncio.sleep(step)
+            self.waited_s += step
+            if self.progress is not None and self.progress.due():
+                self.progress.emit(
+                    ProgressReport(
+                        "autonomy soak (A3 in real time)",
+                        self.waited_s,
+                        max(self.total_s, self.waited_s),
+                        samples=0,
+                        estimates={"A3": "cycles are judged at the end of the soak"},
+                    )
+                )
 
     def restore(self) -> None:
         """Nothing was moved."""
