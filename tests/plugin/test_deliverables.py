@@ -7,7 +7,7 @@ import json
 
 import pytest
 from secondconf.engine.results import CheckRecord, ResultsModel
-from secondconf.reports.deliverables import INDEX, SEED_DELIVERABLES, Deliverable, why_not_run
+from secondconf.reports.deliverables import DELIVERABLES, INDEX, Deliverable, why_not_run
 
 ONE_CHECK = """
 import pytest
@@ -45,7 +45,7 @@ def test_a_gate_run_leaves_every_deliverable_and_an_index(pytester: pytest.Pytes
     pytester.runpytest("-p", "no:xdist", "-m", "second_confirmation").assert_outcomes(passed=1)
     reports = pytester.path / "tests" / "perf" / "reports"
     index = (reports / INDEX).read_text()
-    for deliverable in SEED_DELIVERABLES:
+    for deliverable in DELIVERABLES:
         assert f"| {deliverable.title} |" in index
         if deliverable.name == "hitl_approvals.log":
             continue  # the log belongs to no run: listed, never written here

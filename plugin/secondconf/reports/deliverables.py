@@ -52,6 +52,18 @@ SEED_DELIVERABLES: Final[tuple[Deliverable, ...]] = (
 )
 
 
+# What the phase issues add beside the seed's eleven (their runbooks are tracked docs, in
+# docs/runbooks/, so every run has them).
+EXTRA_DELIVERABLES: Final[tuple[Deliverable, ...]] = (
+    Deliverable("auth_trace_log.json", "B2C auth trace log (phase 3)", ("funnel_b2c",)),
+    Deliverable("compliance.md", "Compliance: PII, COPPA, FERPA, integrity", ("compliance",)),
+    Deliverable(
+        "billing_logic_verification.md", "Billing logic verification (phase 4)", ("monetization",)
+    ),
+)
+DELIVERABLES: Final = SEED_DELIVERABLES + EXTRA_DELIVERABLES
+
+
 def feeding_checks(model: ResultsModel, deliverable: Deliverable) -> list[CheckRecord]:
     """The run's checks carrying one of the deliverable's capability markers."""
     return [
@@ -111,7 +123,7 @@ def write_deliverables(model: ResultsModel, settings: HarnessSettings) -> None:
     """Fill in every deliverable this run's writers did not write, then the index."""
     written = {path.resolve() for path in written_since(settings, model.files_before)}
     rows = []
-    for deliverable in SEED_DELIVERABLES:
+    for deliverable in DELIVERABLES:
         path = settings.reports_dir / deliverable.name
         if deliverable.name == "hitl_approvals.log":
             path = settings.hitl_log
