@@ -246,7 +246,8 @@ def test_list_shows_active_approvals_escalations_and_uses(
     assert re.search(r"stripe_live_failure\s+500 on\\x1b\[2J charge", out)  # escaped, not raw
     assert "\x1b" not in out
     assert "actions: 1 (fault switches and clock moves the harness made)\n" in out
-    assert out.rstrip().endswith("uses: 2")
+    assert "uses: 2\n" in out
+    assert out.rstrip().endswith("runs: 0 (one record per gate run)")
 
 
 def test_list_all_includes_expired(
