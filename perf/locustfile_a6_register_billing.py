@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import locust_worker_totals  # noqa: F401  (a worker's own totals, in distributed runs)
 from locust import FastHttpUser, constant_throughput, task
 
 SYSTEM_MAP_ENV = "SECONDCONF_SYSTEM_MAP"

@@ -47,6 +47,7 @@ from secondconf.checks.load.a6_billing import (
 from secondconf.checks.load.locust import BaselineError, locust_bin
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
+from secondconf.core.progress import ProgressThrottle
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Verdict
 from secondconf.settings import HarnessSettings
@@ -140,6 +141,7 @@ def test_a6_register_billing_load(
     settings: HarnessSettings,
     tmp_path: Path,
     record_verdict: RecordVerdict,
+    phase_progress: ProgressThrottle | None,
 ) -> None:
     try:
         token = fetch_token_sync(
@@ -161,6 +163,8 @@ def test_a6_register_billing_load(
             hitl_approved=False,  # B2B-03 has no HITL gate: more than 60 users is refused
             method=settings.method,
             confidence=settings.confidence,
+            workers=settings.load_workers,
+            progress=phase_progress,
         )
     except (TokenError, BaselineError) as error:
         pytest.fail(str(error), pytrace=False)

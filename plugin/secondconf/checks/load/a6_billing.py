@@ -28,6 +28,7 @@ from secondconf.checks.load.locust import run_locust
 from secondconf.contract.catalog import rule_by_id
 from secondconf.core.clock import Clock, SystemClock
 from secondconf.core.files import write_atomic
+from secondconf.core.progress import ProgressThrottle
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import DecisionMethod, Verdict, Window
 from secondconf.target.map import SystemMap, load_system_map
@@ -72,8 +73,11 @@ def run_a6_billing(
     method: DecisionMethod = "wilson",
     confidence: float = 0.95,
     clock: Clock | None = None,
+    workers: int = 0,
+    progress: ProgressThrottle | None = None,
 ) -> BaselineResult:
-    """Run the profile against the map's A6 and judge its three endpoints.
+    """Run the profile against the map's A6 and judge its three endpoints (on locust's
+    master and ``workers`` workers when given, like phase 2).
 
     ``rate_per_user`` is iterations (three requests each) per second per user. Raises
     :class:`.baseline.LoadApprovalRequired` before anything starts for more than 60 users
@@ -95,6 +99,8 @@ def run_a6_billing(
             rate_per_user=rate_per_user,
             out_dir=out_dir,
             clock=clock or SystemClock(),
+            workers=workers,
+            progress=progress,
         )
     finally:
         token_path.unlink(missing_ok=True)
