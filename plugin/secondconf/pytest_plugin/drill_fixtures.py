@@ -9,19 +9,13 @@ change); without one every drill is skipped naming the gate, counted as awaiting
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
-from secondconf.contract.platform import TargetEnv
-from secondconf.hitl.actions import FAULT_GATE, ActionLog
-from secondconf.hitl.log import ApprovalLogError
-from secondconf.pytest_plugin.fixtures import _shared_dir, measure_once
+from secondconf.pytest_plugin.fixtures import _shared_dir, logged_control, measure_once
 from secondconf.pytest_plugin.state import (
-    APPROVALS_KEY,
     CLOCK_KEY,
     DELIBERATE_SKIP_KEY,
     RUN_INFO_KEY,
@@ -32,45 +26,11 @@ if TYPE_CHECKING:
     from secondconf.checks.resiliency.drills import ProbePlan
     from secondconf.checks.resiliency.run import DrillsRun
     from secondconf.engine.verdict import Verdict
-    from secondconf.target.control import TargetControl
     from secondconf.target.deployment import Target
 
 DRILLS_TEST_ID = "phase 7 resiliency drills"
 DRILL_TELEMETRY_DEADLINE_S = 10.0
 """A8's deadline inside a drill window: the drills judge the probes; A8's view is shown."""
-
-
-def _drill_control(config: pytest.Config, target: Target) -> TargetControl | str:
-    """The target's fault control with every change logged, or why the drills cannot run."""
-    from secondconf.target.control import ControlError
-
-    settings = config.stash[SETTINGS_KEY]
-    controls = target.fault_controls
-    if controls is None or settings.env is TargetEnv.PROD_OBSERVE:
-        return "the target offers no fault control (contract §9)"
-    clock = config.stash[CLOCK_KEY]
-    approval = None
-    if settings.env is TargetEnv.STAGING:
-        approval = config.stash[APPROVALS_KEY].valid_approval(
-            FAULT_GATE,
-            settings.env.value,
-            clock.now(),
-            max_length=timedelta(seconds=settings.hitl_max_approval_s),
-        )
-        if approval is None:
-            return (
-                f"HITL gate {FAULT_GATE!r} not approved for env {settings.env.value!r} "
-                f"(approval log: {settings.hitl_log})"
-            )
-    log = ActionLog(settings.hitl_log, settings.env.value, clock, DRILLS_TEST_ID, approval)
-
-    def record(app_id: str, what: str, *, rollback: bool) -> None:
-        try:
-            log(app_id, what, rollback=rollback)
-        except (ApprovalLogError, ValueError) as error:
-            raise ControlError(f"HITL log: cannot record {what!r} on {app_id}: {error}") from None
-
-    return dataclasses.replace(controls, recorder=record)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +46,7 @@ def _resiliency_run(
     from secondconf.target.deployment import TargetError
 
     settings, clock = pytestconfig.stash[SETTINGS_KEY], pytestconfig.stash[CLOCK_KEY]
-    control = _drill_control(pytestconfig, target)
+    control = logged_control(pytestconfig, target, DRILLS_TEST_ID)
     if isinstance(control, str):
         return DrillsRun(skip_reason=control)
     try:

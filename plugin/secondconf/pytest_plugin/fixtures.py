@@ -321,27 +321,37 @@ def fault_control(
     first change). ``prod_observe``: never. With ``None`` a check runs its real-time variant
     or reports the case untested.
     """
+    control = logged_control(pytestconfig, target, request.node.nodeid)
+    return None if isinstance(control, str) else control
+
+
+def logged_control(config: pytest.Config, target: Target, test_id: str) -> TargetControl | str:
+    """The target's fault control with every change logged to the HITL log as ``test_id``'s
+    action, or why there is none (no control, ``prod_observe``, no staging approval)."""
     import dataclasses
     from datetime import timedelta
 
     from secondconf.target.control import ControlError
 
-    settings = pytestconfig.stash[SETTINGS_KEY]
+    settings = config.stash[SETTINGS_KEY]
     controls = target.fault_controls
     if controls is None or settings.env is TargetEnv.PROD_OBSERVE:
-        return None
-    clock = pytestconfig.stash[CLOCK_KEY]
+        return "the target offers no fault control (contract §9)"
+    clock = config.stash[CLOCK_KEY]
     approval = None
     if settings.env is TargetEnv.STAGING:
-        approval = pytestconfig.stash[APPROVALS_KEY].valid_approval(
+        approval = config.stash[APPROVALS_KEY].valid_approval(
             FAULT_GATE,
             settings.env.value,
             clock.now(),
             max_length=timedelta(seconds=settings.hitl_max_approval_s),
         )
         if approval is None:
-            return None
-    log = ActionLog(settings.hitl_log, settings.env.value, clock, request.node.nodeid, approval)
+            return (
+                f"HITL gate {FAULT_GATE!r} not approved for env {settings.env.value!r} "
+                f"(approval log: {settings.hitl_log})"
+            )
+    log = ActionLog(settings.hitl_log, settings.env.value, clock, test_id, approval)
 
     def record(app_id: str, what: str, *, rollback: bool) -> None:
         try:
