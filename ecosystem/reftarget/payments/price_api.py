@@ -29,6 +29,8 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks  # type: ignore[import-untyped]
 
+from reftarget.payments.store_index import objects_of_type
+
 __all__ = ["add_price_routes"]
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -231,7 +233,7 @@ async def retrieve_price(request: web.Request) -> web.Response:
 
 
 def _all_prices() -> list[Price]:
-    return [v for k, v in resources.store.items() if k.startswith(_STORE_PREFIX)]
+    return [p for p in objects_of_type(_STORE_PREFIX.rstrip(":")) if isinstance(p, Price)]
 
 
 def _price_with_lookup_key(lookup_key: str) -> Price | None:

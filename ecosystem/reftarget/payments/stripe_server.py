@@ -12,6 +12,9 @@ Choices, and why (docs/stripe-compat.md says the same at more length):
   ``/tmp/localstripe.pickle`` on every write (slower with every object, and shared by every
   instance on the machine) and reloads it at start. Both are switched off: each process starts
   empty and its state dies with it. ``DELETE /_config/data`` empties it while running.
+- **Store indexed by type** (``store_index``): localstripe lists a type by scanning its whole
+  store, a dozen times per charge, so each charge cost more than the last; the index makes
+  a charge's cost independent of how many came before it.
 - **Price API shim** (``price_api``): closes localstripe's missing ``/v1/prices`` and nothing
   else. localstripe ignores ``Idempotency-Key``, and so does the shim: what guarantees that a
   retried checkout charges once is A2's own idempotency layer (contract §4), not this fake.
@@ -60,9 +63,12 @@ def build_app(ca_bundle: Path | None = None) -> web.Application:
         _trust_for_webhooks(ca_bundle)
     from localstripe import resources  # type: ignore[import-untyped]
 
+    from reftarget.payments.store_index import index_store_by_type
+
     # No shared /tmp/localstripe.pickle: never load it, never write it.
     resources.Store.dump_to_disk = _no_persistence
     resources.Store.try_load_from_disk = _no_persistence
+    index_store_by_type(resources)  # listing a type costs that type's size, not the store's
     from localstripe.server import app  # type: ignore[import-untyped]
 
     from reftarget.payments.intent_compat import add_intent_compat
