@@ -15,10 +15,10 @@ More than :data:`MAX_USERS_WITHOUT_APPROVAL` virtual users needs a HITL approval
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from secondconf.checks.load.locust import (
     BaselineError,
@@ -29,7 +29,9 @@ from secondconf.checks.load.locust import (
     slow_counts,
 )
 from secondconf.core.clock import Clock, SystemClock
+from secondconf.core.files import write_atomic
 from secondconf.core.progress import ProgressThrottle
+from secondconf.core.secret import Secret
 from secondconf.engine import stats
 from secondconf.engine.verdict import (
     DecisionMethod,
@@ -96,8 +98,34 @@ def require_load_approval(users: int, hitl_approved: bool) -> None:
         )
 
 
-def run_baseline(
+class LocustRunOptions(TypedDict):
+    """How a profile's locust run is made: :func:`run_profile`'s keywords, as
+    :func:`run_baseline` and the other profiles' runners pass them on."""
+
+    users: int
+    spawn_rate: float
+    duration_s: float
+    locust_bin: Path
+    locustfile: Path
+    out_dir: Path
+    rate_per_user: NotRequired[float]
+    hitl_approved: NotRequired[bool]
+    method: NotRequired[DecisionMethod]
+    confidence: NotRequired[float]
+    clock: NotRequired[Clock | None]
+    workers: NotRequired[int]
+    progress: NotRequired[ProgressThrottle | None]
+
+
+def run_baseline(system_map_path: Path, **options: Unpack[LocustRunOptions]) -> BaselineResult:
+    """Run locust (``locustfile``) against the map's read paths and judge every endpoint
+    (:func:`run_profile`, with the read paths' :func:`expected_endpoints`)."""
+    return run_profile(system_map_path, expected_endpoints, **options)
+
+
+def run_profile(
     system_map_path: Path,
+    expected: Callable[[SystemMap], Sequence[str]],
     *,
     users: int,
     spawn_rate: float,
@@ -105,6 +133,7 @@ def run_baseline(
     locust_bin: Path,
     locustfile: Path,
     out_dir: Path,
+    private_files: Mapping[str, Secret] | None = None,
     rate_per_user: float = 10.0,
     hitl_approved: bool = False,
     method: DecisionMethod = "wilson",
@@ -113,37 +142,55 @@ def run_baseline(
     workers: int = 0,
     progress: ProgressThrottle | None = None,
 ) -> BaselineResult:
-    """Run locust (``locustfile``) against the map's read paths and judge every endpoint.
+    """Run the locust profile ``locustfile`` against the map and judge every endpoint it
+    hit and every one ``expected`` names for the map (one it never hit is NO_DATA).
 
-    Raises :class:`LoadApprovalRequired` (before anything starts) for more than 60 users
-    without ``hitl_approved``, and :class:`BaselineError` when locust cannot run or its
-    stats cannot be read. Locust's exit code 1 (some request failed) is a result, not an
-    error: the verdicts say what failed.
+    ``private_files`` (name -> secret) are written 0600 into locust's working directory
+    ``out_dir`` for the run and deleted after it: the runner passes no secret in
+    locust's environment. Raises :class:`LoadApprovalRequired` (before anything starts)
+    for more than 60 users without ``hitl_approved``, and :class:`BaselineError` when
+    locust cannot run or its stats cannot be read. Locust's exit code 1 (some request
+    failed) is a result, not an error: the verdicts say what failed.
     """
     require_load_approval(users, hitl_approved)
     system_map = load_system_map(system_map_path, environ={})
-    endpoints, run = run_locust(
-        locust_bin,
-        locustfile,
-        system_map_path,
-        system_map.ca_bundle,
-        users=users,
-        spawn_rate=spawn_rate,
-        duration_s=duration_s,
-        rate_per_user=rate_per_user,
-        out_dir=out_dir,
-        clock=clock or SystemClock(),
-        workers=workers,
-        progress=progress,
-    )
+    written = [
+        _write_private(out_dir / name, value) for name, value in (private_files or {}).items()
+    ]
+    try:
+        endpoints, run = run_locust(
+            locust_bin,
+            locustfile,
+            system_map_path,
+            system_map.ca_bundle,
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_s=duration_s,
+            rate_per_user=rate_per_user,
+            out_dir=out_dir,
+            clock=clock or SystemClock(),
+            workers=workers,
+            progress=progress,
+        )
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
     verdicts = judge_endpoints(
         endpoints,
-        expected_endpoints(system_map),
+        expected(system_map),
         Window(start=run.start, end=run.end),
         method=method,
         confidence=confidence,
     )
     return BaselineResult(endpoints=endpoints, verdicts=verdicts, run=run)
+
+
+def _write_private(path: Path, secret: Secret) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # write_atomic keeps an existing file's permission bits
+    path.chmod(0o600)
+    write_atomic(path, secret.reveal())
+    return path
 
 
 def judge_latency(
