@@ -24,6 +24,7 @@ from secondconf.target.client import (
     SYNTHETIC_IDENTITY_HEADER,
     ProdObserveGuard,
     RequestPolicy,
+    WriteGate,
     add_trace_id,
 )
 
@@ -39,8 +40,8 @@ def guarded(
 ) -> ClientFactory:
     """A blocking client guarded by ``policy``, ``around`` between the guard and the network."""
 
-    def factory(recorder: RecordingTransport) -> httpx.Client:
-        guard = ProdObserveGuard(around(recorder), policy)
+    def factory(recorder: RecordingTransport, gate: WriteGate | None) -> httpx.Client:
+        guard = ProdObserveGuard(around(recorder), policy, gate)
         return httpx.Client(
             base_url="https://x.invalid", transport=guard, event_hooks={"request": [add_trace_id]}
         )
@@ -83,6 +84,9 @@ def test_the_harness_clients_pass_every_case() -> None:
         "async client: fully synthetic as test_student_e2e_01",
         "async client: fully synthetic as test_provider_e2e_01",
     ]
+    unapproved = [r["sent"] for r in post if "no prod_write approval" in r["sent"]]
+    assert len(unapproved) == 4
+    assert all(r["status"] == "refused" for r in post if r["sent"] in unapproved)
     assert {r["status"] for r in verdicts["GET"].details["requests"]} == {"sent"}
     assert {r["status"] for r in verdicts["OPTIONS"].details["requests"]} == {"refused"}
     for verdict in verdicts.values():
@@ -112,18 +116,22 @@ def test_the_cases_cover_each_shortfall_for_each_write_method() -> None:
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_client_without_the_guard_fails_every_write_method(kind: str) -> None:
     plain: ClientFactory = (
-        (lambda r: httpx.Client(transport=r, base_url="https://x.invalid"))
+        (lambda r, _gate: httpx.Client(transport=r, base_url="https://x.invalid"))
         if kind == "sync"
-        else (lambda r: httpx.AsyncClient(transport=r, base_url="https://x.invalid"))
+        else (lambda r, _gate: httpx.AsyncClient(transport=r, base_url="https://x.invalid"))
     )
     verdicts = by_method(check_prod_guard({kind: plain}))
     for method in WRITE_METHODS:
         verdict = verdicts[method]
         assert (verdict.outcome, verdict.reason) == (Outcome.FAIL, Reason.CHECK_FAILED)
         refusals = [c for c in guard_cases() if c.method == method and c.must_refuse]
-        assert failing_cases(verdict) == {f"{kind} client: {c.name}" for c in refusals}
+        synthetic = [c for c in guard_cases() if c.method == method and c.identity is not None]
+        assert failing_cases(verdict) == {f"{kind} client: {c.name}" for c in refusals} | {
+            f"{kind} client: {c.name}" for c in synthetic
+        }
         reached = "reached the transport: not refused before sending"
-        assert all(v.endswith(reached) for v in verdict.details["violations"])
+        unlogged = "sent without a prod_write entry in the HITL log naming it"
+        assert all(v.endswith((reached, unlogged)) for v in verdict.details["violations"])
     assert failing_cases(verdicts["OPTIONS"]) == {f"{kind} client: bare OPTIONS, no tags"}
     # Without the harness's hook a read goes out without a trace id, which fails too.
     assert verdicts["GET"].details["violations"] == [
@@ -135,7 +143,7 @@ def test_the_harness_factories_really_are_the_harness_clients() -> None:
     """The default factories keep the harness's guard and only replace the network."""
     recorder = RecordingTransport()
     for factory in HARNESS_CLIENTS.values():
-        client = factory(recorder)
+        client = factory(recorder, None)
         transport = client._transport
         assert isinstance(transport, ProdObserveGuard)
         assert transport.inner is recorder

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from secondconf.checks.safety.prod_guard import self_test_gate
 from secondconf.contract.platform import APP_IDS, SYNTHETIC_HEADERS, SyntheticIdentity
 from secondconf.contract.traceids import is_valid_trace_id, new_idempotency_key, new_trace_id
 from secondconf.target.client import (
@@ -181,11 +182,30 @@ async def test_reads_pass_in_prod_observe(target: Target, method: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_fully_synthetic_write_passes_in_prod_observe(target: Target) -> None:
+async def test_a_fully_synthetic_write_without_a_write_gate_is_refused_naming_it(
+    target: Target,
+) -> None:
     headers = fully_synthetic() | {
         "Authorization": f"Bearer {jwt_with_subject(SyntheticIdentity.STUDENT)}"
     }
+    before = target.seen.count()
     async with prod_client(target) as client:
+        with pytest.raises(ProductionWriteRefused, match="prod_write approval"):
+            await client.post("/v1/things", headers=headers, json={"n": 1})
+    assert target.seen.count() == before
+
+
+@pytest.mark.asyncio
+async def test_a_fully_synthetic_write_passes_in_prod_observe_under_an_approval(
+    target: Target, tmp_path: Path
+) -> None:
+    headers = fully_synthetic() | {
+        "Authorization": f"Bearer {jwt_with_subject(SyntheticIdentity.STUDENT)}"
+    }
+    gate = self_test_gate(tmp_path / "hitl.log")
+    async with harness_client(
+        target.url, env="prod_observe", verify=target.ca_file, write_gate=gate
+    ) as client:
         response = await client.post("/v1/things", headers=headers, json={"n": 1})
     assert response.status_code == 200
     method, path, seen = target.seen.last()
@@ -195,12 +215,15 @@ async def test_a_fully_synthetic_write_passes_in_prod_observe(target: Target) ->
 
 
 @pytest.mark.asyncio
-async def test_a_client_made_synthetic_only_needs_the_key_per_write(target: Target) -> None:
+async def test_a_client_made_synthetic_only_needs_the_key_per_write(
+    target: Target, tmp_path: Path
+) -> None:
     async with harness_client(
         target.url,
         env="prod_observe",
         verify=target.ca_file,
         synthetic_identity=SyntheticIdentity.PROVIDER,
+        write_gate=self_test_gate(tmp_path / "hitl.log"),
     ) as client:
         response = await client.put(
             "/v1/listing", headers={"X-Idempotency-Key": new_idempotency_key()}

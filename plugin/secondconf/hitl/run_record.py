@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from secondconf.hitl.escalations import Page
 from secondconf.hitl.log import ApprovalLog
+from secondconf.hitl.prod_writes import PROD_WRITE_PREFIX  # an action, but no fault
 
 ROLLBACK_SUFFIX: Final = " (rollback)"
 """How :class:`secondconf.hitl.actions.ActionLog` marks an undo."""
@@ -41,8 +42,10 @@ def build_record(summary: RunSummary, log: ApprovalLog) -> dict[str, Any]:
     """The run record's JSON object, from the summary and the log as the run leaves it."""
     uses = [u for u in log.uses if u.seq >= summary.first_seq]
     actions = [a for a in log.actions if a.seq >= summary.first_seq]
-    injected = [a for a in actions if not a.what.endswith(ROLLBACK_SUFFIX)]
-    rolled_back = [a for a in actions if a.what.endswith(ROLLBACK_SUFFIX)]
+    prod_writes = [a for a in actions if a.what.startswith(PROD_WRITE_PREFIX)]
+    changes = [a for a in actions if a not in prod_writes]
+    injected = [a for a in changes if not a.what.endswith(ROLLBACK_SUFFIX)]
+    rolled_back = [a for a in changes if a.what.endswith(ROLLBACK_SUFFIX)]
     return {
         "started_at": summary.started_at,
         "ended_at": summary.ended_at,
@@ -59,6 +62,7 @@ def build_record(summary: RunSummary, log: ApprovalLog) -> dict[str, Any]:
             f"{a.app} {a.what.removesuffix(ROLLBACK_SUFFIX)}" for a in rolled_back
         ],
         "apps_left_faulted": _left_faulted(injected, rolled_back),
+        "prod_writes": [f"{a.app} {a.what.removeprefix(PROD_WRITE_PREFIX)}" for a in prod_writes],
         "escalations": [p.to_dict() for p in summary.pages],
         "schema_mismatches": list(summary.schema_mismatches),
         "webhook": summary.webhook,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from secondconf.target.a8 import A8Client
     from secondconf.target.control import TargetControl
     from secondconf.target.deployment import Target
+    from secondconf.target.write_gate import ProdWriteGate
 
 T = TypeVar("T")
 
@@ -146,8 +147,36 @@ def run_async() -> Iterator[Callable[[Coroutine[Any, Any, Any]], Any]]:
         yield runner.run
 
 
+def prod_write_gate(config: pytest.Config, target: Target, item: pytest.Item) -> ProdWriteGate:
+    """The write gate of ``item``'s clients: against ``prod_observe`` its synthetic writes go
+    out, each logged, only when it is marked ``hitl(gate="prod_write")`` and approved (the
+    plugin logged that use in setup); any other check's writes are refused naming the gate."""
+    from datetime import timedelta
+
+    from secondconf.hitl.prod_writes import PROD_WRITE_GATE, ProdWriteLog
+    from secondconf.pytest_plugin.state import MARKS_KEY
+    from secondconf.target.write_gate import ProdWriteGate, app_of_map
+
+    settings, clock = config.stash[SETTINGS_KEY], config.stash[CLOCK_KEY]
+    marks = item.stash.get(MARKS_KEY, None)
+    gated = getattr(marks, "hitl_gate", None) == PROD_WRITE_GATE
+    approval = (
+        config.stash[APPROVALS_KEY].valid_approval(
+            PROD_WRITE_GATE,
+            TargetEnv.PROD_OBSERVE.value,
+            clock.now(),
+            max_length=timedelta(seconds=settings.hitl_max_approval_s),
+        )
+        if gated
+        else None
+    )
+    log = ProdWriteLog(settings.hitl_log, clock, item.nodeid, approval, use_logged=gated)
+    return ProdWriteGate(log, app_of_map(target.system_map))
+
+
 @pytest.fixture
 def async_client(
+    request: pytest.FixtureRequest,
     target: Target,
     settings: HarnessSettings,
     run_async: Callable[[Coroutine[Any, Any, Any]], Any],
@@ -155,7 +184,11 @@ def async_client(
     """An async client for the target under the harness's rules, open on ``run_async``'s loop."""
     from secondconf.target.client import harness_client
 
-    client = harness_client(target.system_map, env=settings.env.value)
+    client = harness_client(
+        target.system_map,
+        env=settings.env.value,
+        write_gate=prod_write_gate(request.config, target, request.node),
+    )
     run_async(client.__aenter__())
     try:
         yield client
@@ -174,11 +207,18 @@ def a8(
 
 
 @pytest.fixture
-def sync_client(target: Target, settings: HarnessSettings) -> Iterator[httpx.Client]:
+def sync_client(
+    request: pytest.FixtureRequest, target: Target, settings: HarnessSettings
+) -> Iterator[httpx.Client]:
     """A blocking client for the target under the harness's rules."""
     from secondconf.target.client import harness_sync_client
 
-    with harness_sync_client(target.system_map, env=settings.env.value, timeout_s=10.0) as opened:
+    with harness_sync_client(
+        target.system_map,
+        env=settings.env.value,
+        timeout_s=10.0,
+        write_gate=prod_write_gate(request.config, target, request.node),
+    ) as opened:
         yield opened
 
 

@@ -20,6 +20,10 @@ request never leaves the process, not even its first byte.
 * ``X-Idempotency-Key`` (1–255 visible ASCII, no commas) and a valid ``X-Trace-Id``, so a
   retry can never become a second write and every write can be found in A8.
 
+Even then a write goes out only through a *write gate* (``write_gate``), which logs it
+under a ``prod_write`` approval (:mod:`secondconf.target.write_gate`); a client without
+one refuses every write to ``prod_observe``, naming the gate.
+
 The guard is installed in every client :func:`harness_client` makes; the
 :class:`RequestPolicy` decides by environment, so against ``embedded`` and ``staging``
 nothing is refused.
@@ -66,7 +70,14 @@ PROBE_LIMITS: Final = httpx.Limits(
     max_connections=512, max_keepalive_connections=64, keepalive_expiry=15.0
 )
 
+NO_WRITE_GATE: Final = (
+    "a logged prod_write approval (HITL gate 'prod_write': this client has no write gate)"
+)
+
 _ClientT = TypeVar("_ClientT", httpx.AsyncClient, httpx.Client)
+WriteGate = Callable[[httpx.Request], None]
+"""Called with each write to ``prod_observe`` that is synthetic in every respect, just
+before it is sent; it raises :class:`ProductionWriteRefused` to stop it."""
 
 
 class ProductionWriteRefused(Exception):
@@ -129,7 +140,7 @@ class RequestPolicy:
         """Raise :class:`ProductionWriteRefused` unless ``request`` may be sent."""
         missing = self.missing_elements(request)
         if missing:
-            raise ProductionWriteRefused(request.method, _printable_url(request.url), missing)
+            raise ProductionWriteRefused(request.method, printable_url(request.url), missing)
 
 
 def bearer_subject(authorization: str | None) -> str | None:
@@ -150,23 +161,37 @@ def bearer_subject(authorization: str | None) -> str | None:
 
 
 class ProdObserveGuard(httpx.AsyncBaseTransport, httpx.BaseTransport):
-    """A transport that checks every request against a :class:`RequestPolicy`, then
-    hands it to the wrapped transport (sync or async, whichever ``inner`` is)."""
+    """A transport that checks every request against a :class:`RequestPolicy` and lets a
+    write to ``prod_observe`` through ``write_gate`` only, then hands it to the wrapped
+    transport (sync or async, whichever ``inner`` is)."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport | httpx.BaseTransport, policy: RequestPolicy
+        self,
+        inner: httpx.AsyncBaseTransport | httpx.BaseTransport,
+        policy: RequestPolicy,
+        write_gate: WriteGate | None = None,
     ) -> None:
         self.inner = inner
         self.policy = policy
+        self.write_gate = write_gate
+
+    def admit(self, request: httpx.Request) -> None:
+        """Raise :class:`ProductionWriteRefused` unless ``request`` may be sent now."""
+        self.policy.check(request)
+        if self.policy.observe_only and request.method.upper() not in SAFE_METHODS:
+            if self.write_gate is None:
+                url = printable_url(request.url)
+                raise ProductionWriteRefused(request.method, url, [NO_WRITE_GATE])
+            self.write_gate(request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.policy.check(request)
+        self.admit(request)
         if not isinstance(self.inner, httpx.BaseTransport):
             raise TypeError("this guard wraps an async transport; use it with httpx.AsyncClient")
         return self.inner.handle_request(request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.policy.check(request)
+        self.admit(request)
         if not isinstance(self.inner, httpx.AsyncBaseTransport):
             raise TypeError("this guard wraps a sync transport; use it with httpx.Client")
         return await self.inner.handle_async_request(request)
@@ -216,6 +241,7 @@ def harness_client(
     http2: bool = False,
     synthetic_identity: str | SyntheticIdentity | None = None,
     limits: httpx.Limits = PROBE_LIMITS,
+    write_gate: WriteGate | None = None,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for talking to the target under the harness's rules.
 
@@ -225,11 +251,21 @@ def harness_client(
     ``prod_observe`` installs the refusal). ``verify`` defaults to the map's CA bundle,
     else the system's trust store; a path is a CA bundle file. Every request gets a fresh
     ``X-Trace-Id`` unless it has one; ``synthetic_identity`` adds the synthetic tags and
-    ``X-Synthetic-Identity`` to every request. Proxy and netrc settings from the
-    environment are ignored (``trust_env=False``): probes go straight to the target.
+    ``X-Synthetic-Identity`` to every request. ``write_gate`` logs each write to
+    ``prod_observe`` under its approval (without one no such write is sent). Proxy and
+    netrc settings from the environment are ignored (``trust_env=False``): probes go
+    straight to the target.
     """
     return _guarded_client(
-        httpx.AsyncClient, target, env, verify, timeout_s, http2, synthetic_identity, limits
+        httpx.AsyncClient,
+        target,
+        env,
+        verify,
+        timeout_s,
+        http2,
+        synthetic_identity,
+        limits,
+        write_gate,
     )
 
 
@@ -242,10 +278,19 @@ def harness_sync_client(
     http2: bool = False,
     synthetic_identity: str | SyntheticIdentity | None = None,
     limits: httpx.Limits = PROBE_LIMITS,
+    write_gate: WriteGate | None = None,
 ) -> httpx.Client:
     """The blocking twin of :func:`harness_client`, with the same rules."""
     return _guarded_client(
-        httpx.Client, target, env, verify, timeout_s, http2, synthetic_identity, limits
+        httpx.Client,
+        target,
+        env,
+        verify,
+        timeout_s,
+        http2,
+        synthetic_identity,
+        limits,
+        write_gate,
     )
 
 
@@ -258,6 +303,7 @@ def _guarded_client(
     http2: bool,
     synthetic_identity: str | SyntheticIdentity | None,
     limits: httpx.Limits,
+    write_gate: WriteGate | None,
 ) -> _ClientT:
     """The client both builders make, async or blocking as ``client_type`` is: the
     :class:`ProdObserveGuard` around a transport of the same kind, and the trace-id hook."""
@@ -274,7 +320,7 @@ def _guarded_client(
         hook = add_trace_id
     return client_type(
         base_url=base_url,
-        transport=ProdObserveGuard(inner, policy),
+        transport=ProdObserveGuard(inner, policy, write_gate),
         timeout=timeout_s,
         headers=headers,
         event_hooks={"request": [hook]},
@@ -307,7 +353,7 @@ def _client_settings(
     return base_url, policy, verify, headers
 
 
-def _printable_url(url: httpx.URL) -> str:
+def printable_url(url: httpx.URL) -> str:
     """Scheme, host and path only: a query may carry data that must not reach a log."""
     host = f"[{url.host}]" if ":" in url.host else url.host
     port = f":{url.port}" if url.port is not None else ""

@@ -9,6 +9,12 @@ anywhere: it builds the harness's clients as configured for ``prod_observe`` and
 recorder was not refused; a request the rule lets through must reach it, carrying every
 synthetic tag and the identity.
 
+A synthetic write goes out only under a logged ``prod_write`` approval
+(:mod:`secondconf.target.write_gate`): each client is built twice, once with a write gate
+onto a throw-away HITL log holding a self-test approval, where every synthetic write must
+be sent and leave exactly one entry naming its method, path, trace id and identity (and
+the log must verify), and once without, where every write must be refused naming the gate.
+
 The check takes the client factories, so a test can hand it a client without the guard,
 or a guard whose policy forgets one condition, and see the verdict FAIL on the cases that
 condition covers (``tests/plugin/test_prod_guard_check.py``).
@@ -18,10 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -35,18 +45,23 @@ from secondconf.contract.traceids import (
     new_idempotency_key,
     new_trace_id,
 )
+from secondconf.core.clock import SystemClock
 from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
+from secondconf.hitl.log import ApprovalLog, ApprovalLogError, append_approval
+from secondconf.hitl.prod_writes import PROD_WRITE_GATE, PROD_WRITE_PREFIX, ProdWriteLog
 from secondconf.target.client import (
     NO_TRACE_ID,
     SYNTHETIC_IDENTITY_HEADER,
     ProductionWriteRefused,
+    WriteGate,
     bearer_subject,
     harness_client,
     harness_sync_client,
     synthetic_headers,
 )
+from secondconf.target.write_gate import ProdWriteGate
 
 PRD_39: Final = rule_by_id("PRD-39")
 WRITE_METHODS: Final = ("POST", "PUT", "PATCH", "DELETE")
@@ -57,8 +72,11 @@ METHODS: Final = (*WRITE_METHODS, *READ_METHODS, "OPTIONS")
 SELF_TEST_BASE_URL: Final = "https://prod-guard-selftest.invalid"
 SELF_TEST_PATH: Final = "/v1/prod-guard-selftest"
 REAL_USER: Final = "real_user_42"
+SELF_TEST_APP: Final = "A3"  # the app the self-test's writes are logged against
+SELF_TEST_ID: Final = "PRD-39 self-test"
 
-ClientFactory = Callable[["RecordingTransport"], httpx.Client | httpx.AsyncClient]
+ClientFactory = Callable[["RecordingTransport", WriteGate | None], httpx.Client | httpx.AsyncClient]
+"""Builds a client onto the recorder, with the write gate given (``None``: no approval)."""
 
 
 @dataclass(frozen=True)
@@ -114,18 +132,36 @@ def _onto_recorder(client: httpx.Client | httpx.AsyncClient, recorder: Recording
         setattr(parent, "inner", recorder)  # noqa: B010 - any wrapper exposing .inner
 
 
-def harness_sync_prod_client(recorder: RecordingTransport) -> httpx.Client:
+def harness_sync_prod_client(recorder: RecordingTransport, gate: WriteGate | None) -> httpx.Client:
     """The harness's blocking client for ``prod_observe``, its network replaced."""
-    client = harness_sync_client(SELF_TEST_BASE_URL, env=PROD_OBSERVE)
+    client = harness_sync_client(SELF_TEST_BASE_URL, env=PROD_OBSERVE, write_gate=gate)
     _onto_recorder(client, recorder)
     return client
 
 
-def harness_async_prod_client(recorder: RecordingTransport) -> httpx.AsyncClient:
+def harness_async_prod_client(
+    recorder: RecordingTransport, gate: WriteGate | None
+) -> httpx.AsyncClient:
     """The harness's async client for ``prod_observe``, its network replaced."""
-    client = harness_client(SELF_TEST_BASE_URL, env=PROD_OBSERVE)
+    client = harness_client(SELF_TEST_BASE_URL, env=PROD_OBSERVE, write_gate=gate)
     _onto_recorder(client, recorder)
     return client
+
+
+def self_test_gate(log_path: Path) -> ProdWriteGate:
+    """A write gate onto a throw-away log at ``log_path`` holding one self-test approval."""
+    clock = SystemClock()
+    approval = append_approval(
+        log_path,
+        who=SELF_TEST_ID,
+        gate=PROD_WRITE_GATE,
+        env=PROD_OBSERVE,
+        reason="the production write guard's self-test (nothing is sent anywhere)",
+        expires_at=clock.now() + timedelta(hours=1),
+        clock=clock,
+    )
+    log = ProdWriteLog(log_path, clock, SELF_TEST_ID, approval)
+    return ProdWriteGate(log, lambda _url: SELF_TEST_APP)
 
 
 HARNESS_CLIENTS: Final[Mapping[str, ClientFactory]] = {
@@ -159,10 +195,15 @@ class GuardCase:
     refusal_names: str | None
     identity: str | None = None
     no_trace_id: bool = False
+    approved: bool = True  # sent through a client whose write gate holds an approval
 
     @property
     def must_refuse(self) -> bool:
         return self.refusal_names is not None
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.headers.get(TRACE_ID_HEADER)
 
 
 def fully_synthetic(identity: SyntheticIdentity = SyntheticIdentity.STUDENT) -> dict[str, str]:
@@ -229,6 +270,15 @@ def guard_cases() -> list[GuardCase]:
                     identity,
                 )
             )
+            cases.append(
+                GuardCase(
+                    method,
+                    f"fully synthetic as {identity}, no {PROD_WRITE_GATE} approval",
+                    fully_synthetic(identity),
+                    PROD_WRITE_GATE,
+                    approved=False,
+                )
+            )
     for method in READ_METHODS:
         cases.append(GuardCase(method, "bare read, no tags", {}, None))
     cases.append(GuardCase("OPTIONS", "bare OPTIONS, no tags", {}, "X-Test-Run"))
@@ -242,11 +292,25 @@ class CaseResult:
     refused: ProductionWriteRefused | None
     error: str | None
     reached: list[SentRequest]
+    logged: tuple[str, ...] = ()  # the HITL log's prod-write entries with this trace id
+    log_problem: str | None = None  # the self-test log did not verify
 
     def violation(self) -> str | None:
         """What is wrong with how the guard handled this case (``None``: nothing)."""
         problems = self._refusal_problems() if self.case.must_refuse else self._sent_problems()
+        problems.extend(self._log_problems())
         return "; ".join(problems) if problems else None
+
+    def _log_problems(self) -> list[str]:
+        if self.log_problem is not None:
+            return [self.log_problem]
+        case = self.case
+        if case.must_refuse or case.identity is None:
+            return [f"logged as a {PROD_WRITE_GATE} though not sent"] if self.logged else []
+        named = f"{case.method} {SELF_TEST_PATH} trace {case.trace_id} as {case.identity} "
+        if [entry for entry in self.logged if entry.startswith(PROD_WRITE_PREFIX + named)]:
+            return [] if len(self.logged) == 1 else [f"logged {len(self.logged)} times, not once"]
+        return [f"sent without a {PROD_WRITE_GATE} entry in the HITL log naming it"]
 
     def _refusal_problems(self) -> list[str]:
         if self.reached:
@@ -323,6 +387,22 @@ def _request_args(case: GuardCase) -> dict[str, Any]:
     }
 
 
+def _logged(results: list[CaseResult], log_path: Path) -> list[CaseResult]:
+    """Each result with the self-test log's prod-write entries for its trace id."""
+    try:
+        log = ApprovalLog.load(log_path)
+    except ApprovalLogError as error:
+        return [dataclasses.replace(r, log_problem=f"the HITL log: {error}") for r in results]
+    whats = [a.what for a in log.actions if a.what.startswith(PROD_WRITE_PREFIX)]
+    return [
+        dataclasses.replace(
+            r,
+            logged=tuple(w for w in whats if r.case.trace_id and f" {r.case.trace_id} " in w),
+        )
+        for r in results
+    ]
+
+
 def _result(
     name: str, case: GuardCase, recorder: RecordingTransport, before: int, outcome: object
 ) -> CaseResult:
@@ -370,16 +450,25 @@ def run_guard_cases(
     factories: Mapping[str, ClientFactory] = HARNESS_CLIENTS,
     cases: Sequence[GuardCase] | None = None,
 ) -> list[CaseResult]:
-    """Send every case through a client from each factory, each onto its own recorder."""
+    """Send every case through a client from each factory, each onto its own recorder:
+    approved cases through one with a self-test write gate, the others through one without."""
     cases = guard_cases() if cases is None else cases
     results: list[CaseResult] = []
     for name, factory in factories.items():
         recorder = RecordingTransport()
-        client = factory(recorder)
-        if isinstance(client, httpx.AsyncClient):
-            results.extend(asyncio.run(_run_async(name, client, recorder, cases)))
-        else:
-            results.extend(_run_sync(name, client, recorder, cases))
+        with tempfile.TemporaryDirectory(prefix="prd39-") as folder:
+            log_path = Path(folder) / "hitl_approvals.log"
+            gate = self_test_gate(log_path)
+            mine: list[CaseResult] = []
+            for approved in (True, False):
+                batch = [c for c in cases if c.approved is approved]
+                client = factory(recorder, gate if approved else None)
+                if isinstance(client, httpx.AsyncClient):
+                    mine.extend(asyncio.run(_run_async(name, client, recorder, batch)))
+                else:
+                    mine.extend(_run_sync(name, client, recorder, batch))
+            order = {id(case): n for n, case in enumerate(cases)}
+            results.extend(sorted(_logged(mine, log_path), key=lambda r: order[id(r.case)]))
     return results
 
 
