@@ -19,6 +19,7 @@ import httpx
 from secondconf.core.clock import utc_iso
 from secondconf.core.secret import Secret
 from secondconf.target.credentials import destination_problem
+from secondconf.target.json_answer import get_json_object
 from secondconf.target.map import SystemMap
 
 
@@ -181,21 +182,9 @@ class A8Client:
 
     async def _get(self, path: str, params: Mapping[str, str], where: str) -> dict[str, Any]:
         self._require_allowed_destination(where)
-        try:
-            response = await self._client.get(
-                self._base_url + path, params=params, headers=self._headers
-            )
-        except httpx.HTTPError as error:
-            raise TelemetryError(f"{where}: unreachable ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise TelemetryError(f"{where}: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise TelemetryError(f"{where}: the answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise TelemetryError(f"{where}: the answer is not a JSON object")
-        return body
+        return await get_json_object(
+            self._client, self._base_url + path, params, self._headers, where, TelemetryError
+        )
 
 
 def _event_params(

@@ -21,6 +21,7 @@ import httpx
 from secondconf.contract.traceids import TRACE_ID_HEADER, new_idempotency_key
 from secondconf.target.client import synthetic_headers
 from secondconf.target.identity import AccessToken
+from secondconf.target.json_answer import json_object
 from secondconf.target.map import SystemMap
 
 GROWTH_APP: Final = "A7"
@@ -101,13 +102,7 @@ class GrowthClient:
         answer = await self._send(method, path, trace_id, body)
         if answer.status_code != want:
             raise GrowthError(f"A7 {method} {path}: HTTP {answer.status_code}, expected {want}")
-        try:
-            parsed = answer.json()
-        except ValueError:
-            raise GrowthError(f"A7 {method} {path}: the answer is not JSON") from None
-        if not isinstance(parsed, dict):
-            raise GrowthError(f"A7 {method} {path}: the answer is not a JSON object")
-        return parsed
+        return json_object(answer, f"A7 {method} {path}", GrowthError)
 
     async def build_page(self, trace_id: str) -> tuple[str, str]:
         """Build a draft page with its own bandit: its id and slug."""

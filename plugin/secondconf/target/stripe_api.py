@@ -19,6 +19,7 @@ import httpx
 
 from secondconf.core.secret import Secret
 from secondconf.target.credentials import destination_problem
+from secondconf.target.json_answer import get_json_object
 from secondconf.target.map import SystemMap
 
 STRIPE_API_BASE: Final = "https://api.stripe.com"
@@ -107,21 +108,9 @@ class StripeReader:
     async def _get(self, path: str, params: Mapping[str, str], where: str) -> dict[str, Any]:
         if self._refusal is not None:
             raise StripeReadError(f"{where}: {self._refusal}")
-        try:
-            response = await self._client.get(
-                self._base + path, params=params, headers=self._headers
-            )
-        except httpx.HTTPError as error:
-            raise StripeReadError(f"{where}: unreachable ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise StripeReadError(f"{where}: HTTP {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise StripeReadError(f"{where}: the answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise StripeReadError(f"{where}: the answer is not a JSON object")
-        return body
+        return await get_json_object(
+            self._client, self._base + path, params, self._headers, where, StripeReadError
+        )
 
 
 def _text(body: Mapping[str, Any], name: str, where: str) -> str:
