@@ -18,25 +18,24 @@ The five verdicts (:mod:`secondconf.checks.autonomy.judge`):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 from secondconf.checks.autonomy.judge import judge_autonomy
 from secondconf.checks.autonomy.model import AutonomyPlan, AutonomyRun
 from secondconf.checks.autonomy.scenario import run_autonomy
 from secondconf.checks.autonomy.timeline import MovedClock, RealTime, Timeline
-from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
 from secondconf.core.progress import ProgressThrottle
 from secondconf.engine.verdict import Verdict
 from secondconf.pytest_plugin.deliberate import selected, skip_covered_elsewhere
+from secondconf.pytest_plugin.fixtures import StudentScenario
 from secondconf.settings import HarnessSettings
 from secondconf.target.a8 import A8Client
-from secondconf.target.client import harness_client
 from secondconf.target.control import TargetControl
-from secondconf.target.deployment import Target, TargetError
-from secondconf.target.identity import TokenError, fetch_token
+from secondconf.target.deployment import Target
+from secondconf.target.identity import AccessToken
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.autonomy, pytest.mark.phase(6)]
 
@@ -45,42 +44,35 @@ RULES = ("AUT-01", "AUT-02", "AUT-03", "AUT-04", "AUT-05")
 
 
 def play(
-    target: Target, settings: HarnessSettings, clock: Clock, timeline: Timeline, plan: AutonomyPlan
+    as_student: StudentScenario,
+    target: Target,
+    settings: HarnessSettings,
+    clock: Clock,
+    timeline: Timeline,
+    plan: AutonomyPlan,
 ) -> list[Verdict]:
     """The scenario on ``timeline``, judged."""
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-        client_secret = target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
 
-    async def scenario() -> AutonomyRun:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            token = await fetch_token(
-                client, target.system_map, client_secret, str(SyntheticIdentity.STUDENT)
-            )
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await run_autonomy(
-                client,
-                target.system_map,
-                a8,
-                token,
-                timeline,
-                clock,
-                plan,
-                deadline_s=settings.telemetry_deadline_s,
-            )
+    async def scenario(client: httpx.AsyncClient, a8: A8Client, token: AccessToken) -> AutonomyRun:
+        return await run_autonomy(
+            client,
+            target.system_map,
+            a8,
+            token,
+            timeline,
+            clock,
+            plan,
+            deadline_s=settings.telemetry_deadline_s,
+        )
 
-    try:
-        run = asyncio.run(scenario())
-    except TokenError as error:
-        pytest.fail(f"autonomy scenario: {error}", pytrace=False)
+    run = as_student("autonomy scenario", scenario)
     return judge_autonomy(run, settings.telemetry_deadline_s)
 
 
 @pytest.mark.rules(*RULES)
 def test_autonomy_under_clock_control(
     request: pytest.FixtureRequest,
+    as_student: StudentScenario,
     target: Target,
     settings: HarnessSettings,
     clock: Clock,
@@ -99,7 +91,9 @@ def test_autonomy_under_clock_control(
             "run the real soak with --autonomy-soak 200m",
             pytrace=False,
         )
-    for verdict in play(target, settings, clock, MovedClock(fault_control), AutonomyPlan.gate()):
+    for verdict in play(
+        as_student, target, settings, clock, MovedClock(fault_control), AutonomyPlan.gate()
+    ):
         record_verdict(verdict)
 
 
@@ -107,6 +101,7 @@ def test_autonomy_under_clock_control(
 @pytest.mark.rules(*RULES)
 def test_autonomy_real_soak(
     request: pytest.FixtureRequest,
+    as_student: StudentScenario,
     target: Target,
     settings: HarnessSettings,
     clock: Clock,
@@ -120,5 +115,5 @@ def test_autonomy_real_soak(
         pytest.fail("the real soak needs --autonomy-soak, e.g. 200m", pytrace=False)
     plan = AutonomyPlan.soak(settings.autonomy_soak_s)
     real_time = RealTime(progress=phase_progress, total_s=plan.run_minutes * 60.0)
-    for verdict in play(target, settings, clock, real_time, plan):
+    for verdict in play(as_student, target, settings, clock, real_time, plan):
         record_verdict(verdict)

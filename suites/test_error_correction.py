@@ -16,22 +16,21 @@ A3's record (:mod:`secondconf.checks.error_correction.judge`):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 from secondconf.checks.error_correction.judge import judge_error_correction
 from secondconf.checks.error_correction.model import ErrorCorrectionRun
 from secondconf.checks.error_correction.scenario import run_error_correction
-from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
 from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.fixtures import StudentScenario
 from secondconf.settings import HarnessSettings
 from secondconf.target.a8 import A8Client
-from secondconf.target.client import harness_client
 from secondconf.target.control import TargetControl
-from secondconf.target.deployment import Target, TargetError
-from secondconf.target.identity import TokenError, fetch_token
+from secondconf.target.deployment import Target
+from secondconf.target.identity import AccessToken
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.resiliency, pytest.mark.phase(6)]
 
@@ -40,6 +39,7 @@ RecordVerdict = Callable[[Verdict], Verdict]
 
 @pytest.mark.rules("ERR-01", "ERR-02", "ERR-03", "ERR-04")
 def test_error_correction_under_a4_503(
+    as_student: StudentScenario,
     target: Target,
     settings: HarnessSettings,
     clock: Clock,
@@ -47,31 +47,19 @@ def test_error_correction_under_a4_503(
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-        client_secret = target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
+    async def scenario(
+        client: httpx.AsyncClient, a8: A8Client, token: AccessToken
+    ) -> ErrorCorrectionRun:
+        return await run_error_correction(
+            client,
+            target.system_map,
+            a8,
+            token,
+            fault_control,
+            clock,
+            deadline_s=settings.telemetry_deadline_s,
+        )
 
-    async def play() -> ErrorCorrectionRun:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            token = await fetch_token(
-                client, target.system_map, client_secret, str(SyntheticIdentity.STUDENT)
-            )
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await run_error_correction(
-                client,
-                target.system_map,
-                a8,
-                token,
-                fault_control,
-                clock,
-                deadline_s=settings.telemetry_deadline_s,
-            )
-
-    try:
-        run = asyncio.run(play())
-    except TokenError as error:
-        pytest.fail(f"error-correction scenario: {error}", pytrace=False)
+    run = as_student("error-correction scenario", scenario)
     for verdict in judge_error_correction(run):
         record_verdict(verdict)

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from secondconf.target.a8 import A8Client
     from secondconf.target.control import TargetControl
     from secondconf.target.deployment import Target
+    from secondconf.target.identity import AccessToken
     from secondconf.target.write_gate import ProdWriteGate
 
 T = TypeVar("T")
@@ -220,6 +221,56 @@ def sync_client(
         write_gate=prod_write_gate(request.config, target, request.node),
     ) as opened:
         yield opened
+
+
+class StudentScenario(Protocol):
+    """``play(label, scenario)``: what :func:`as_student` gives a suite."""
+
+    def __call__(
+        self,
+        label: str,
+        scenario: Callable[[httpx.AsyncClient, A8Client, AccessToken], Coroutine[Any, Any, T]],
+    ) -> T: ...
+
+
+@pytest.fixture(scope="session")
+def as_student(target: Target, settings: HarnessSettings) -> StudentScenario:
+    """Plays a scenario as the synthetic student: ``scenario(client, a8, token)`` on a
+    client of its own under the harness's rules, with A8's client and the student's token.
+
+    A secret that is not set fails the check with one line naming it; a token A1 refuses,
+    or any :class:`~secondconf.target.identity.TokenError` of the scenario, fails it with
+    one line after ``label``. (Session-scoped: module-scoped runs may use it.)
+    """
+    from secondconf.contract.platform import SyntheticIdentity
+    from secondconf.target.a8 import A8Client
+    from secondconf.target.client import harness_client
+    from secondconf.target.deployment import TargetError
+    from secondconf.target.identity import TokenError, fetch_token
+
+    def play(
+        label: str,
+        scenario: Callable[[httpx.AsyncClient, A8Client, AccessToken], Coroutine[Any, Any, T]],
+    ) -> T:
+        try:
+            a8_key = target.secret("A8_TELEMETRY_KEY")
+            client_secret = target.secret("OIDC_CLIENT_SECRET")
+        except TargetError as error:
+            pytest.fail(str(error), pytrace=False)
+
+        async def run() -> T:
+            async with harness_client(target.system_map, env=settings.env.value) as client:
+                token = await fetch_token(
+                    client, target.system_map, client_secret, str(SyntheticIdentity.STUDENT)
+                )
+                return await scenario(client, A8Client(client, target.system_map, a8_key), token)
+
+        try:
+            return asyncio.run(run())
+        except TokenError as error:
+            pytest.fail(f"{label}: {error}", pytrace=False)
+
+    return play
 
 
 def liveness_plan(settings: HarnessSettings) -> LivenessPlan:

@@ -39,6 +39,7 @@ from secondconf.pytest_plugin.drill_fixtures import (  # noqa: F401  (phase 7's 
 )
 from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fixtures)
     a8,
+    as_student,
     async_client,
     attach_chart,
     b2c_run,
