@@ -15,9 +15,9 @@ activation dashboard for each trace. Each test judges one rule from what it saw:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 from secondconf.checks.activation.judge import (
     judge_activation_once,
@@ -28,14 +28,13 @@ from secondconf.checks.activation.judge import (
     judge_pages,
 )
 from secondconf.checks.activation.run import ActivationRun, run_activation
-from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
 from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.fixtures import StudentScenario
 from secondconf.settings import HarnessSettings
 from secondconf.target.a8 import A8Client
-from secondconf.target.client import harness_client
-from secondconf.target.deployment import Target, TargetError
-from secondconf.target.identity import TokenError, fetch_token
+from secondconf.target.deployment import Target
+from secondconf.target.identity import AccessToken
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.activation, pytest.mark.phase(5)]
 
@@ -43,33 +42,19 @@ RecordVerdict = Callable[[Verdict], Verdict]
 
 
 @pytest.fixture(scope="module")
-def activation_run(target: Target, settings: HarnessSettings, clock: Clock) -> ActivationRun:
+def activation_run(
+    as_student: StudentScenario, target: Target, settings: HarnessSettings, clock: Clock
+) -> ActivationRun:
     """The scenario, played once for this module's checks."""
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-        client_secret = target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
 
-    async def play() -> ActivationRun:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            token = await fetch_token(
-                client, target.system_map, client_secret, str(SyntheticIdentity.STUDENT)
-            )
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await run_activation(
-                client,
-                target.system_map,
-                a8,
-                token,
-                clock,
-                deadline_s=settings.telemetry_deadline_s,
-            )
+    async def scenario(
+        client: httpx.AsyncClient, a8: A8Client, token: AccessToken
+    ) -> ActivationRun:
+        return await run_activation(
+            client, target.system_map, a8, token, clock, deadline_s=settings.telemetry_deadline_s
+        )
 
-    try:
-        return asyncio.run(play())
-    except TokenError as error:
-        pytest.fail(f"activation scenario: {error}", pytrace=False)
+    return as_student("activation scenario", scenario)
 
 
 @pytest.mark.rules("ACT-01")

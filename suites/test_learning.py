@@ -17,10 +17,10 @@ go to ``rl_signal_path.md`` with the learning curve as a chart.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from secondconf.checks.learning.learns import judge_learning, run_learning
 from secondconf.checks.learning.reward import (
@@ -30,15 +30,14 @@ from secondconf.checks.learning.reward import (
     run_rewards,
 )
 from secondconf.checks.learning.signal_path import judge_signal_path, run_signal_path
-from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.clock import Clock
 from secondconf.engine.verdict import Verdict
+from secondconf.pytest_plugin.fixtures import StudentScenario
 from secondconf.settings import HarnessSettings
 from secondconf.target.a8 import A8Client
-from secondconf.target.client import harness_client
-from secondconf.target.deployment import Target, TargetError
+from secondconf.target.deployment import Target
 from secondconf.target.growth import GrowthClient
-from secondconf.target.identity import TokenError, fetch_token
+from secondconf.target.identity import AccessToken
 
 pytestmark = [pytest.mark.second_confirmation, pytest.mark.learning, pytest.mark.phase(6)]
 
@@ -47,36 +46,28 @@ T = TypeVar("T")
 
 
 def play(
+    as_student: StudentScenario,
     target: Target,
-    settings: HarnessSettings,
     scenario: Callable[[GrowthClient, A8Client], Coroutine[Any, Any, T]],
 ) -> T:
     """Run ``scenario`` with A7 and A8 clients as the synthetic student."""
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-        client_secret = target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
 
-    async def run() -> T:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            student = str(SyntheticIdentity.STUDENT)
-            token = await fetch_token(client, target.system_map, client_secret, student)
-            growth = GrowthClient(client, target.system_map, token)
-            return await scenario(growth, A8Client(client, target.system_map, a8_key))
+    async def with_growth(client: httpx.AsyncClient, a8: A8Client, token: AccessToken) -> T:
+        return await scenario(GrowthClient(client, target.system_map, token), a8)
 
-    try:
-        return asyncio.run(run())
-    except TokenError as error:
-        pytest.fail(f"learning scenario: {error}", pytrace=False)
+    return as_student("learning scenario", with_growth)
 
 
 @pytest.fixture(scope="module")
-def reward_run(target: Target, settings: HarnessSettings, clock: Clock) -> RewardRun:
+def reward_run(
+    as_student: StudentScenario, target: Target, settings: HarnessSettings, clock: Clock
+) -> RewardRun:
     """The 16 impressions RL-01 and RL-02 judge, played once."""
     deadline_s = settings.telemetry_deadline_s
     return play(
-        target, settings, lambda growth, a8: run_rewards(growth, a8, clock, deadline_s=deadline_s)
+        as_student,
+        target,
+        lambda growth, a8: run_rewards(growth, a8, clock, deadline_s=deadline_s),
     )
 
 
@@ -94,12 +85,16 @@ def test_rl02_reward_rescaled_not_clipped(
 
 @pytest.mark.rules("RL-03")
 def test_rl03_signal_path_to_a8(
-    target: Target, settings: HarnessSettings, clock: Clock, record_verdict: RecordVerdict
+    as_student: StudentScenario,
+    target: Target,
+    settings: HarnessSettings,
+    clock: Clock,
+    record_verdict: RecordVerdict,
 ) -> None:
     deadline_s = settings.telemetry_deadline_s
     path = play(
+        as_student,
         target,
-        settings,
         lambda growth, a8: run_signal_path(growth, a8, clock, deadline_s=deadline_s),
     )
     record_verdict(judge_signal_path(path))
@@ -107,11 +102,11 @@ def test_rl03_signal_path_to_a8(
 
 @pytest.mark.rules("RL-04")
 def test_rl04_the_bandit_learns(
+    as_student: StudentScenario,
     target: Target,
-    settings: HarnessSettings,
     clock: Clock,
     exclusive_target_load: None,
     record_verdict: RecordVerdict,
 ) -> None:
-    learned = play(target, settings, lambda growth, _a8: run_learning(growth, clock))
+    learned = play(as_student, target, lambda growth, _a8: run_learning(growth, clock))
     record_verdict(judge_learning(learned))
