@@ -13,6 +13,8 @@ The routes the checks drive are a harness extension of the contract (docs/contra
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,6 +28,7 @@ from secondconf.contract.traceids import (
     new_sampled_in_trace_id,
 )
 from secondconf.core.secret import Secret
+from secondconf.target.a8 import A8Client
 from secondconf.target.client import SYNTHETIC_IDENTITY_HEADER, ProductionWriteRefused
 from secondconf.target.identity import AccessToken, TokenError, fetch_token
 from secondconf.target.map import OPENAPI_PATH, SystemMap
@@ -35,6 +38,8 @@ ACTIVATIONS: Final = ("A5", "/v1/activations")
 SPEND: Final = ("A5", "/v1/credits/spend")
 BALANCE: Final = ("A5", "/v1/credits")
 WORK: Final = ("A4", "/v1/work")
+EVENT_DEADLINE_S: Final = 15.0  # for an event a request caused to reach A8
+POLL_S: Final = 0.2
 
 
 class Actor:
@@ -123,6 +128,32 @@ def problem_type(response: httpx.Response | None) -> str | None:
     body = json_of(response)
     kind = body.get("type") if isinstance(body, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+def refusal_problems(
+    label: str, answer: httpx.Response | None, expected: int, type_suffix: str
+) -> list[str]:
+    """How an answer falls short of the refusal §14 asks for: status ``expected`` with
+    problem+json whose ``type`` ends ``type_suffix`` (no finding: it is one)."""
+    if answer is None or answer.status_code != expected:
+        return [f"{label}: answered {status(answer)}, not {expected}"]
+    kind = problem_type(answer)
+    if kind is None:
+        return [f"{label}: the {expected} is not application/problem+json"]
+    if not kind.endswith(type_suffix):
+        return [f"{label}: problem type {kind!r} does not end {type_suffix!r}"]
+    return []
+
+
+async def event_arrives(a8: A8Client, trace_id: str, event: str) -> bool:
+    """Whether A8 comes to hold ``event`` of ``trace_id`` within :data:`EVENT_DEADLINE_S`
+    (polled). Raises :class:`~secondconf.target.a8.TelemetryError` if A8 cannot be read."""
+    deadline = time.monotonic() + EVENT_DEADLINE_S
+    while not (await a8.raw_events(trace_id=trace_id, event=event)).items:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+    return True
 
 
 async def work_example(actor: Actor) -> dict[str, Any] | None:

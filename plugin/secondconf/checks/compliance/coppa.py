@@ -20,9 +20,7 @@ into a login, and the gate would never be asked.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urljoin
@@ -30,10 +28,12 @@ from urllib.parse import urljoin
 import httpx
 
 from secondconf.checks.compliance.actor import (
+    EVENT_DEADLINE_S,
     Actor,
     delete_identity,
+    event_arrives,
     identity_remains,
-    problem_type,
+    refusal_problems,
     status,
 )
 from secondconf.contract.catalog import rule_by_id
@@ -56,8 +56,6 @@ CHILD_TICKED: Final = "test_student_e2e_05"  # attests 12 and ticks parental_con
 TEEN: Final = "test_student_e2e_04"  # attests 13
 AGE_FIELD: Final = "age"
 REFUSAL_SUFFIX: Final = "coppa-age-gate"
-EVENT_DEADLINE_S: Final = 15.0
-POLL_S: Final = 0.2
 
 
 @dataclass
@@ -137,19 +135,6 @@ async def sign_up(
     return attempt
 
 
-def _judge_refusal(attempt: SignUp, run: CoppaRun) -> None:
-    label = f"sign-up of {attempt.label}"
-    answer = attempt.answer
-    if answer is None or answer.status_code != 403:
-        run.refused_violations.append(f"{label}: answered {status(answer)}, not 403")
-        return
-    kind = problem_type(answer)
-    if kind is None or not kind.endswith(REFUSAL_SUFFIX):
-        run.refused_violations.append(
-            f"{label}: the 403 is not problem+json with a type ending {REFUSAL_SUFFIX!r}"
-        )
-
-
 def _judge_admission(attempt: SignUp, login: BrowserLogin, run: CoppaRun) -> None:
     answer = attempt.answer
     location = answer.headers.get("location", "") if answer is not None else ""
@@ -170,15 +155,12 @@ async def _judge_events(
 ) -> None:
     """The admitted sign-up's identity_ok arrives; the refused ones left no event naming
     the child and no identity_ok."""
-    deadline = time.monotonic() + EVENT_DEADLINE_S
     try:
-        while not (await a8.raw_events(trace_id=admitted.trace_id, event="identity_ok")).items:
-            if time.monotonic() > deadline:
-                run.admitted_violations.append(
-                    f"A8 held no identity_ok of the admitted sign-up within {EVENT_DEADLINE_S} s"
-                )
-                return
-            await asyncio.sleep(POLL_S)
+        if not await event_arrives(a8, admitted.trace_id, "identity_ok"):
+            run.admitted_violations.append(
+                f"A8 held no identity_ok of the admitted sign-up within {EVENT_DEADLINE_S} s"
+            )
+            return
         for attempt in refused:
             for event in (await a8.raw_events(trace_id=attempt.trace_id)).items:
                 if event.get("event") == "identity_ok":
@@ -218,7 +200,9 @@ async def run_coppa(
             return run
     for attempt in refused:
         run.refused_cases.append(attempt.label)
-        _judge_refusal(attempt, run)
+        run.refused_violations.extend(
+            refusal_problems(f"sign-up of {attempt.label}", attempt.answer, 403, REFUSAL_SUFFIX)
+        )
         if await identity_remains(actor, attempt.username):
             run.refused_violations.append(
                 f"A1 holds records of {attempt.username} after refusing its sign-up"

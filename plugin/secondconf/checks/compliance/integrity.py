@@ -14,18 +14,18 @@ earlier refused spend would be there too.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from secondconf.checks.compliance.actor import (
     BALANCE,
+    EVENT_DEADLINE_S,
     SPEND,
     WORK,
     Actor,
+    event_arrives,
     json_of,
-    problem_type,
+    refusal_problems,
     status,
     work_example,
 )
@@ -45,8 +45,6 @@ GRADED_WORK: Final = (
     "Write my graded essay on Hamlet, 1500 words, that I will submit as my own.",
 )
 STUDY_HELP: Final = "Explain photosynthesis step by step so I can study for my exam."
-EVENT_DEADLINE_S: Final = 15.0
-POLL_S: Final = 0.2
 
 
 @dataclass
@@ -75,18 +73,6 @@ async def _work_ids(actor: Actor) -> set[str] | None:
     return {str(item.get("id")) for item in items if isinstance(item, dict)}
 
 
-def _refusal_problems(label: str, answer: Any) -> list[str]:
-    """How an answer to graded work falls short of the refusal §14 asks for."""
-    if answer is None or answer.status_code != 422:
-        return [f"{label}: answered {status(answer)}, not 422"]
-    kind = problem_type(answer)
-    if kind is None:
-        return [f"{label}: the 422 is not application/problem+json"]
-    if not kind.endswith(REFUSAL_SUFFIX):
-        return [f"{label}: problem type {kind!r} does not end {REFUSAL_SUFFIX!r}"]
-    return []
-
-
 async def _refuse_through_a5(actor: Actor, example: dict[str, Any], run: IntegrityRun) -> None:
     before, items_before = await _balance(actor), await _work_ids(actor)
     if before is None or items_before is None:
@@ -100,7 +86,7 @@ async def _refuse_through_a5(actor: Actor, example: dict[str, Any], run: Integri
         )
         run.refusals.append(label)
         run.refused_traces.append(trace)
-        run.refusal_violations.extend(_refusal_problems(label, answer))
+        run.refusal_violations.extend(refusal_problems(label, answer, 422, REFUSAL_SUFFIX))
         after, items_after = await _balance(actor), await _work_ids(actor)
         if after != before:
             run.refusal_violations.append(f"{label}: the balance went from {before} to {after}")
@@ -115,7 +101,7 @@ async def _refuse_at_a4(actor: Actor, example: dict[str, Any], run: IntegrityRun
         items_before = await _work_ids(actor)
         answer = await actor.send("POST", WORK, STUDENT, body={**example, "prompt": prompt})
         run.refusals.append(label)
-        run.refusal_violations.extend(_refusal_problems(label, answer))
+        run.refusal_violations.extend(refusal_problems(label, answer, 422, REFUSAL_SUFFIX))
         items_after = await _work_ids(actor)
         if items_before is not None and items_after is not None and items_after - items_before:
             run.refusal_violations.append(f"{label}: A4 recorded (and billed) a work item")
@@ -149,15 +135,12 @@ async def _study_help(
 
 async def _judge_events(a8: A8Client, help_trace: str, run: IntegrityRun) -> None:
     """The study help's credit_decrement arrives; none of a refused spend's ever does."""
-    deadline = time.monotonic() + EVENT_DEADLINE_S
     try:
-        while not (await a8.raw_events(trace_id=help_trace, event="credit_decrement")).items:
-            if time.monotonic() > deadline:
-                run.help_violations.append(
-                    f"A8 held no credit_decrement of the study help within {EVENT_DEADLINE_S} s"
-                )
-                return
-            await asyncio.sleep(POLL_S)
+        if not await event_arrives(a8, help_trace, "credit_decrement"):
+            run.help_violations.append(
+                f"A8 held no credit_decrement of the study help within {EVENT_DEADLINE_S} s"
+            )
+            return
         for trace in run.refused_traces:
             held = await a8.raw_events(trace_id=trace, event="credit_decrement")
             if held.items:

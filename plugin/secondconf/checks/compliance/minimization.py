@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from secondconf.checks.compliance.actor import SPEND, WORK, Actor, status, work_example
+from secondconf.checks.compliance.actor import (
+    EVENT_DEADLINE_S,
+    POLL_S,
+    SPEND,
+    WORK,
+    Actor,
+    status,
+    work_example,
+)
 from secondconf.checks.compliance.pii import Canaries
 from secondconf.checks.compliance.pii_scan import PiiScan, scan_events, scan_files
 from secondconf.contract.catalog import rule_by_id
@@ -36,8 +44,6 @@ from secondconf.target.a8 import A8Client, TelemetryError
 
 PII_01: Final = rule_by_id("PII-01")
 PII_02: Final = rule_by_id("PII-02")
-EVENT_DEADLINE_S: Final = 15.0
-POLL_S: Final = 0.2
 STUDENT: Final = SyntheticIdentity.STUDENT.value
 
 
