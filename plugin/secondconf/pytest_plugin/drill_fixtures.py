@@ -41,6 +41,7 @@ def _resiliency_run(
     from secondconf.checks.resiliency.drills import DrillTarget
     from secondconf.checks.resiliency.ledger import FaultLedger
     from secondconf.checks.resiliency.run import DRILLS_SECTION, DrillsRun, run_drills
+    from secondconf.pytest_plugin.progress import terminal_progress
     from secondconf.target.a8 import A8Client
     from secondconf.target.client import harness_client
     from secondconf.target.deployment import TargetError
@@ -86,7 +87,9 @@ def _resiliency_run(
                 clock=clock,
                 test_id=DRILLS_TEST_ID,
             )
-            return await run_drills(drill_target, measure)
+            return await run_drills(
+                drill_target, measure, progress=terminal_progress(pytestconfig, clock)
+            )
 
     result = measure_once(
         _shared_dir(tmp_path_factory) / "resiliency.json",

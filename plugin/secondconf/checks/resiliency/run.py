@@ -7,18 +7,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secondconf.checks.resiliency.drills import (
+    CONFIRMATION,
+    DETECTION,
     DRILLS,
     STEADY_STATE,
     DrillResult,
     DrillSpec,
     DrillTarget,
     Measure,
+    ProbePlan,
     clear_leftovers,
     open_connections,
     pooled_slo,
+    probes_judged,
     run_drill,
     steady_state_not_met,
 )
+from secondconf.checks.resiliency.progress import DrillProgress
+from secondconf.core.progress import ProgressThrottle
 from secondconf.engine.verdict import Verdict
 
 DRILLS_SECTION = "resiliency_drills"
@@ -62,23 +68,38 @@ class DrillsRun:
 
 
 async def run_drills(
-    target: DrillTarget, measure: Measure, drills: Sequence[DrillSpec] = DRILLS
+    target: DrillTarget,
+    measure: Measure,
+    drills: Sequence[DrillSpec] = DRILLS,
+    progress: ProgressThrottle | None = None,
 ) -> DrillsRun:
-    """Leftovers first (a fault still injected would spoil every window), then the drills."""
+    """Leftovers first (a fault still injected would spoil every window), then the drills;
+    ``progress`` gets a line at least every 10 s naming the drill and its step."""
     started = target.clock.monotonic()
-    cleared = await clear_leftovers(target)
-    await open_connections(target)
-    steady = pooled_slo(
-        await measure(list(target.system_map.apps), STEADY_STATE),
-        "steady state before the drills",
-        "every app",
-        {},
-        "all apps",
-    )
-    if all(v.passed for v in steady):
-        results = [await run_drill(spec, target, measure) for spec in drills]
-    else:
-        results = [steady_state_not_met(spec, steady) for spec in drills]
+    tracker = DrillProgress(progress, target.clock, planned_s(drills))
+
+    async def counted(app_ids: Sequence[str], plan: ProbePlan) -> Mapping[str, Sequence[Verdict]]:
+        verdicts = await measure(app_ids, plan)
+        tracker.judged(probes_judged(verdicts))
+        return verdicts
+
+    async with tracker.ticking():
+        cleared = await clear_leftovers(target)
+        await open_connections(target)
+        steady = pooled_slo(
+            await counted(list(target.system_map.apps), STEADY_STATE),
+            "steady state before the drills",
+            "every app",
+            {},
+            "all apps",
+        )
+        results = []
+        for number, spec in enumerate(drills, 1):
+            if not all(v.passed for v in steady):
+                results.append(steady_state_not_met(spec, steady))
+                continue
+            tracker.drill(f"{number}/{len(drills)} {spec.rule_id} ({spec.app_id}: {spec.fault})")
+            results.append(await run_drill(spec, target, counted, tracker.step))
     return DrillsRun(
         results=tuple(results),
         steady_state=tuple(steady),
@@ -95,3 +116,10 @@ async def run_drills(
             for s in drills
         ),
     )
+
+
+def planned_s(drills: Sequence[DrillSpec]) -> float:
+    """The probe windows' seconds: the steady state, then each drill's detection and
+    confirmation windows with their burn-ins (A8's reads and the recoveries add to it)."""
+    per_drill = sum(p.burn_in_s + p.window_s for p in (DETECTION, CONFIRMATION))
+    return STEADY_STATE.burn_in_s + STEADY_STATE.window_s + len(drills) * per_drill
