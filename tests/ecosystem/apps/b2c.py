@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
@@ -121,6 +122,9 @@ def qa_headers(target: Target, **extra: str) -> dict[str, str]:
         "X-Trace-Id": new_trace_id(),
         **extra,
     }
+
+
+Walk = Callable[[int], Journey]  # the ``walk`` fixture: a fresh journey as student NN
 
 
 def delete_identity(target: Target, subject: str) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""Fixtures of the app tests: a ``Target`` per worker, and a readers-writer lock.
+"""Fixtures of the app tests: a ``Target`` per worker, a readers-writer lock, B2C walks.
 
 Faults, restarts and key rotations change the one shared ecosystem for everybody, so a
 test that does any of them is marked ``exclusive`` and holds the lock alone; every other
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from reftarget.launch.supervisor import RemoteEcosystem
 
+from tests.ecosystem.apps.b2c import Journey, Walk, delete_identity
 from tests.ecosystem.apps.target import Target
 from tests.ecosystem.conftest import shared_lock_dir
 
@@ -55,3 +56,20 @@ def _share_the_ecosystem(
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def walk(target: Target) -> Iterator[Walk]:
+    """Journeys as ``test_student_e2e_NN`` (fresh: deleted before and after the test)."""
+    walks: list[Journey] = []
+
+    def start(number: int) -> Journey:
+        username = f"test_student_e2e_{number:02d}"
+        delete_identity(target, username)
+        walks.append(Journey(target, username))
+        return walks[-1]
+
+    yield start
+    for journey in walks:
+        journey.close()
+        assert delete_identity(target, journey.username).status_code == 204

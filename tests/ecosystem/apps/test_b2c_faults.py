@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from tests.ecosystem.apps.b2c import Journey, delete_identity, journey_tile, owned, result_of
+from tests.ecosystem.apps.b2c import Walk, journey_tile, owned, result_of
 from tests.ecosystem.apps.target import Target, eventually
 
 pytestmark = pytest.mark.exclusive
-
-Walk = Callable[[int], Journey]
-
-
-@pytest.fixture
-def walk(target: Target) -> Iterator[Walk]:
-    """Journeys as ``test_student_e2e_NN`` (fresh: deleted before and after the test)."""
-    walks: list[Journey] = []
-
-    def start(number: int) -> Journey:
-        username = f"test_student_e2e_{number:02d}"
-        delete_identity(target, username)
-        walks.append(Journey(target, username))
-        return walks[-1]
-
-    yield start
-    for journey in walks:
-        journey.close()
-        assert delete_identity(target, journey.username).status_code == 204
 
 
 def test_funnel_headers_off_lets_a_funnel_step_mutate_without_the_headers(

@@ -4,13 +4,11 @@ synthetic-identity deletion; what the OpenAPI documents and the system map say."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from tests.ecosystem.apps.b2c import (
     Journey,
+    Walk,
     delete_identity,
     journey_tile,
     owned,
@@ -27,26 +25,6 @@ STEPS = (
     "b2c.checkout",
     "b2c.settlement",
 )
-
-
-Walk = Callable[[int], Journey]
-
-
-@pytest.fixture
-def walk(target: Target) -> Iterator[Walk]:
-    """Journeys as ``test_student_e2e_NN`` (fresh: deleted before and after the test)."""
-    walks: list[Journey] = []
-
-    def start(number: int) -> Journey:
-        username = f"test_student_e2e_{number:02d}"
-        delete_identity(target, username)
-        walks.append(Journey(target, username))
-        return walks[-1]
-
-    yield start
-    for journey in walks:
-        journey.close()
-        assert delete_identity(target, journey.username).status_code == 204
 
 
 def test_the_whole_journey_pays_and_a8_shows_every_step_of_its_trace(
