@@ -97,6 +97,17 @@ class CheckRecord:
             lines.append(f"no verdict for declared rule(s): {', '.join(self.missing_rules)}")
         return lines
 
+    def summary(self) -> dict[str, Any]:
+        """How the check ran and why it does not pass: a phase report's ``checks`` entry."""
+        return {
+            "nodeid": self.nodeid,
+            "pytest_outcome": self.outcome,
+            "gate_passed": self.gate_passed,
+            "skip_reason": self.skip_reason,
+            "failure": self.failure,
+            "not_passing": self.problems(),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid,

@@ -131,17 +131,7 @@ def b2b_results(model: ResultsModel, settings: HarnessSettings) -> dict[str, Any
             "cold_start": "every first request after a cold start within 120 ms (the SLO)",
         },
         "gate_passed": bool(records) and all(r.gate_passed for r in records),
-        "checks": [
-            {
-                "nodeid": r.nodeid,
-                "pytest_outcome": r.outcome,
-                "gate_passed": r.gate_passed,
-                "skip_reason": r.skip_reason,
-                "failure": r.failure,
-                "not_passing": r.problems(),
-            }
-            for r in records
-        ],
+        "checks": [r.summary() for r in records],
         "provider_signup": _signup(records),
         "events": _compact(events[0]) if events else None,
         "load_a6_register_billing": _load(records),

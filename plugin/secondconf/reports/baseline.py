@@ -88,17 +88,7 @@ def baseline_results(model: ResultsModel, settings: HarnessSettings) -> dict[str
             "rounding": ROUNDING_NOTE,
         },
         "gate_passed": bool(records) and all(r.gate_passed for r in records),
-        "checks": [
-            {
-                "nodeid": r.nodeid,
-                "pytest_outcome": r.outcome,
-                "gate_passed": r.gate_passed,
-                "skip_reason": r.skip_reason,
-                "failure": r.failure,
-                "not_passing": r.problems(),
-            }
-            for r in records
-        ],
+        "checks": [r.summary() for r in records],
         "endpoints": endpoints,
         "chart": BASELINE_CHART,
         "library_versions": library_versions(),
