@@ -25,6 +25,13 @@ Cycle events carry ``data``: ``run_progress`` {run_id, cycle, attempt, percent},
 ``orchestration_cycle_complete`` {run_id, cycle, attempts, healed}. Fault switches:
 ``cycle_auto_heal`` off fails a cycle at its first failed attempt, ``cycle_progress`` off
 holds every cycle before its first progress (runs stall).
+
+A3 depends on A4 (contract §13, "A3 under dependency faults"): every cycle attempt first
+asks A4's ``/health`` (a probe: no trace id, so A4's ``error_503_fraction`` picks each call
+afresh). A 5xx or no answer fails the attempt, which A3 retries like any other (up to
+``MAX_ATTEMPTS``, full-jitter backoff): the cycle heals once A4 answers. A cycle that
+failed every attempt *only* because A4 did not answer is escalated (``cycle_failed``) but
+does not fail the run: the run goes on with its next cycle, without intervention.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -67,6 +75,8 @@ MAX_CYCLES = 100
 MAX_INTERVAL_MS = 3_600_000
 ENDED_STATES = ("completed", "stalled", "failed")
 INTERVENTIONS = ("pause", "resume", "abort", "note")
+MAX_ATTEMPTS = 8  # a cycle's attempts with auto-heal on (1 with cycle_auto_heal off)
+A4_PROBE_TIMEOUT_S = 2.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS a3_run_requests (
@@ -133,6 +143,16 @@ class InjectedCycleFailure(RuntimeError):
     """A cycle attempt that fails because the run asked for it (``fail_attempts``)."""
 
 
+class DependencyUnavailable(RuntimeError):
+    """A cycle attempt that fails because A4 answered 5xx or not at all."""
+
+
+def only_dependency_failed(result: CycleResult) -> bool:
+    """Whether every failed attempt of an escalated cycle was A4's fault, not the run's."""
+    errors = result.escalation.errors if result.escalation is not None else ()
+    return bool(errors) and all(e.startswith(DependencyUnavailable.__name__) for e in errors)
+
+
 @dataclass(frozen=True)
 class RunOrigin:
     """Who started a run: its events carry this trace id, tenant and tags."""
@@ -155,6 +175,7 @@ class OrchestrationService:
         self.runners: dict[str, CycleRunner] = {}
         self.origins: dict[str, RunOrigin] = {}
         self.watch = ClockWatch(runtime.clock)
+        self.a4_health_url = settings.topology.base_urls["A4"] + "/health"
 
     # -- cycles -----------------------------------------------------------------------
 
@@ -176,6 +197,15 @@ class OrchestrationService:
         while not self.runtime.faults.rule_enabled("cycle_progress"):
             await asyncio.sleep(POLL_S)
 
+    async def _consult_a4(self) -> None:
+        """Raise :class:`DependencyUnavailable` unless A4 answers (see the module)."""
+        try:
+            answer = await self.runtime.http.get(self.a4_health_url, timeout=A4_PROBE_TIMEOUT_S)
+        except httpx.HTTPError as error:
+            raise DependencyUnavailable(f"A4 did not answer ({type(error).__name__})") from None
+        if answer.status_code >= 500:
+            raise DependencyUnavailable(f"A4 answered {answer.status_code}")
+
     def _runner(self, run_id: str, fail_attempts: int) -> CycleRunner:
         """The one runner of a run (a second one would mark its running cycle abandoned)."""
         runner = self.runners.get(run_id)
@@ -188,6 +218,7 @@ class OrchestrationService:
             ctx.progress(50.0)
             if ctx.attempt <= fail_attempts:
                 raise InjectedCycleFailure(f"attempt {ctx.attempt} failed as requested")
+            await self._consult_a4()
             await asyncio.sleep(WORK_STEP_S)
             ctx.progress(100.0)
 
@@ -270,7 +301,8 @@ class OrchestrationService:
 
     async def _cycle_unless_stalled(self, run_id: str, runner: CycleRunner) -> CycleResult | None:
         """The next cycle, or None when the run stalled while it ran (the cycle is cancelled)."""
-        runner.max_attempts = 3 if self.runtime.faults.rule_enabled("cycle_auto_heal") else 1
+        heals = self.runtime.faults.rule_enabled("cycle_auto_heal")
+        runner.max_attempts = MAX_ATTEMPTS if heals else 1
         task = asyncio.create_task(runner.arun_cycle())
         while not task.done():
             await asyncio.wait({task}, timeout=POLL_S)
@@ -301,7 +333,7 @@ class OrchestrationService:
                 if result is None:
                     return
                 self._after_cycle(run_id, self.origins[run_id], result)
-                if result.escalation is not None:
+                if result.escalation is not None and not only_dependency_failed(result):
                     self._end(run_id, "failed")
                     return
                 continue

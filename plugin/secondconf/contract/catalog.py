@@ -314,6 +314,10 @@ ROWS: Final = (
     ContractRule("DRL-03", "kill drill: detected, others contained, back in time", "§13", _DRL),
     ContractRule("DRL-04", "restart drill: detected, others contained, ready in time", "§13", _DRL),
     ContractRule("DRL-05", "cold-start drill: detected, contained, ready in time", "§13", _DRL),
+    # phase 7, A3 under dependency faults (checks/resiliency/a3_under_a4.py, a3_judge.py)
+    ContractRule(
+        "DEP-01", "A3 under A4's 503s: cycles heal, the run goes on, healthy after", "§13", _DRL
+    ),
     # phase 5, activation and growth hygiene (issue 12; checks/activation)
     ContractRule("ACT-01", "activation_first_use fires once per user", "§6", "activation"),
     ContractRule(

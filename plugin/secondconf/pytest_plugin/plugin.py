@@ -50,6 +50,7 @@ from secondconf.pytest_plugin.fixtures import (  # noqa: F401  (the plugin's fix
     harness_settings,
     liveness_run,
     phase_progress,
+    resiliency_control,
     run_async,
     secret,
     session_run_info,
