@@ -246,12 +246,8 @@ class _Endpoints:
     async def retire_key(self, request: Request) -> Response:
         if not self._is_admin(request):
             return _admin_refused()
-        try:
-            body: Any = json.loads(await request.body())
-        except ValueError:
-            body = None
-        kid = body.get("kid") if isinstance(body, dict) else None
-        if not isinstance(kid, str):
+        kid = await _body_string(request, "kid")
+        if kid is None:
             return _problem(400, "Bad Request", 'The body must be {"kid": "<kid>"}.')
         try:
             self._provider.keys.retire(kid)
@@ -265,12 +261,8 @@ class _Endpoints:
         """Reference only: verifiable parental consent is on record for a synthetic subject."""
         if not self._is_admin(request):
             return _admin_refused()
-        try:
-            body: Any = json.loads(await request.body())
-        except ValueError:
-            body = None
-        subject = body.get("subject") if isinstance(body, dict) else None
-        if not isinstance(subject, str):
+        subject = await _body_string(request, "subject")
+        if subject is None:
             return _problem(400, "Bad Request", 'The body must be {"subject": "<username>"}.')
         if synthetic_tenant(subject) is None:
             return _problem(
@@ -302,6 +294,16 @@ def _single(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 async def _text(request: Request) -> str:
     return (await request.body()).decode("utf-8")
+
+
+async def _body_string(request: Request, name: str) -> str | None:
+    """The string ``name`` of a JSON object body (an admin call's), else ``None``."""
+    try:
+        body: Any = json.loads(await request.body())
+    except ValueError:
+        body = None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _client_credentials(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import jwt
+import pytest
 
 if TYPE_CHECKING:
     from tests.ecosystem.identity.a1_server import A1
@@ -57,3 +58,14 @@ def test_retiring_an_unknown_kid_is_404(a1: A1, http: httpx.Client) -> None:
     response = http.post("/_admin/keys/retire", json={"kid": "nope"}, headers=a1.admin_headers)
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("body", [b"not json", b'["kid"]', b'{"kid": 3}', b'{"subject": 3}'])
+@pytest.mark.parametrize("route", ["/_admin/keys/retire", "/_admin/parental-consents"])
+def test_an_admin_body_without_its_string_is_400(
+    a1: A1, http: httpx.Client, route: str, body: bytes
+) -> None:
+    response = http.post(route, content=body, headers=a1.admin_headers)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
