@@ -22,6 +22,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeGuard
 
+from reftarget.money import FINANCE_METRICS_FIELDS
 from reftarget.telemetry.timestamps import format_timestamp, parse_timestamp
 
 Event = dict[str, Any]
@@ -98,17 +99,6 @@ ALLOWED_EVENTS: Final = REQUIRED_EVENTS | {"http_request"} | frozenset(EXTRA_EVE
 # drop), spools them and retries until A8 takes them; A8 requires finance_metrics on them.
 MONEY_EVENTS: Final = FINANCE_EVENTS | {"provider_billed"}
 
-FINANCE_METRICS_FIELDS: Final[tuple[str, ...]] = (
-    "currency",
-    "gross_cents",
-    "fee_rate",
-    "fee_cents",
-    "cost_cents",
-    "markup",
-    "billed_cents",
-    "net_cents",
-    "stripe_object_id",
-)
 TAG_FIELDS: Final[tuple[str, ...]] = ("test_run", "source", "env")
 
 # Fields that must never be null: A8 cannot place, dedupe, weigh or classify without them.
