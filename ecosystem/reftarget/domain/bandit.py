@@ -35,8 +35,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from scipy import integrate, special
-
 from reftarget.clock import Clock, SystemClock
 from reftarget.domain.instants import parse_instant, rfc3339, utc_now
 from reftarget.domain.records import Emitted
@@ -130,6 +128,11 @@ def selection_probabilities(posteriors: Sequence[Posterior]) -> list[float]:
 
 
 def _integral_of_being_best(post: Posterior, others: Sequence[Posterior]) -> float:
+    # Imported here, not at the top: every app imports the domain package, and scipy (with
+    # numpy) was about 0.8 s of the 1.4 s of CPU an app takes to start (its restart's
+    # burst on the cores its neighbours share); only A7 computes these integrals.
+    from scipy import integrate, special
+
     a, b = post.alpha, post.beta
     low = float(special.betaincinv(a, b, _TAIL))
     high = float(special.betaincinv(a, b, 1.0 - _TAIL))
