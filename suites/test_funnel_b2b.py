@@ -96,6 +96,7 @@ def test_b2b_journeys(
     clock: Clock,
     run_async: RunAsync,
     record_verdict: RecordVerdict,
+    phase_progress: ProgressThrottle | None,
 ) -> None:
     try:
         journeys = run_async(
@@ -107,6 +108,7 @@ def test_b2b_journeys(
                 journeys=JOURNEYS,
                 concurrency=CONCURRENCY,
                 evidence_dir=settings.evidence_dir,
+                progress=phase_progress,
             )
         )
     except (BrowserError, ValueError) as error:

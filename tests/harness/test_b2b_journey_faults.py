@@ -10,6 +10,7 @@ from pathlib import Path
 
 from secondconf.checks.funnels.b2b import STEPS, B2BJourney, judge_signup, run_b2b_funnel
 from secondconf.core.clock import SystemClock
+from secondconf.core.progress import ProgressThrottle
 from secondconf.engine.verdict import Outcome
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client
@@ -18,7 +19,12 @@ from secondconf.target.map import SystemMap
 from tests.harness.conftest import HarnessTarget
 
 
-def journeys(target: HarnessTarget, system_map: SystemMap, evidence: Path) -> list[B2BJourney]:
+def journeys(
+    target: HarnessTarget,
+    system_map: SystemMap,
+    evidence: Path,
+    progress: ProgressThrottle | None = None,
+) -> list[B2BJourney]:
     async def run() -> list[B2BJourney]:
         async with harness_client(system_map, env="embedded") as client:
             a8 = A8Client(client, system_map, target.secret("A8_TELEMETRY_KEY"))
@@ -30,6 +36,7 @@ def journeys(target: HarnessTarget, system_map: SystemMap, evidence: Path) -> li
                 journeys=2,
                 concurrency=2,
                 evidence_dir=evidence,
+                progress=progress,
             )
 
     return asyncio.run(run())
@@ -38,8 +45,11 @@ def journeys(target: HarnessTarget, system_map: SystemMap, evidence: Path) -> li
 def test_a_clean_journey_passes_and_one_without_a_cta_fails_at_landing(
     harness_target: HarnessTarget, tmp_path: Path
 ) -> None:
-    clean = journeys(harness_target, harness_target.map, tmp_path / "clean")
+    lines: list[str] = []
+    every_tick = ProgressThrottle(lines.append, SystemClock().monotonic, every_s=0.0)
+    clean = journeys(harness_target, harness_target.map, tmp_path / "clean", every_tick)
     assert [j.ok for j in clean] == [True, True], [j.failure for j in clean]
+    assert lines[-1].endswith("journeys 2/2 done; passed 2/2; success lower bound 0.3424")
     assert [s.step for s in clean[0].steps] == list(STEPS)
     assert {e.event for e in clean[0].events} >= {"provider_billed", "revenue_settled"}
     assert not (tmp_path / "clean").exists()

@@ -478,6 +478,7 @@ def b2c_run(
     from secondconf.checks.funnels.model import FunnelRun
     from secondconf.checks.funnels.run import FunnelError, FunnelPlan, FunnelSecrets, run_funnel
     from secondconf.core.secret import Secret
+    from secondconf.pytest_plugin.progress import terminal_progress
     from secondconf.target.browser import BrowserError
     from secondconf.target.client import harness_client
     from secondconf.target.deployment import TargetError
@@ -507,7 +508,14 @@ def b2c_run(
 
     async def run() -> FunnelRun:
         async with harness_client(target.system_map, env=settings.env.value) as client:
-            return await run_funnel(client, target.system_map, secrets, plan, clock)
+            return await run_funnel(
+                client,
+                target.system_map,
+                secrets,
+                plan,
+                clock,
+                progress=terminal_progress(pytestconfig, clock),
+            )
 
     try:
         result = measure_once(

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from secondconf.checks.funnels.model import Cleanup
+from secondconf.checks.funnels.progress import JourneyTally
 from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.traceids import new_idempotency_key, new_trace_id
 from secondconf.core.clock import Clock
+from secondconf.core.progress import ProgressThrottle
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import DecisionMethod, Outcome, Reason, Verdict, judge_rate
 from secondconf.target.a8 import A8Client, TelemetryError
@@ -456,8 +458,10 @@ async def run_b2b_funnel(
     concurrency: int,
     timeout_s: float = 30.0,
     evidence_dir: Path | None = None,
+    progress: ProgressThrottle | None = None,
 ) -> list[B2BJourney]:
-    """``journeys`` first attempts, ``concurrency`` at a time, each watched in A8 from its end.
+    """``journeys`` first attempts, ``concurrency`` at a time, each watched in A8 from its end;
+    ``progress`` gets a line at least every 10 s while they run.
 
     Raises :class:`secondconf.target.browser.BrowserError` when Chromium cannot start and
     ``ValueError`` when the map lists no B2B pages or the count leaves the namespace.
@@ -467,7 +471,8 @@ async def run_b2b_funnel(
             raise ValueError(f"the system map lists no pages.{step}")
     journey_username(journeys - 1)  # the last one must still be in the namespace
     gate = asyncio.Semaphore(concurrency)
-    async with open_browser(system_map) as browser:
+    tally = JourneyTally("B2B journeys", journeys, clock, progress)
+    async with open_browser(system_map) as browser, tally.ticking():
 
         async def one(index: int) -> B2BJourney:
             async with gate:
@@ -480,6 +485,8 @@ async def run_b2b_funnel(
                     timeout_s=timeout_s,
                     evidence_dir=evidence_dir,
                 )
-            return await watch_events(played, a8, clock)
+            watched = await watch_events(played, a8, clock)
+            tally.record(watched.ok)
+            return watched
 
         return list(await asyncio.gather(*(one(i) for i in range(journeys))))

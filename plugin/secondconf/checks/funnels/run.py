@@ -34,11 +34,13 @@ from secondconf.checks.funnels.model import (
     PaymentCheck,
     StepResult,
 )
+from secondconf.checks.funnels.progress import JourneyTally
 from secondconf.checks.funnels.stripe import retrieve_payment
 from secondconf.checks.funnels.tiles import TileWatch, lineage_items
 from secondconf.contract.platform import SyntheticIdentity
 from secondconf.contract.traceids import new_sampled_in_trace_id, sample_rate_for
 from secondconf.core.clock import Clock, utc_iso
+from secondconf.core.progress import ProgressThrottle
 from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client, TelemetryError
 from secondconf.target.client import NO_TRACE_ID
@@ -104,8 +106,10 @@ async def run_funnel(
     secrets: FunnelSecrets,
     plan: FunnelPlan,
     clock: Clock,
+    progress: ProgressThrottle | None = None,
 ) -> FunnelRun:
-    """The whole phase; raises :class:`FunnelError` only before anything is sent."""
+    """The whole phase; raises :class:`FunnelError` only before anything is sent.
+    ``progress`` gets a line at least every 10 s while journeys run."""
     from secondconf.target.browser import open_browser
 
     try:
@@ -141,7 +145,9 @@ async def run_funnel(
         async with open_browser(system_map) as browser:
             lap("browser_start")
             walk = _Walker(browser, system_map, a8, secrets.password, plan, clock)
-            firsts = await walk.all([(i, 1, name) for i, name in enumerate(names)])
+            firsts = await walk.all(
+                [(i, 1, name) for i, name in enumerate(names)], "B2C journeys", progress
+            )
             walked.extend(firsts)
             lap("journeys")
             failed = [j for j in firsts if not _journey_passed(j)]
@@ -149,7 +155,8 @@ async def run_funnel(
                 await delete_identities(
                     client, system_map, secrets.client_secret, [j.username for j in failed]
                 )
-                walked.extend(await walk.all([(j.index, 2, j.username) for j in failed]))
+                retried = [(j.index, 2, j.username) for j in failed]
+                walked.extend(await walk.all(retried, "B2C retries", progress))
             lap("retries")
         after, lineage = await _settlements(a8, walked, plan, clock, problems)
         lap("settlements")
@@ -191,8 +198,14 @@ class _Walker:
     plan: FunnelPlan
     clock: Clock
 
-    async def all(self, todo: Sequence[tuple[int, int, str]]) -> list[Journey]:
+    async def all(
+        self,
+        todo: Sequence[tuple[int, int, str]],
+        phase: str,
+        progress: ProgressThrottle | None,
+    ) -> list[Journey]:
         gate = asyncio.Semaphore(self.plan.concurrency)
+        tally = JourneyTally(phase, len(todo), self.clock, progress)
 
         async def one(index: int, attempt: int, username: str) -> Journey:
             trace_id = journey_trace_id()
@@ -218,9 +231,12 @@ class _Walker:
                     polling.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await polling
-            return await self.settle(walked, watch)  # outside the gate: no browser held
+            settled = await self.settle(walked, watch)  # outside the gate: no browser held
+            tally.record(_journey_passed(settled))
+            return settled
 
-        return list(await asyncio.gather(*(one(*item) for item in todo)))
+        async with tally.ticking():
+            return list(await asyncio.gather(*(one(*item) for item in todo)))
 
     async def settle(self, journey: Journey, watch: TileWatch) -> Journey:
         """The journey's tile latencies, and its attribution step (only A8 can show it)."""
