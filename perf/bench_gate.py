@@ -1,6 +1,6 @@
 """The release gate's wall time, per phase: where the ≤ 5 minute goal's time goes.
 
-    .venv/bin/python perf/bench_gate.py [--log /tmp/gate.log] [-- suites [more pytest args]]
+    .venv/bin/python perf/bench_gate.py [--out DIR] [-- suites [more pytest args]]
 
 Runs the gate as ``scripts/main-job.sh`` does (``pytest -m second_confirmation suites``
 on the embedded default) in a subprocess with this module loaded as a pytest plugin
@@ -10,7 +10,8 @@ Markdown table: start-up (interpreter, plugin, collection), the embedded target'
 each suite module grouped by its phase (``@pytest.mark.phase``: the harness's phases)
 with the slowest session fixtures it set up, teardown (the last test's teardown, where
 the session's fixtures stop, and the reports written at session end), and the total.
-The gate's own output goes to the log file; docs/perf.md has one run's table.
+The gate's output (``gate.log``), its reports and evidence go to ``--out`` (default: a new
+folder under /tmp), where no other run overwrites them; docs/perf.md has one run's table.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Row:
     fixtures: list[tuple[str, float]] = field(default_factory=list)
 
 
-def run_gate(pytest_args: list[str], log: Path, times: Path) -> tuple[float, float, int]:
+def run_gate(pytest_args: list[str], out: Path, times: Path) -> tuple[float, float, int]:
     command = [
         str(ROOT / ".venv/bin/pytest"),
         "-m",
@@ -100,14 +101,16 @@ def run_gate(pytest_args: list[str], log: Path, times: Path) -> tuple[float, flo
         "no:cacheprovider",
         "-p",
         "bench_gate",
+        f"--reports-dir={out / 'reports'}",
+        f"--evidence-dir={out / 'evidence'}",
         *pytest_args,
     ]
     env = dict(os.environ)
     env[TIMES_ENV] = str(times)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "perf"), env.get("PYTHONPATH")]))
-    with log.open("w") as out:
+    with (out / "gate.log").open("w") as log:
         spawned = time.time()
-        status = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+        status = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         ended = time.time()
     return spawned, ended, status.returncode
 
@@ -196,19 +199,20 @@ def table(record: dict[str, Any], spawned: float, ended: float) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "bench-gate.log")
+    parser.add_argument("--out", type=Path, help="folder for the gate's log, reports, evidence")
     parser.add_argument(
         "pytest_args", nargs="*", default=["suites"], help="after --: pytest's paths and options"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-gate-") as scratch:
-        times = Path(scratch) / "times.json"
-        load_before = os.getloadavg()[0]
-        spawned, ended, status = run_gate(args.pytest_args, args.log, times)
-        load_after = os.getloadavg()[0]
-        record = json.loads(times.read_text()) if times.exists() else {"reports": [], "items": {}}
+    out: Path = args.out or Path(tempfile.mkdtemp(prefix="bench-gate-"))
+    out.mkdir(parents=True, exist_ok=True)
+    times = out / "times.json"
+    load_before = os.getloadavg()[0]
+    spawned, ended, status = run_gate(args.pytest_args, out, times)
+    load_after = os.getloadavg()[0]
+    record = json.loads(times.read_text()) if times.exists() else {"reports": [], "items": {}}
     print(
-        f"gate exit status {status}; log {args.log}; {os.cpu_count()} cores, "
+        f"gate exit status {status}; log, reports and evidence in {out}; {os.cpu_count()} cores, "
         f"load average {load_before:.1f} at the start, {load_after:.1f} at the end"
     )
     print("\n".join(table(record, spawned, ended)))
