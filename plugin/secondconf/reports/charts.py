@@ -9,11 +9,15 @@ dashed line. matplotlib is imported here only (Agg, no display), when a chart is
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from secondconf.engine.verdict import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 COLOURS: Final = {
     Outcome.PASS: "#2e7d32",
@@ -33,15 +37,10 @@ class ChartRow:
 def latency_chart(rows: Sequence[ChartRow], title: str) -> bytes:
     """A PNG: per row, the estimate (ms) and its bounds, coloured by outcome, and the
     threshold; a row without an estimate is listed as 'no data'."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib.lines import Line2D
+    def draw(axes: Axes) -> None:
+        from matplotlib.lines import Line2D
 
-    height = max(2.5, 0.32 * len(rows) + 1.4)
-    figure, axes = plt.subplots(figsize=(8.0, height), dpi=100)
-    try:
         thresholds = {row.verdict.threshold for row in rows}
         for y, row in enumerate(reversed(rows)):
             verdict = row.verdict
@@ -65,12 +64,8 @@ def latency_chart(rows: Sequence[ChartRow], title: str) -> bytes:
             for outcome, colour in COLOURS.items()
         ]
         axes.legend(handles=legend, loc="lower right", fontsize=7)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+
+    return single_axes_png(8.0, max(2.5, 0.32 * len(rows) + 1.4), draw)
 
 
 def distribution_chart(
@@ -78,15 +73,9 @@ def distribution_chart(
 ) -> bytes:
     """A PNG: one box per named series (median, quartiles, whiskers at 1.5 IQR, outliers
     as points), in the given order, and ``limit`` as a dashed line when there is one."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     names = [name for name, values in series.items() if values]
-    height = max(2.5, 0.4 * len(names) + 1.4)
-    figure, axes = plt.subplots(figsize=(8.0, height), dpi=100)
-    try:
+
+    def draw(axes: Axes) -> None:
         if names:
             axes.boxplot(
                 [list(series[name]) for name in reversed(names)],
@@ -103,9 +92,29 @@ def distribution_chart(
         axes.set_title(title, fontsize=10)
         axes.tick_params(axis="y", labelsize=8)
         axes.grid(axis="x", alpha=0.3)
+
+    return single_axes_png(8.0, max(2.5, 0.4 * len(names) + 1.4), draw)
+
+
+def single_axes_png(width_in: float, height_in: float, draw: Callable[[Axes], None]) -> bytes:
+    """A PNG of one figure with one set of axes, which ``draw`` fills (laid out tight)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(width_in, height_in), dpi=100)
+    try:
+        draw(axes)
         figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-        return buffer.getvalue()
+        return figure_png(figure)
     finally:
         plt.close(figure)
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, without matplotlib's version in the metadata: the same
+    chart drawn by another matplotlib is the same file."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

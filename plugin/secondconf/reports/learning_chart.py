@@ -8,8 +8,13 @@ the chart is drawn (Agg backend, no display).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from secondconf.reports.charts import single_axes_png
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def learning_curve_chart(
@@ -17,13 +22,8 @@ def learning_curve_chart(
 ) -> bytes:
     """A PNG of ``curve`` (share per ``bucket`` rounds) with the uniform level and the
     threshold marked."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.0, 3.6), dpi=100)
-    try:
+    def draw(axes: Axes) -> None:
         rounds = [bucket * (n + 1) for n in range(len(curve))]
         axes.plot(rounds, list(curve), "o-", color="#1565c0", label="better arm's share")
         axes.axhline(1 / arms, color="#616161", linestyle=":", label=f"uniform (1/{arms})")
@@ -35,9 +35,5 @@ def learning_curve_chart(
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right", fontsize=8)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+
+    return single_axes_png(7.0, 3.6, draw)
