@@ -209,6 +209,22 @@ def test_a_stalled_run_fails_aut03_and_leaves_aut01_unshown() -> None:
     assert outcomes["AUT-05"] is Outcome.PASS
 
 
+@pytest.mark.parametrize(
+    ("stalled", "why"),
+    [
+        (True, "the run stalled after 130.0 minutes of its clock (AUT-03)"),
+        (False, "A3 gave no record of the run"),
+    ],
+)
+def test_aut01_is_untested_on_a_stalled_run_or_without_a_record(stalled: bool, why: str) -> None:
+    run = autonomy_run(stalled=stalled)
+    if not stalled:
+        run.record = {}
+    [aut01] = [v for v in judge_autonomy(run, 60.0) if v.details["rule"] == "AUT-01"]
+    assert aut01.outcome is Outcome.INCONCLUSIVE
+    assert why in aut01.details["untested"]
+
+
 def test_minutes_that_go_on_after_the_end_fail_aut01() -> None:
     run = autonomy_run()
     run.record_after_end = {**run.record, "autonomous_minutes": 220.0}

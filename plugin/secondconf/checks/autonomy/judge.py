@@ -52,18 +52,12 @@ def judge_duration(run: AutonomyRun) -> Verdict:
         "wall_s": run.wall_s,
         "steps": [asdict(step) for step in run.steps],  # A3's record after each step
     }
-    if not record:
-        untested.append("A3 gave no record of the run")
-        return rule_verdict(
-            rule_by_id("AUT-01"),
-            SUBJECT,
-            cases=0,
-            violations=[],
-            untested=untested,
-            details=details,
+    if not record or record.get("state") == "stalled":
+        untested.append(
+            f"the run stalled after {minutes} minutes of its clock (AUT-03)"
+            if record
+            else "A3 gave no record of the run"
         )
-    if record.get("state") == "stalled":
-        untested.append(f"the run stalled after {minutes} minutes of its clock (AUT-03)")
         return rule_verdict(
             rule_by_id("AUT-01"),
             SUBJECT,
