@@ -185,7 +185,7 @@ def judge_rate(
     is above it; INCONCLUSIVE otherwise (``N_BELOW_MIN`` when even a clean sample of
     this size could not pass, ``BOUND_STRADDLES`` when more data could decide).
     """
-    base = _base(check, source, threshold, 1 - confidence, method, window, subject)
+    base = no_data_verdict(check, source, threshold, 1 - confidence, method, window, subject)
     if n == 0:
         return replace(base, outcome=Outcome.INCONCLUSIVE, reason=Reason.NO_DATA)
     lower, upper = stats.proportion_bounds(failures, n, method, confidence)
@@ -218,7 +218,9 @@ def judge_quantile(
     most the threshold, FAIL iff the lower one is above it. ``k`` is the count of samples
     above the threshold, the equivalent slow-count form.
     """
-    base = _base(check, source, threshold, 1 - confidence, "order_statistic", window, subject)
+    base = no_data_verdict(
+        check, source, threshold, 1 - confidence, "order_statistic", window, subject
+    )
     n = len(samples)
     if n == 0:
         return replace(base, outcome=Outcome.INCONCLUSIVE, reason=Reason.NO_DATA)
@@ -251,7 +253,7 @@ def judge_quantile_counts(
     subject: str | None = None,
 ) -> Verdict:
     """The slow-count form of :func:`judge_quantile`, for histogram or aggregated data."""
-    base = _base(
+    base = no_data_verdict(
         check, source, threshold, 1 - confidence, "order_statistic_counts", window, subject
     )
     if n == 0:
@@ -284,7 +286,7 @@ def judge_sequential(
     ``failures``/``n`` are the counts at the stopping time (the first look that crossed
     a boundary, or the end of the window); the Wilson interval is shown for reading only.
     """
-    base = _base(check, source, test.threshold, test.alpha, "sprt", window, subject)
+    base = no_data_verdict(check, source, test.threshold, test.alpha, "sprt", window, subject)
     if n == 0:
         return replace(base, outcome=Outcome.INCONCLUSIVE, reason=Reason.NO_DATA)
     lower, upper = stats.proportion_bounds(failures, n, display_method, 1 - test.alpha)
@@ -344,15 +346,18 @@ def combine_sources(check: str, verdicts: Sequence[Verdict], subject: str | None
     )
 
 
-def _base(
+def no_data_verdict(
     check: str,
     source: str,
     threshold: float,
     alpha: float,
     method: str,
-    window: Window | None,
-    subject: str | None,
+    window: Window | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Verdict:
+    """INCONCLUSIVE with nothing observed: where every judge starts, and the verdict of a
+    claim that could not be measured at all (``details`` say why)."""
     return Verdict(
         check=check,
         source=source,
@@ -368,4 +373,5 @@ def _base(
         n=0,
         k=0,
         window=window or Window(),
+        details=details or {},
     )

@@ -27,7 +27,7 @@ from secondconf.contract.catalog import rule_by_id
 from secondconf.contract.platform import SYNTHETIC_HEADERS
 from secondconf.contract.traceids import new_trace_id
 from secondconf.core.clock import Clock, utc_iso
-from secondconf.engine.verdict import Outcome, Reason, Verdict, Window
+from secondconf.engine.verdict import Outcome, Reason, Verdict, Window, no_data_verdict
 from secondconf.target.control import ActionRecorder
 from secondconf.target.map import SystemMap
 from secondconf.target.processes import ProcessControl
@@ -181,20 +181,13 @@ def judge_cold_start(sample: ColdStartSample, threshold_ms: float = SLO_P95_MS) 
 def no_process_control(app_ids: Sequence[str], why: str) -> list[Verdict]:
     """INCONCLUSIVE verdicts for a target whose processes the harness does not run."""
     return [
-        Verdict(
-            check=RULE_ROW.check,
-            source=SOURCE,
+        no_data_verdict(
+            RULE_ROW.check,
+            SOURCE,
+            SLO_P95_MS,
+            0.0,
+            "every_observation",
             subject=app_id,
-            outcome=Outcome.INCONCLUSIVE,
-            reason=Reason.NO_DATA,
-            threshold=SLO_P95_MS,
-            estimate=None,
-            lower=None,
-            upper=None,
-            method="every_observation",
-            alpha=0.0,
-            n=0,
-            k=0,
             details={"rule": RULE_ROW.rule_id, "untested": why, "judged": RULE},
         )
         for app_id in app_ids

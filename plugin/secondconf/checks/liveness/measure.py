@@ -49,6 +49,7 @@ from secondconf.engine.verdict import (
     combine_sources,
     judge_quantile,
     judge_rate,
+    no_data_verdict,
 )
 from secondconf.engine.window import GatingMode, SloThresholds, StableWindowEvaluator
 from secondconf.target.a8 import A8Client, StoredEvent, TelemetryError
@@ -421,22 +422,8 @@ def _telemetry_verdicts(
 
 
 def _telemetry_unavailable(app_id: str, window: Window, reason: str) -> Verdict:
-    return Verdict(
-        check="telemetry",
-        source="telemetry",
-        subject=app_id,
-        outcome=Outcome.INCONCLUSIVE,
-        reason=Reason.NO_DATA,
-        threshold=0.0,
-        estimate=None,
-        lower=None,
-        upper=None,
-        method="a8",
-        alpha=0.0,
-        n=0,
-        k=0,
-        window=window,
-        details={"error": reason},
+    return no_data_verdict(
+        "telemetry", "telemetry", 0.0, 0.0, "a8", window, app_id, {"error": reason}
     )
 
 
