@@ -260,6 +260,8 @@ def test_the_suite_passes_on_a_clean_target_and_writes_every_deliverable(
     system_map = f"--system-map={harness_target.eco.system_map_path}"  # one argument
     result = pytester.runpytest(system_map, "-p", "no:cacheprovider", "-p", "no:xdist")
     result.assert_outcomes(passed=1, skipped=1)  # B2C-13 awaits a prod_write approval
+    progress = [line for line in result.errlines if "secondconf progress: B2C journeys" in line]
+    assert progress, "no progress line while the 35 journeys ran"
     reports = pytester.path / "tests/perf/reports"
     results = json.loads((reports / "b2c_funnel_results.json").read_text())
     assert results["journey_success"]["attempts"] == 35
