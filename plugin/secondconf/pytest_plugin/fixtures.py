@@ -129,15 +129,37 @@ def session_run_info(pytestconfig: pytest.Config) -> dict[str, Any]:
 def secret(target: Target) -> Callable[[str], Secret]:
     """The target's secret of that name, masked; a check whose secret is not set fails
     with one line naming the variable (never a value)."""
-    from secondconf.target.deployment import TargetError
 
     def lookup(name: str) -> Secret:
-        try:
-            return target.secret(name)
-        except TargetError as error:
-            pytest.fail(str(error), pytrace=False)
+        [found] = target_secrets(target, name)
+        return found
 
     return lookup
+
+
+def target_secrets(target: Target, *names: str) -> tuple[Secret, ...]:
+    """The target's secrets of those names, masked; one that is not set fails the check
+    with one line naming its variable (never a value)."""
+    from secondconf.target.deployment import TargetError
+
+    try:
+        return tuple(target.secret(name) for name in names)
+    except TargetError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+async def with_a8(
+    target: Target,
+    settings: HarnessSettings,
+    a8_key: Secret,
+    work: Callable[[httpx.AsyncClient, A8Client], Coroutine[Any, Any, T]],
+) -> T:
+    """``work(client, a8)`` on a client of its own under the harness's rules, with A8's."""
+    from secondconf.target.a8 import A8Client
+    from secondconf.target.client import harness_client
+
+    async with harness_client(target.system_map, env=settings.env.value) as client:
+        return await work(client, A8Client(client, target.system_map, a8_key))
 
 
 @pytest.fixture
@@ -243,30 +265,21 @@ def as_student(target: Target, settings: HarnessSettings) -> StudentScenario:
     one line after ``label``. (Session-scoped: module-scoped runs may use it.)
     """
     from secondconf.contract.platform import SyntheticIdentity
-    from secondconf.target.a8 import A8Client
-    from secondconf.target.client import harness_client
-    from secondconf.target.deployment import TargetError
     from secondconf.target.identity import TokenError, fetch_token
 
     def play(
         label: str,
         scenario: Callable[[httpx.AsyncClient, A8Client, AccessToken], Coroutine[Any, Any, T]],
     ) -> T:
-        try:
-            a8_key = target.secret("A8_TELEMETRY_KEY")
-            client_secret = target.secret("OIDC_CLIENT_SECRET")
-        except TargetError as error:
-            pytest.fail(str(error), pytrace=False)
+        a8_key, client_secret = target_secrets(target, "A8_TELEMETRY_KEY", "OIDC_CLIENT_SECRET")
 
-        async def run() -> T:
-            async with harness_client(target.system_map, env=settings.env.value) as client:
-                token = await fetch_token(
-                    client, target.system_map, client_secret, str(SyntheticIdentity.STUDENT)
-                )
-                return await scenario(client, A8Client(client, target.system_map, a8_key), token)
+        async def as_the_student(client: httpx.AsyncClient, a8: A8Client) -> T:
+            student = str(SyntheticIdentity.STUDENT)
+            token = await fetch_token(client, target.system_map, client_secret, student)
+            return await scenario(client, a8, token)
 
         try:
-            return asyncio.run(run())
+            return asyncio.run(with_a8(target, settings, a8_key, as_the_student))
         except TokenError as error:
             pytest.fail(f"{label}: {error}", pytrace=False)
 
@@ -315,31 +328,23 @@ def liveness_run(
     clock = pytestconfig.stash[CLOCK_KEY]
     from secondconf.checks.liveness.measure import LivenessResult, measure_liveness
     from secondconf.pytest_plugin.progress import terminal_progress
-    from secondconf.target.a8 import A8Client
-    from secondconf.target.client import harness_client
-    from secondconf.target.deployment import TargetError
 
     settings = pytestconfig.stash[SETTINGS_KEY]
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
+    [a8_key] = target_secrets(target, "A8_TELEMETRY_KEY")
 
-    async def run() -> LivenessResult:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await measure_liveness(
-                client,
-                target.system_map,
-                a8,
-                liveness_plan(settings),
-                clock,
-                progress=terminal_progress(pytestconfig, clock),
-            )
+    async def measure(client: httpx.AsyncClient, a8: A8Client) -> LivenessResult:
+        return await measure_liveness(
+            client,
+            target.system_map,
+            a8,
+            liveness_plan(settings),
+            clock,
+            progress=terminal_progress(pytestconfig, clock),
+        )
 
     result = measure_once(
         _shared_dir(tmp_path_factory) / "liveness.json",
-        lambda: asyncio.run(run()),
+        lambda: asyncio.run(with_a8(target, settings, a8_key, measure)),
         LivenessResult.to_dict,
         LivenessResult.from_dict,
     )
@@ -359,34 +364,26 @@ def hardening_run(
     from secondconf.checks.hardening.cases import CASES
     from secondconf.checks.hardening.model import HardeningRun
     from secondconf.checks.hardening.run import HardeningError, run_hardening
-    from secondconf.target.a8 import A8Client, TelemetryError
-    from secondconf.target.client import harness_client
-    from secondconf.target.deployment import TargetError
+    from secondconf.target.a8 import TelemetryError
 
     settings = pytestconfig.stash[SETTINGS_KEY]
-    try:
-        a8_key = target.secret("A8_TELEMETRY_KEY")
-        client_secret = target.secret("OIDC_CLIENT_SECRET")
-    except TargetError as error:
-        pytest.fail(str(error), pytrace=False)
+    a8_key, client_secret = target_secrets(target, "A8_TELEMETRY_KEY", "OIDC_CLIENT_SECRET")
 
-    async def run() -> HardeningRun:
-        async with harness_client(target.system_map, env=settings.env.value) as client:
-            a8 = A8Client(client, target.system_map, a8_key)
-            return await run_hardening(
-                client,
-                target.system_map,
-                a8,
-                client_secret,
-                CASES,
-                clock,
-                telemetry_deadline_s=settings.telemetry_deadline_s,
-            )
+    async def measure(client: httpx.AsyncClient, a8: A8Client) -> HardeningRun:
+        return await run_hardening(
+            client,
+            target.system_map,
+            a8,
+            client_secret,
+            CASES,
+            clock,
+            telemetry_deadline_s=settings.telemetry_deadline_s,
+        )
 
     try:
         result = measure_once(
             _shared_dir(tmp_path_factory) / "hardening.json",
-            lambda: asyncio.run(run()),
+            lambda: asyncio.run(with_a8(target, settings, a8_key, measure)),
             HardeningRun.to_dict,
             HardeningRun.from_dict,
         )
