@@ -53,7 +53,7 @@ def test_the_ticker_emits_while_the_drills_run_and_stops_with_them() -> None:
 
     emitted = asyncio.run(asyncio.wait_for(drills(), timeout=10.0))
     assert len(lines) == emitted >= 3
-    assert all("drill steady state; step before the drills" in line for line in lines)
+    assert all("drill none yet; step steady state for 0 s" in line for line in lines)
 
 
 def test_the_planned_time_is_the_probe_windows_of_every_drill() -> None:

@@ -36,8 +36,8 @@ class DrillProgress:
         self._planned_s = planned_s
         self._tick_s = tick_s
         self._started = clock.monotonic()
-        self._drill = "steady state"
-        self._step = "before the drills"
+        self._drill = "none yet"
+        self._step = "steady state"
         self._step_since = self._started
         self.probes = 0
 
@@ -63,7 +63,7 @@ class DrillProgress:
             samples=self.probes,
             estimates={
                 "drill": self._drill,
-                "step": f"{self._step} for {now - self._step_since:.0f} s",
+                "step": f"{self._step} for {int(now - self._step_since)} s",
             },
         )
 
