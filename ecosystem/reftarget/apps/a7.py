@@ -165,6 +165,12 @@ class GrowthService:
             raise ResourceNotFound("published page", value)
         return row
 
+    def _tenant_page(self, page_id: str, tenant_id: str | None) -> Any:
+        """A page of the caller's tenant (any tenant's with the ``tenant_scope`` fault)."""
+        return fetch_for_tenant(
+            self.runtime.db, "a7_pages", page_id, tenant_id, self.runtime.faults, resource="page"
+        )
+
     async def create_page(self, request: Request) -> Response:
         context = request_context(request)
         body = await json_object(request)
@@ -205,14 +211,7 @@ class GrowthService:
     async def publish_page(self, request: Request) -> Response:
         context = request_context(request)
         page_id = request.path_params["page_id"]
-        row = fetch_for_tenant(
-            self.runtime.db,
-            "a7_pages",
-            page_id,
-            context.tenant_id,
-            self.runtime.faults,
-            resource="page",
-        )
+        row = self._tenant_page(page_id, context.tenant_id)
         changed = (
             self.runtime.db.execute(
                 "UPDATE a7_pages SET status = 'published', published_at = ?"
@@ -223,26 +222,12 @@ class GrowthService:
         )
         if changed:
             self.runtime.events.business(context, "page_published", tenant_id=row["tenant_id"])
-        row = fetch_for_tenant(
-            self.runtime.db,
-            "a7_pages",
-            page_id,
-            context.tenant_id,
-            self.runtime.faults,
-            resource="page",
-        )
+        row = self._tenant_page(page_id, context.tenant_id)
         return JSONResponse(_page_json(row) | {"changed": changed})
 
     async def get_page(self, request: Request) -> Response:
         context = request_context(request)
-        row = fetch_for_tenant(
-            self.runtime.db,
-            "a7_pages",
-            request.path_params["page_id"],
-            context.tenant_id,
-            self.runtime.faults,
-            resource="page",
-        )
+        row = self._tenant_page(request.path_params["page_id"], context.tenant_id)
         return JSONResponse(_page_json(row))
 
     async def landing(self, request: Request) -> Response:
