@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ from typing import Any
 import pytest
 
 TIMES_ENV = "BENCH_GATE_TIMES"  # where the plugin half writes its record (JSON)
+# The gate's --basetemp: the embedded target runs detached (its supervisor is no child of
+# pytest), and its processes are found by this folder on their command lines.
+BASETEMP_ENV = "BENCH_GATE_BASETEMP"
 ROOT = Path(__file__).resolve().parents[1]
 INFRASTRUCTURE = ("target",)  # session fixtures counted apart: the target's start
 
@@ -39,7 +43,62 @@ INFRASTRUCTURE = ("target",)  # session fixtures counted apart: the target's sta
 _record: dict[str, Any] = {"items": {}, "reports": [], "fixtures": []}
 
 
+def tree_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process and every process under it,
+    and by the embedded target's detached tree: each one's own and its reaped children's
+    (the apps, Chromium, locust). On a shared machine the wall time measures the queue;
+    this is the work, which on an idle machine takes at least ``cpu / cores`` of wall time.
+
+    The detached tree's figure is kept as its highest so far: its processes are not ours to
+    reap, so once they stop (at the session's end) their CPU can no longer be read."""
+    used = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        used += usage.ru_utime + usage.ru_stime
+    marker = os.environ.get(BASETEMP_ENV, "").encode()
+    me = os.getpid()
+    parents: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    detached_roots = []
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                ours = bool(marker) and marker in cmdline.read()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry)
+        cpu[pid] = sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+        parents.setdefault(int(fields[1]), []).append(pid)
+        if ours and pid != me:
+            detached_roots.append(pid)
+    seen: set[int] = {me}
+
+    def walk(roots: list[int]) -> float:
+        total, pending = 0.0, list(roots)
+        while pending:
+            pid = pending.pop()
+            if pid in seen or pid not in cpu:
+                continue
+            seen.add(pid)
+            pending.extend(parents.get(pid, []))
+            total += cpu[pid]
+        return total
+
+    used += walk(parents.get(me, []))
+    _detached_max[0] = max(_detached_max[0], walk(detached_roots))
+    return used + _detached_max[0]
+
+
+_detached_max = [0.0]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
+    _record["collected"] = {"at": time.time(), "cpu": tree_cpu_s()}
     for item in session.items:
         phase = item.get_closest_marker("phase")
         _record["items"][item.nodeid] = {
@@ -50,7 +109,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _record["reports"].append(
-        {"nodeid": report.nodeid, "when": report.when, "start": report.start, "stop": report.stop}
+        {
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "start": report.start,
+            "stop": report.stop,
+            "cpu": tree_cpu_s(),
+        }
     )
 
 
@@ -58,14 +123,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
-    started = time.time()
+    if fixturedef.scope not in ("session", "package", "module"):
+        return (yield)
+    started, cpu = time.time(), tree_cpu_s()
     try:
         return (yield)
     finally:
-        if fixturedef.scope in ("session", "package", "module"):
-            _record["fixtures"].append(
-                {"name": fixturedef.argname, "start": started, "stop": time.time()}
-            )
+        _record["fixtures"].append(
+            {
+                "name": fixturedef.argname,
+                "start": started,
+                "stop": time.time(),
+                "cpu": tree_cpu_s() - cpu,
+            }
+        )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -75,6 +146,7 @@ def pytest_sessionfinish() -> Generator[None, None, None]:
         return (yield)
     finally:
         _record["sessionfinish_stop"] = time.time()
+        _record["sessionfinish_cpu"] = tree_cpu_s()
         path = os.environ.get(TIMES_ENV)
         if path:
             Path(path).write_text(json.dumps(_record))
@@ -84,12 +156,15 @@ def pytest_sessionfinish() -> Generator[None, None, None]:
 
 
 @dataclass
-class Row:
+class Part:
+    """One row of the table: a suite module (or start-up, target start, teardown)."""
+
     name: str
-    phase: int | None
-    seconds: float = 0.0
+    phase: int | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
     tests: int = 0
-    fixtures: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def run_gate(pytest_args: list[str], out: Path, times: Path) -> tuple[float, float, int]:
@@ -103,10 +178,12 @@ def run_gate(pytest_args: list[str], out: Path, times: Path) -> tuple[float, flo
         "bench_gate",
         f"--reports-dir={out / 'reports'}",
         f"--evidence-dir={out / 'evidence'}",
+        f"--basetemp={out / 'tmp'}",
         *pytest_args,
     ]
     env = dict(os.environ)
     env[TIMES_ENV] = str(times)
+    env[BASETEMP_ENV] = str(out / "tmp")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "perf"), env.get("PYTHONPATH")]))
     with (out / "gate.log").open("w") as log:
         spawned = time.time()
@@ -115,85 +192,121 @@ def run_gate(pytest_args: list[str], out: Path, times: Path) -> tuple[float, flo
     return spawned, ended, status.returncode
 
 
-def _spans(record: dict[str, Any]) -> Iterator[tuple[str, str, float, float]]:
-    for report in record["reports"]:
-        yield report["nodeid"], report["when"], report["start"], report["stop"]
+def parts(record: dict[str, Any], spawned: float, ended: float) -> list[Part]:
+    """Start-up, the target's start, one part per suite module (in the order run), teardown.
+
+    Each report's wall time and the CPU used since the previous report go to its module;
+    the target's start (inside some test's setup) and the last teardown (where the session
+    fixtures stop) are taken out into their own parts."""
+    reports = record["reports"]
+    items = record["items"]
+    last = max(range(len(reports)), key=lambda i: reports[i]["stop"])
+    target = Part("the embedded target's start (`target` fixture)")
+    for fixture in record["fixtures"]:
+        if fixture["name"] in INFRASTRUCTURE:
+            target.wall_s += fixture["stop"] - fixture["start"]
+            target.cpu_s += fixture["cpu"]
+    startup = Part(
+        "start-up (interpreter, plugin, collection)",
+        wall_s=reports[0]["start"] - spawned,
+        cpu_s=record["collected"]["cpu"],
+    )
+    modules: dict[str, Part] = {}
+    per_test: dict[str, list[float]] = {}
+    cpu_before = record["collected"]["cpu"]
+    for index, report in enumerate(reports):
+        cpu, cpu_before = report["cpu"] - cpu_before, report["cpu"]
+        if index == last:
+            continue
+        info = items.get(report["nodeid"], {})
+        module = info.get("module", report["nodeid"].split("::", 1)[0])
+        part = modules.setdefault(module, Part(module, info.get("phase")))
+        part.wall_s += report["stop"] - report["start"]
+        part.cpu_s += cpu
+        part.tests += report["when"] == "call"
+        spent = per_test.setdefault(report["nodeid"], [0.0, 0.0])
+        spent[0] += report["stop"] - report["start"]
+        spent[1] += cpu
+    for fixture in record["fixtures"]:
+        module = _module_setting_up(reports, items, fixture["start"])
+        if module is None or module not in modules:
+            continue
+        seconds = fixture["stop"] - fixture["start"]
+        if fixture["name"] in INFRASTRUCTURE:
+            modules[module].wall_s -= seconds
+            modules[module].cpu_s -= fixture["cpu"]
+            test = _test_setting_up(reports, fixture["start"])
+            if test in per_test:
+                per_test[test][0] -= seconds
+                per_test[test][1] -= fixture["cpu"]
+    for nodeid, (wall_s, cpu_s) in per_test.items():
+        module = items.get(nodeid, {}).get("module", nodeid.split("::", 1)[0])
+        if wall_s >= 10.0 and module in modules:
+            name = nodeid.split("::", 1)[-1]
+            modules[module].notes.append(f"{name} {wall_s:.0f} s (CPU {cpu_s:.0f} s)")
+    final = reports[last]
+    teardown = Part(
+        "teardown (session fixtures stop, reports written)",
+        wall_s=(final["stop"] - final["start"]) + (ended - final["stop"]),
+        cpu_s=record.get("sessionfinish_cpu", final["cpu"]) - reports[last - 1]["cpu"],
+    )
+    return [startup, target, *modules.values(), teardown]
 
 
 def _module_setting_up(
-    spans: list[tuple[str, str, float, float]], items: dict[str, Any], at: float
+    reports: list[dict[str, Any]], items: dict[str, Any], at: float
 ) -> str | None:
     """The suite module whose test was in its setup at ``at`` (when a fixture started)."""
-    for nodeid, when, start, stop in spans:
-        if when == "setup" and start <= at <= stop:
-            return str(items.get(nodeid, {}).get("module", nodeid.split("::", 1)[0]))
+    nodeid = _test_setting_up(reports, at)
+    if nodeid is None:
+        return None
+    return str(items.get(nodeid, {}).get("module", nodeid.split("::", 1)[0]))
+
+
+def _test_setting_up(reports: list[dict[str, Any]], at: float) -> str | None:
+    for report in reports:
+        if report["when"] == "setup" and report["start"] <= at <= report["stop"]:
+            return str(report["nodeid"])
     return None
 
 
 def table(record: dict[str, Any], spawned: float, ended: float) -> list[str]:
-    spans = list(_spans(record))
-    if not spans:
+    if not record.get("reports"):
         return [f"no test ran: {ended - spawned:.1f} s in all (see the log)"]
-    items = record["items"]
-    infra = [f for f in record["fixtures"] if f["name"] in INFRASTRUCTURE]
-    infra_s = sum(f["stop"] - f["start"] for f in infra)
-    last_teardown = max((s for s in spans if s[1] == "teardown"), key=lambda s: s[3])
-    rows: dict[str, Row] = {}
-    for nodeid, when, start, stop in spans:
-        if (nodeid, when, start, stop) == last_teardown:
-            continue
-        info = items.get(nodeid, {"module": nodeid.split("::", 1)[0], "phase": None})
-        row = rows.setdefault(info["module"], Row(info["module"], info["phase"]))
-        row.seconds += stop - start
-        row.tests += when == "call"
-    for fixture in record["fixtures"]:
-        seconds = fixture["stop"] - fixture["start"]
-        if fixture["name"] not in INFRASTRUCTURE:  # its own time: without the target's start
-            seconds -= sum(
-                f["stop"] - f["start"]
-                for f in infra
-                if fixture["start"] <= f["start"] and f["stop"] <= fixture["stop"]
-            )
-        module = _module_setting_up(spans, items, fixture["start"])
-        if module not in rows:
-            continue
-        if fixture["name"] in INFRASTRUCTURE:
-            rows[module].seconds -= seconds
-        elif seconds >= 1.0:
-            rows[module].fixtures.append((fixture["name"], seconds))
-    startup = min(s[2] for s in spans) - spawned
-    teardown = (last_teardown[3] - last_teardown[2]) + (ended - max(s[3] for s in spans))
+    rows = parts(record, spawned, ended)
     lines = [
-        "| part | tests | wall time | of which (session fixtures set up there) |",
-        "|---|---|---|---|",
-        f"| start-up (interpreter, plugin, collection) | – | {startup:.1f} s | |",
-        f"| the embedded target's start (`target`) | – | {infra_s:.1f} s | |",
+        "| part | tests | wall time | CPU (gate, target, browser, locust) | of which (≥ 10 s) |",
+        "|---|---|---|---|---|",
     ]
-    by_phase: dict[int | None, list[Row]] = {}
-    for row in rows.values():
-        by_phase.setdefault(row.phase, []).append(row)
-    for phase in sorted(by_phase, key=lambda p: (p is None, p or 0)):
-        phase_rows = by_phase[phase]
-        for row in phase_rows:
-            detail = ", ".join(
-                f"{n} {s:.1f} s" for n, s in sorted(row.fixtures, key=lambda f: -f[1])
+    phases: dict[int | None, list[Part]] = {}
+    for row in rows[2:-1]:
+        phases.setdefault(row.phase, []).append(row)
+
+    def line(row: Part, name: str) -> str:
+        tests = str(row.tests) if row.tests else "–"
+        return (
+            f"| {name} | {tests} | {row.wall_s:.1f} s | {row.cpu_s:.1f} s | "
+            f"{'; '.join(row.notes)} |"
+        )
+
+    lines += [line(rows[0], rows[0].name), line(rows[1], rows[1].name)]
+    for phase in sorted(phases, key=lambda p: (p is None, p or 0)):
+        group = phases[phase]
+        lines += [line(row, f"phase {phase}: {row.name}") for row in group]
+        if len(group) > 1:
+            total = Part(
+                f"**phase {phase}**",
+                wall_s=sum(r.wall_s for r in group),
+                cpu_s=sum(r.cpu_s for r in group),
+                tests=sum(r.tests for r in group),
             )
-            lines.append(
-                f"| phase {phase}: {row.name} | {row.tests} | {row.seconds:.1f} s | {detail} |"
-            )
-        if len(phase_rows) > 1:
-            total = sum(r.seconds for r in phase_rows)
-            lines.append(
-                f"| **phase {phase}** | {sum(r.tests for r in phase_rows)} | **{total:.1f} s** | |"
-            )
-    finish = record.get("sessionfinish_stop", 0.0) - record.get("sessionfinish_start", 0.0)
-    lines.append(
-        f"| teardown (session fixtures stop; reports at session end {finish:.1f} s) "
-        f"| – | {teardown:.1f} s | |"
+            lines.append(line(total, total.name))
+    lines.append(line(rows[-1], rows[-1].name))
+    cpu_total = record.get("sessionfinish_cpu", rows[-1].cpu_s)
+    every = Part(
+        "**total**", wall_s=ended - spawned, cpu_s=cpu_total, tests=sum(r.tests for r in rows)
     )
-    lines.append(
-        f"| **total** | {sum(r.tests for r in rows.values())} | **{ended - spawned:.1f} s** | |"
-    )
+    lines.append(line(every, every.name))
     return lines
 
 
