@@ -1,6 +1,6 @@
 """Phase 7: A3 under dependency faults (contract §9, §13), rule DEP-01.
 
-One A3 run watched through a healthy baseline (3 s), 15 s with 503s on half of A4's
+Three A3 runs watched through a healthy baseline (3 s), 15 s with 503s on half of A4's
 requests (set and rolled back through the logged fault control, so both are actions in
 the HITL log; in ``staging`` only under an ``inject_503`` approval, else skipped naming
 the gate) and 4 s after A4 recovers. Three verdicts

@@ -42,7 +42,7 @@ def a_run(*fault: RunSample, after: RunSample | None = None, ready: int = 200) -
     )
     return DependencyRun(
         plan=PLAN,
-        run_id="run_1",
+        run_ids=("run_1", "run_2", "run_3"),
         samples=(sample(0.0, "baseline", 0), sample(3.0, "baseline", 15), *fault, recovery),
         fault_at_s=3.0,
         recovered_at_s=18.0,
@@ -116,6 +116,15 @@ def test_failures_after_a4_recovered_or_a3_not_ready_are_not_healthy() -> None:
         "2 cycles failed after A4 recovered",
         "A3 /ready answered 503, not 200",
     ]
+
+
+def test_a_cycle_that_fails_just_after_the_rollback_is_the_faults() -> None:
+    """Settle: a cycle in flight when A4 recovered counts in the fault window."""
+    in_flight = sample(18.6, "recovery", 40, failed=20)
+    run = a_run(sample(17.5, "fault", 40, failed=19), in_flight)
+    verdicts = by_subject(run)
+    assert (verdicts[HEALS].n, verdicts[HEALS].k) == (20, 20)
+    assert verdicts[HEALTHY].outcome is Outcome.PASS, verdicts[HEALTHY].details["violations"]
 
 
 def test_no_run_to_watch_fails_every_verdict_with_the_reason() -> None:

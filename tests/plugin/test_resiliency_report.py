@@ -31,7 +31,7 @@ def dependency_run(healed: int, failed: int) -> DependencyRun:
         RunSample(18.0, "fault", "running", 55, failed, healed, 0),
         RunSample(22.0, "recovery", "completed", 75, failed, healed, 0),
     )
-    return DependencyRun(DependencyPlan(), "run_1", samples, 3.0, 18.5, 200, 22.6)
+    return DependencyRun(DependencyPlan(), ("run_1",), samples, 3.0, 18.5, 200, 22.6)
 
 
 def model_with(run: DependencyRun | None, drills: DrillsRun | None) -> ResultsModel:
@@ -101,6 +101,14 @@ def test_the_drills_chart_is_written_beside_the_report_and_linked(tmp_path: Path
     text = (settings.reports_dir / REPORT).read_text()
     assert f"]({DRILLS_CHART})" in text
     assert "## A3 under dependency faults (DEP-01: A4 answering 503)\n\nNot run" in text
+
+
+def test_no_chart_when_no_drill_measured_anything(tmp_path: Path) -> None:
+    settings = settings_under(tmp_path)
+    unmeasured = DrillResult("DRL-01", "A2", "503", (), {"steady_state": "missed"})
+    write_resiliency_report(model_with(None, DrillsRun(results=(unmeasured,))), settings)
+    assert not (settings.reports_dir / DRILLS_CHART).exists()
+    assert DRILLS_CHART not in (settings.reports_dir / REPORT).read_text()
 
 
 def test_the_chart_draws_missing_figures_without_failing() -> None:

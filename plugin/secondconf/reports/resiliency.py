@@ -34,11 +34,19 @@ def write_resiliency_report(model: ResultsModel, settings: HarnessSettings) -> N
         return
     run = DrillsRun.from_dict(drills) if drills else None
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    if run is not None and run.results:
+    if run is not None and _measured(run):
         chart = drills_chart(run.results, "Phase 7 drills: detection, recovery, containment")
         write_atomic(settings.reports_dir / DRILLS_CHART, chart)
     a3 = DependencyRun.from_dict(dependency) if dependency else None
     write_atomic(settings.reports_dir / REPORT, resiliency_report(model, run, a3))
+
+
+def _measured(run: DrillsRun) -> bool:
+    """Whether any drill measured a detection or a recovery (else there is no chart)."""
+    return any(
+        r.figures.get("detection_s") is not None or r.figures.get("recovery_s") is not None
+        for r in run.results
+    )
 
 
 def _seconds(value: Any) -> str:
@@ -123,7 +131,7 @@ def _drills(model: ResultsModel, run: DrillsRun) -> list[str]:
         f"Phase wall time: {run.wall_s:.1f} s.",
         "",
     ]
-    if run.results:
+    if _measured(run):
         lines += [f"![Drills: detection, recovery against its limit, containment]({DRILLS_CHART})"]
         lines += [""]
     return lines
@@ -136,8 +144,9 @@ def _a3_under_a4(model: ResultsModel, run: DependencyRun | None) -> list[str]:
         return [*lines, "Not run in this session.", ""]
     plan = run.plan
     lines += [
-        f"One A3 run ({run.run_id or 'none'}), {plan.cycles} cycles {plan.cycle_interval_ms} ms"
-        f" apart, watched every {plan.poll_s:g} s: {plan.baseline_s:g} s healthy, then"
+        f"{plan.runs} A3 runs started together ({len(run.run_ids)} started), each of"
+        f" {plan.cycles} cycles {plan.cycle_interval_ms} ms apart, their records summed every"
+        f" {plan.poll_s:g} s: {plan.baseline_s:g} s healthy, then"
         f" {plan.fault_s:g} s with 503s on {plan.fraction:.0%} of A4's requests (set and rolled"
         f" back through the logged fault control), then {plan.recovery_s:g} s after A4"
         " recovered. Each cycle attempt asks A4 first; a failed attempt is retried by A3 itself.",

@@ -32,8 +32,11 @@ def test_with_half_of_a4_failing_every_cycle_heals_and_the_run_completes(target:
         assert eventually(lambda: ended(target, location), 30.0)
     state = run_state(target, location)
     assert state["state"] == "completed"
-    assert (state["cycles_succeeded"], state["cycles_failed"], state["escalations"]) == (12, 0, 0)
-    assert state["heals"] >= 1  # P(no cycle's first call fails) = 0.5^12
+    assert state["cycles_succeeded"] + state["cycles_failed"] == 12
+    # A cycle fails only if all 8 attempts meet a 503: 1/256 each, so at most one of the
+    # twelve (two: about 1 in 1,000); none heals only if no first call fails (1 in 4,096).
+    assert state["cycles_failed"] <= 1
+    assert state["heals"] >= 1
     assert state["manual_interventions"] == 0
 
 

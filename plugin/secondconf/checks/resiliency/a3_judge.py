@@ -7,6 +7,8 @@
   manual intervention, and keeps at least a floor share of its healthy cycle rate;
 * healthy again: once A4 is back, A3 completes cycles again with none failing, the run is
   running or completed, and A3's ``/ready`` answers 200.
+
+The fault window ends ``settle_s`` after the rollback (:meth:`DependencyRun.fault_end`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ GOING: Final = ("running", "completed")
 
 def judge_a3_under_a4(run: DependencyRun) -> list[Verdict]:
     """The three verdicts (each FAILs with the reason when no run could be watched)."""
-    before, during, after = run.last("baseline"), run.last("fault"), run.last("recovery")
+    before, during, after = run.last("baseline"), run.fault_end(), run.last("recovery")
     if run.problem is not None or before is None or during is None or after is None:
         problem = run.problem or "the run's record could not be read in every window"
         return [_rule(subject, [problem], 0, run) for subject in (HEALS, GOES_ON, HEALTHY)]
@@ -42,7 +44,7 @@ def _details(run: DependencyRun, **figures: Any) -> dict[str, Any]:
     return {
         "rule": DEP_01.rule_id,
         "contract": DEP_01.contract,
-        "run_id": run.run_id,
+        "run_ids": list(run.run_ids),
         "fault": f"error_503_fraction {run.plan.fraction:g} on A4 for {run.plan.fault_s:g} s",
         **figures,
     }

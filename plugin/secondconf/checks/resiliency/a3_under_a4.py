@@ -1,13 +1,17 @@
 """A3 under dependency faults (contract §9, §13; DEP-01): with A4 failing, A3 heals.
 
-One A3 run is started as the synthetic student and watched through its record
-(``GET /v1/runs/{id}``) in three phases: a healthy baseline, a fault window with 503s on
-a fraction of A4's requests (through the logged fault control: set, then cleared in a
-``finally``, each an action in the HITL log), and a recovery window after the rollback.
-Each sample keeps the run's state and counters (cycles succeeded and failed, heals, manual
-interventions), so the judge (:mod:`secondconf.checks.resiliency.a3_judge`) can say how
-many cycles met a failure while A4 failed and healed, whether the run went on, and
-whether A3 was healthy once A4 was back. Time is read from the injected clock.
+A few A3 runs are started at once as the synthetic student and watched through their
+records (``GET /v1/runs/{id}``) in three phases: a healthy baseline, a fault window with
+503s on a fraction of A4's requests (through the logged fault control: set, then cleared in
+a ``finally``, each an action in the HITL log), and a recovery window after the rollback.
+Each sample sums the runs' counters (cycles succeeded and failed, heals, manual
+interventions) and keeps the worst state, so the judge
+(:mod:`secondconf.checks.resiliency.a3_judge`) can say how many cycles met a failure while
+A4 failed and healed, whether the runs went on, and whether A3 was healthy once A4 was
+back. Several runs, because the heal rate is judged by a bound: three runs give about three
+times the failure-hit cycles of one in the same wall time (n of about 70 instead of 20,
+where one unlucky cycle would leave a single run's bound straddling the threshold). Time is
+read from the injected clock.
 """
 
 from __future__ import annotations
@@ -48,11 +52,13 @@ class DependencyPlan:
     fault_s: float = 15.0
     recovery_s: float = 4.0
     poll_s: float = 0.25
-    cycles: int = 100  # A3's maximum: more than the three windows complete
-    cycle_interval_ms: int = 200
+    runs: int = 3  # started together, watched as one
+    cycles: int = 100  # A3's maximum; at 300 ms apart about 80 fit the three windows
+    cycle_interval_ms: int = 300
     unhealed_threshold: float = 0.2  # PASS: share of failure-hit cycles that never healed
     progress_floor: float = 0.25  # of the baseline's cycle rate, kept while A4 fails
     min_cycles_after: int = 3  # cycles A3 must complete once A4 is back
+    settle_s: float = 1.0  # after the rollback, still the fault's: cycles then in flight
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class RunSample:
 
     t_s: float
     phase: str  # baseline | fault | recovery
-    state: str
+    state: str  # the worst of the runs' states (running and completed are fine)
     succeeded: int
     failed: int
     heals: int
@@ -77,7 +83,7 @@ class DependencyRun:
     """What the phase saw; ``problem`` says why it could not watch a run."""
 
     plan: DependencyPlan
-    run_id: str | None = None
+    run_ids: tuple[str, ...] = ()
     samples: tuple[RunSample, ...] = ()
     fault_at_s: float | None = None
     recovered_at_s: float | None = None
@@ -89,10 +95,21 @@ class DependencyRun:
         """The last sample of ``phase``."""
         return next((s for s in reversed(self.samples) if s.phase == phase), None)
 
+    def fault_end(self) -> RunSample | None:
+        """The last sample up to ``settle_s`` after the rollback: a cycle in flight when A4
+        recovered ends as the fault left it, so it counts in the fault window."""
+        if self.recovered_at_s is None:
+            return self.last("fault")
+        until = self.recovered_at_s + self.plan.settle_s
+        return next(
+            (s for s in reversed(self.samples) if s.phase != "baseline" and s.t_s <= until),
+            None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "plan": asdict(self.plan),
-            "run_id": self.run_id,
+            "run_ids": list(self.run_ids),
             "samples": [asdict(s) for s in self.samples],
             "fault_at_s": self.fault_at_s,
             "recovered_at_s": self.recovered_at_s,
@@ -105,7 +122,7 @@ class DependencyRun:
     def from_dict(cls, data: Mapping[str, Any]) -> DependencyRun:
         return cls(
             plan=DependencyPlan(**data["plan"]),
-            run_id=data.get("run_id"),
+            run_ids=tuple(data.get("run_ids", ())),
             samples=tuple(RunSample(**s) for s in data.get("samples", ())),
             fault_at_s=data.get("fault_at_s"),
             recovered_at_s=data.get("recovered_at_s"),
@@ -120,14 +137,26 @@ def _count(record: Mapping[str, Any], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _worst(states: list[str]) -> str:
+    """The state a sample shows: the first that is neither running nor completed, else
+    running while any run is, else completed."""
+    bad = [state for state in states if state not in ("running", "completed")]
+    return bad[0] if bad else ("running" if "running" in states else "completed")
+
+
 class _Watch:
-    """Reads the run's record every ``poll_s`` and keeps each reading as a sample."""
+    """Reads the runs' records every ``poll_s`` and keeps each reading as one sample."""
 
     def __init__(
-        self, client: httpx.AsyncClient, url: str, headers: Mapping[str, str], clock: Clock
+        self,
+        client: httpx.AsyncClient,
+        urls: list[str],
+        headers: Mapping[str, str],
+        clock: Clock,
+        started: float,
     ) -> None:
-        self.client, self.url, self.headers, self.clock = client, url, dict(headers), clock
-        self.started = clock.monotonic()
+        self.client, self.urls, self.headers, self.clock = client, urls, dict(headers), clock
+        self.started = started
         self.samples: list[RunSample] = []
 
     def elapsed(self) -> float:
@@ -142,23 +171,50 @@ class _Watch:
             await asyncio.sleep(min(poll_s, max(0.0, end - self.clock.monotonic())))
 
     async def sample(self, phase: str) -> None:
-        try:
-            answer = await self.client.get(self.url, headers=self.headers)
-            record = answer.json() if answer.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
-            record = {}
-        record = record if isinstance(record, dict) else {}
+        records = await asyncio.gather(*(self._record(url) for url in self.urls))
         self.samples.append(
             RunSample(
                 t_s=self.elapsed(),
                 phase=phase,
-                state=str(record.get("state", "unreadable")),
-                succeeded=_count(record, "cycles_succeeded"),
-                failed=_count(record, "cycles_failed"),
-                heals=_count(record, "heals"),
-                interventions=_count(record, "manual_interventions"),
+                state=_worst([str(r.get("state", "unreadable")) for r in records]),
+                succeeded=sum(_count(r, "cycles_succeeded") for r in records),
+                failed=sum(_count(r, "cycles_failed") for r in records),
+                heals=sum(_count(r, "heals") for r in records),
+                interventions=sum(_count(r, "manual_interventions") for r in records),
             )
         )
+
+    async def _record(self, url: str) -> Mapping[str, Any]:
+        try:
+            answer = await self.client.get(url, headers=self.headers)
+            record = answer.json() if answer.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            record = {}
+        return record if isinstance(record, dict) else {}
+
+
+async def _start_run(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], plan: DependencyPlan
+) -> str:
+    """One run's id, or a one-line problem raised as ``ValueError``."""
+    body = {
+        "goal": "secondconf DEP-01: A3 under A4's 503s",
+        "cycles": plan.cycles,
+        "cycle_interval_ms": plan.cycle_interval_ms,
+    }
+    sent = {
+        **headers,
+        TRACE_ID_HEADER: new_trace_id(),
+        IDEMPOTENCY_KEY_HEADER: new_idempotency_key(),
+    }
+    try:
+        created = await client.post(url, json=body, headers=sent)
+        run_id = created.json().get("id") if created.status_code == 201 else None
+    except (httpx.HTTPError, ValueError):
+        raise ValueError(f"A3 POST {RUNS_PATH}: no answer, no run started") from None
+    if not isinstance(run_id, str):
+        raise ValueError(f"A3 POST {RUNS_PATH}: answered {created.status_code}, no run started")
+    return run_id
 
 
 async def run_a3_under_a4(
@@ -169,29 +225,15 @@ async def run_a3_under_a4(
     clock: Clock,
     plan: DependencyPlan,
 ) -> DependencyRun:
-    """Start the run, then baseline, fault (always rolled back) and recovery windows."""
+    """Start the runs, then baseline, fault (always rolled back) and recovery windows."""
     started = clock.monotonic()
     headers = {**token.authorization, **synthetic_headers(SyntheticIdentity.STUDENT)}
-    base = system_map.apps[WATCHED_APP].base_url
-    body = {
-        "goal": "secondconf DEP-01: A3 under A4's 503s",
-        "cycles": plan.cycles,
-        "cycle_interval_ms": plan.cycle_interval_ms,
-    }
-    post_headers = {
-        **headers,
-        TRACE_ID_HEADER: new_trace_id(),
-        IDEMPOTENCY_KEY_HEADER: new_idempotency_key(),
-    }
+    base = system_map.apps[WATCHED_APP].base_url + RUNS_PATH
     try:
-        created = await client.post(base + RUNS_PATH, json=body, headers=post_headers)
-        run_id = created.json().get("id") if created.status_code == 201 else None
-    except (httpx.HTTPError, ValueError):
-        created, run_id = None, None
-    if not isinstance(run_id, str):
-        status = "no answer" if created is None else f"answered {created.status_code}"
-        return DependencyRun(plan, problem=f"A3 POST {RUNS_PATH}: {status}, no run started")
-    watch = _Watch(client, f"{base}{RUNS_PATH}/{run_id}", headers, clock)
+        run_ids = [await _start_run(client, base, headers, plan) for _ in range(plan.runs)]
+    except ValueError as problem:
+        return DependencyRun(plan, problem=str(problem))
+    watch = _Watch(client, [f"{base}/{r}" for r in run_ids], headers, clock, started)
     await watch.phase("baseline", plan.baseline_s, plan.poll_s)
     fault_at = watch.elapsed()
     with control.faults((FAULTED_APP,), {"error_503_fraction": plan.fraction}):
@@ -204,7 +246,7 @@ async def run_a3_under_a4(
         ready = None
     return DependencyRun(
         plan=plan,
-        run_id=run_id,
+        run_ids=tuple(run_ids),
         samples=tuple(watch.samples),
         fault_at_s=fault_at,
         recovered_at_s=recovered_at,
