@@ -219,6 +219,44 @@ def test_the_fault_goes_in_as_the_burn_in_ends_and_an_earlier_slow_probe_is_no_d
     assert detection_s > 0.0  # the window's first failing slice, not the burn-in's slow probe
 
 
+class UnseenFault(FakeWindows):
+    """The faulted app's probes do not FAIL; ``saturated``: because the prober was behind
+    (its measured FAIL turned INCONCLUSIVE by the liveness check's harness rule)."""
+
+    def __init__(self, clock: SystemClock, faulted: str, *, saturated: bool) -> None:
+        super().__init__(clock, faulted)
+        self._saturated = saturated
+
+    async def __call__(
+        self, app_ids: Sequence[str], plan: ProbePlan
+    ) -> Mapping[str, Sequence[Verdict]]:
+        windows = dict(await super().__call__(app_ids, plan))
+        if len(app_ids) > 1:
+            clean = _probe_verdicts(self._faulted)
+            if self._saturated:
+                clean = tuple(
+                    replace(v, outcome=Outcome.INCONCLUSIVE, reason=Reason.HARNESS_SATURATED)
+                    for v in clean
+                )
+            windows[self._faulted] = clean
+        return windows
+
+
+@pytest.mark.usefixtures("short_windows")
+@pytest.mark.parametrize(
+    ("saturated", "outcome"), [(False, Outcome.FAIL), (True, Outcome.INCONCLUSIVE)]
+)
+def test_a_fault_the_liveness_did_not_see_fails_detection_unless_the_prober_was_behind(
+    tmp_path: Path, saturated: bool, outcome: Outcome
+) -> None:
+    result, _ = _run(tmp_path, UnseenFault(SystemClock(), "A5", saturated=saturated))
+
+    detection = next(v for v in result.verdicts if v.check == "DRL-04 detection")
+    assert detection.outcome is outcome, detection.summary()
+    if saturated:
+        assert detection.reason is Reason.HARNESS_SATURATED
+
+
 def _app(
     app_id: str, *, slow: int, behind: bool, forgiving: str | None = "PASS"
 ) -> tuple[Verdict, ...]:

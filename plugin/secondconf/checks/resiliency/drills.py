@@ -363,6 +363,14 @@ def _judge(
             "failed": [v.summary() for v in probe_fails],
         },
     )
+    saturated = [v for v in faulted if v.reason is Reason.HARNESS_SATURATED]
+    if detected.outcome is Outcome.FAIL and saturated:  # the prober could not tell
+        detected = replace(
+            detected,
+            outcome=Outcome.INCONCLUSIVE,
+            reason=Reason.HARNESS_SATURATED,
+            details={**detected.details, "saturated": [v.summary() for v in saturated]},
+        )
     others = {a: vs for a, vs in detection.items() if a != spec.app_id}
     contained = _containment(spec, others, tag)
     recovery = _recovery(spec, recovery_s, tag)
