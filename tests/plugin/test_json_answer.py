@@ -1,5 +1,6 @@
 """The API clients' one JSON reader: the four ways an answer is not a JSON object, each one
-line in the client's own error class, and what each client sends."""
+line in the client's own error class, and what each client sends; and json_body, the
+checks' lenient reader."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client, TelemetryError
-from secondconf.target.json_answer import get_json_object
+from secondconf.target.json_answer import get_json_object, json_body
 from secondconf.target.stripe_api import StripeReader, StripeReadError
 
 from tests.plugin.system_maps import system_map_at
@@ -96,3 +97,18 @@ def test_a8_and_stripe_read_through_it_with_their_own_error(
     with pytest.raises(error) as caught:
         asyncio.run(run())
     assert str(caught.value) == where
+
+
+@pytest.mark.parametrize(
+    ("response", "body"),
+    [
+        (None, None),
+        (httpx.Response(500, text="<html>"), None),
+        (httpx.Response(422, json={"type": "urn:x"}), {"type": "urn:x"}),
+        (httpx.Response(200, json=[1]), [1]),
+    ],
+)
+def test_a_checks_json_body_is_whatever_json_came_back_or_none(
+    response: httpx.Response | None, body: Any
+) -> None:
+    assert json_body(response) == body

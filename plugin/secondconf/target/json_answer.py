@@ -14,6 +14,17 @@ from typing import Any
 import httpx
 
 
+def json_body(response: httpx.Response | None) -> Any:
+    """The answer's JSON, or ``None`` (no answer, or not JSON): for a check that judges
+    whatever came back."""
+    if response is None:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 async def get_json_object(
     client: httpx.AsyncClient,
     url: str,

@@ -31,6 +31,7 @@ from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import SYNTHETIC_IDENTITY_HEADER, ProductionWriteRefused
 from secondconf.target.identity import AccessToken, TokenError, fetch_token
+from secondconf.target.json_answer import json_body
 from secondconf.target.map import OPENAPI_PATH, SystemMap
 
 LOWEST_SAMPLE_RATE: Final = 0.1
@@ -109,23 +110,13 @@ def status(response: httpx.Response | None) -> str:
     return "no answer" if response is None else str(response.status_code)
 
 
-def json_of(response: httpx.Response | None) -> Any:
-    """The response's JSON body, or ``None``."""
-    if response is None:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def problem_type(response: httpx.Response | None) -> str | None:
     """The ``type`` of an ``application/problem+json`` answer, else ``None``."""
     if response is None:
         return None
     if not response.headers.get("content-type", "").startswith("application/problem+json"):
         return None
-    body = json_of(response)
+    body = json_body(response)
     kind = body.get("type") if isinstance(body, dict) else None
     return kind if isinstance(kind, str) else None
 

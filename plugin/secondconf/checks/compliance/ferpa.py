@@ -29,7 +29,6 @@ from secondconf.checks.compliance.actor import (
     ACTIVATIONS,
     Actor,
     delete_identity,
-    json_of,
     status,
 )
 from secondconf.checks.compliance.coppa import sign_up
@@ -38,6 +37,7 @@ from secondconf.contract.platform import SyntheticIdentity
 from secondconf.core.secret import Secret
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
+from secondconf.target.json_answer import json_body
 from secondconf.target.map import OPENAPI_PATH, BrowserLogin
 from secondconf.target.routes import (
     MutatingRoute,
@@ -127,7 +127,7 @@ async def _prepare(actor: Actor, routes: list[RecordRoute], run: FerpaRun) -> di
         body = prepared_body(creator, token, {})
         answer = await actor.send("POST", (route.app_id, creator.template), OWNER, body=body)
         param = template_params(route.template)[-1]
-        made_id = resource_id(json_of(answer), param)
+        made_id = resource_id(json_body(answer), param)
         if answer is None or answer.status_code >= 300 or made_id is None:
             run.untested.append(f"{route.label}: no record made for the student ({status(answer)})")
             continue

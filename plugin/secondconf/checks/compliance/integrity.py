@@ -24,7 +24,6 @@ from secondconf.checks.compliance.actor import (
     WORK,
     Actor,
     event_arrives,
-    json_of,
     refusal_problems,
     status,
     work_example,
@@ -35,6 +34,7 @@ from secondconf.contract.traceids import new_sampled_in_trace_id
 from secondconf.engine.rules import rule_verdict
 from secondconf.engine.verdict import Verdict
 from secondconf.target.a8 import A8Client, TelemetryError
+from secondconf.target.json_answer import json_body
 
 INT_01: Final = rule_by_id("INT-01")
 INT_02: Final = rule_by_id("INT-02")
@@ -60,13 +60,13 @@ class IntegrityRun:
 
 
 async def _balance(actor: Actor) -> int | None:
-    body = json_of(await actor.send("GET", BALANCE, STUDENT))
+    body = json_body(await actor.send("GET", BALANCE, STUDENT))
     value = body.get("balance") if isinstance(body, dict) else None
     return value if isinstance(value, int) else None
 
 
 async def _work_ids(actor: Actor) -> set[str] | None:
-    body = json_of(await actor.send("GET", WORK, STUDENT))
+    body = json_body(await actor.send("GET", WORK, STUDENT))
     items = body.get("items") if isinstance(body, dict) else None
     if not isinstance(items, list):
         return None

@@ -24,7 +24,6 @@ from secondconf.checks.hardening.model import (
     RequestSpec,
     RouteState,
     is_success,
-    json_body,
     new_trace,
 )
 from secondconf.contract.platform import PROVIDER_ROLE, SyntheticIdentity
@@ -37,6 +36,7 @@ from secondconf.engine.evidence import RequestRecord, selected_headers
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import NO_TRACE_ID, synthetic_headers
 from secondconf.target.identity import AccessToken
+from secondconf.target.json_answer import json_body
 from secondconf.target.map import SystemMap
 from secondconf.target.routes import MutatingRoute, prepared_body, resource_id, unique_token
 

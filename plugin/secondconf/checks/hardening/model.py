@@ -127,16 +127,6 @@ class RequestSpec:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
-def json_body(response: httpx.Response | None) -> Any:
-    """The answer's JSON, or ``None`` (no answer, or not JSON)."""
-    if response is None:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def is_success(response: httpx.Response | None) -> bool:
     return response is not None and 200 <= response.status_code < 300
 

@@ -46,7 +46,6 @@ from secondconf.checks.hardening.model import (
     RouteNote,
     RouteState,
     is_success,
-    json_body,
     new_trace,
 )
 from secondconf.contract.platform import SyntheticIdentity
@@ -56,6 +55,7 @@ from secondconf.core.secret import Secret
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import synthetic_headers
 from secondconf.target.identity import TokenError, fetch_token
+from secondconf.target.json_answer import json_body
 from secondconf.target.map import OPENAPI_PATH, SystemMap
 from secondconf.target.routes import (
     AppRoutes,

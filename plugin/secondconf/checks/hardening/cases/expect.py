@@ -23,9 +23,9 @@ from secondconf.checks.hardening.model import (
     RouteState,
     canonical,
     is_success,
-    json_body,
 )
 from secondconf.contract.traceids import TRACE_ID_HEADER, is_valid_trace_id
+from secondconf.target.json_answer import json_body
 
 Siblings = Sequence[RouteState]  # the app's covered routes, the case's own included
 

@@ -23,9 +23,9 @@ from secondconf.checks.hardening.model import (
     RouteState,
     canonical,
     is_success,
-    json_body,
     new_trace,
 )
+from secondconf.target.json_answer import json_body
 from secondconf.target.routes import unique_token
 
 CONCURRENT_REQUESTS: Final = 8

@@ -20,10 +20,10 @@ from secondconf.checks.hardening.model import (
     RouteState,
     canonical,
     is_success,
-    json_body,
     new_trace,
 )
 from secondconf.engine.evidence import RequestRecord
+from secondconf.target.json_answer import json_body
 from secondconf.target.routes import fill_template, resource_id
 
 
