@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from secondconf.checks.load.a6_billing import TOKEN_FILE, run_a6_billing
-from secondconf.checks.load.baseline import BaselineResult, run_baseline
+from secondconf.checks.load.baseline import BaselineResult, LocustRunOptions, run_baseline
 from secondconf.checks.load.locust import BaselineError
 from secondconf.core.secret import Secret
 from secondconf.engine.verdict import Reason
@@ -54,27 +54,26 @@ def system_map_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def profile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("")
-    return path
-
-
-def test_the_billing_token_is_a_private_file_for_the_run_only(
-    tmp_path: Path, locust: Path, profile: Path, system_map_path: Path
-) -> None:
-    out = tmp_path / "out"
-    result = run_a6_billing(
-        system_map_path,
-        Secret("PROVIDER_ACCESS_TOKEN", "token-value-1"),
+def options(tmp_path: Path, locust: Path) -> LocustRunOptions:
+    """A one-user, one-second run of an empty profile into ``tmp_path/out``."""
+    profile = tmp_path / "locustfile.py"
+    profile.write_text("")
+    return LocustRunOptions(
         users=1,
         spawn_rate=1,
         duration_s=1,
-        rate_per_user=1,
         locust_bin=locust,
         locustfile=profile,
-        out_dir=out,
+        out_dir=tmp_path / "out",
     )
+
+
+def test_the_billing_token_is_a_private_file_for_the_run_only(
+    options: LocustRunOptions, system_map_path: Path
+) -> None:
+    out = options["out_dir"]
+    token = Secret("PROVIDER_ACCESS_TOKEN", "token-value-1")
+    result = run_a6_billing(system_map_path, token, **(options | {"rate_per_user": 1.0}))
 
     assert (out / "seen_token").read_text() == "token-value-1"
     assert (out / "seen_mode").read_text().strip() == "600"
@@ -87,40 +86,22 @@ def test_the_billing_token_is_a_private_file_for_the_run_only(
 
 
 def test_the_token_file_goes_when_locust_cannot_run(
-    tmp_path: Path, locust: Path, profile: Path, system_map_path: Path
+    locust: Path, options: LocustRunOptions, system_map_path: Path
 ) -> None:
     locust.write_text("#!/bin/sh\nexit 3\n")
-    out = tmp_path / "out"
+    token = Secret("PROVIDER_ACCESS_TOKEN", "token-value-2")
 
     with pytest.raises(BaselineError, match="locust exited with 3"):
-        run_a6_billing(
-            system_map_path,
-            Secret("PROVIDER_ACCESS_TOKEN", "token-value-2"),
-            users=1,
-            spawn_rate=1,
-            duration_s=1,
-            locust_bin=locust,
-            locustfile=profile,
-            out_dir=out,
-        )
-    assert not (out / TOKEN_FILE).exists()
+        run_a6_billing(system_map_path, token, **options)
+    assert not (options["out_dir"] / TOKEN_FILE).exists()
 
 
 def test_the_baseline_writes_no_private_file_and_expects_every_read_path(
-    tmp_path: Path, locust: Path, profile: Path, system_map_path: Path
+    options: LocustRunOptions, system_map_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    result = run_baseline(
-        system_map_path,
-        users=1,
-        spawn_rate=1,
-        duration_s=1,
-        locust_bin=locust,
-        locustfile=profile,
-        out_dir=out,
-    )
+    result = run_baseline(system_map_path, **options)
 
-    assert not (out / "seen_token").exists()
+    assert not (options["out_dir"] / "seen_token").exists()
     assert result.run.rate_per_user == 10.0
     reasons = _reasons(result)
     assert reasons["A6 /v1/providers"] == [Reason.BOUND_CLEARS, Reason.BOUND_CLEARS]
