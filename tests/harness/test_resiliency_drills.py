@@ -36,6 +36,7 @@ from secondconf.core.clock import SystemClock
 from secondconf.engine.verdict import Outcome, Verdict
 from secondconf.hitl.actions import ActionLog
 from secondconf.hitl.log import ApprovalLog
+from secondconf.pytest_plugin.drill_fixtures import DRILL_TELEMETRY_DEADLINE_S
 from secondconf.target.a8 import A8Client
 from secondconf.target.client import harness_client
 from secondconf.target.control import TargetControl
@@ -72,7 +73,7 @@ def _drill(
                     window_s=plan.window_s,
                     rate_per_target=plan.rate_per_target,
                     slice_s=plan.slice_s,
-                    telemetry_deadline_s=10.0,
+                    telemetry_deadline_s=DRILL_TELEMETRY_DEADLINE_S,
                 )
                 result = await measure_liveness(client, target.map, a8, liveness, clock, app_ids)
                 return result.verdicts
