@@ -346,9 +346,7 @@ def record_use(
     Refuses (ValueError) if the approval has expired, and (ApprovalLogError) if the log on
     disk no longer holds that approval, e.g. it was replaced since the snapshot was taken.
     """
-    if not isinstance(test_id, str) or not test_id.strip():
-        raise ValueError("test_id must be a non-empty string")
-    _check_unicode("test_id", test_id)
+    _check_nonempty("test_id", test_id)
 
     def build(log: ApprovalLog, now: datetime) -> Entry:
         if approval not in log.approvals:
@@ -383,9 +381,7 @@ def record_escalation(
 ) -> Escalation:
     """Log an escalation; ``kind`` is a snake_case word such as ``stripe_live_failure``."""
     _check_escalation_kind(kind)
-    if not isinstance(detail, str) or not detail.strip():
-        raise ValueError("detail must be a non-empty string")
-    _check_unicode("detail", detail)
+    _check_nonempty("detail", detail)
 
     def build(_log: ApprovalLog, _now: datetime) -> Entry:
         return {"kind": "escalation", "escalation": kind, "detail": detail}
@@ -850,14 +846,19 @@ def _check_unicode(name: str, value: str) -> None:
         raise ValueError(f"{name} is not valid Unicode text") from exc
 
 
+def _check_nonempty(name: str, value: str) -> None:
+    """A non-empty string that can be written as UTF-8 (free text may span lines)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    _check_unicode(name, value)
+
+
 def _check_text(name: str, value: str) -> None:
     """One line of human-typed text: non-empty and free of control characters.
 
     Control characters would let a ``reason`` rewrite the terminal when ``list`` shows it.
     """
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string")
-    _check_unicode(name, value)
+    _check_nonempty(name, value)
     if any(unicodedata.category(char) == "Cc" for char in value):
         raise ValueError(f"{name} must be one line without control characters")
 
