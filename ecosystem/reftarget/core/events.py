@@ -52,21 +52,8 @@ class EventRecorder:
     def http_request(self, context: RequestContext, status: int, latency_ms: float) -> None:
         """The per-request event (sampled at 10 % unless it is a 5xx)."""
         self.latencies.record(context.route_label, latency_ms)
-        self._emit(
-            dict(
-                event="http_request",
-                timestamp=self.clock.now(),
-                app_id=self.app_id,
-                route=context.route_label,
-                status=status,
-                latency_ms=round_ms(latency_ms),
-                p95_ms=self._p95(context.route_label),
-                trace_id=context.trace_id,
-                idempotency_key=context.idempotency_key,
-                tenant_id=context.tenant_id,
-                tags=context.tags.as_dict(),
-            )
-        )
+        tenant_id = context.tenant_id
+        self._request_event(context, "http_request", status, latency_ms, tenant_id=tenant_id)
 
     def business(
         self,
@@ -82,23 +69,15 @@ class EventRecorder:
         """A business event caused by the current request (``status`` = the one it will get;
         ``data`` = the event's own figures, §6)."""
         elapsed_ms = (time.perf_counter() - context.started_at) * 1000
-        self._emit(
-            dict(
-                event=event,
-                timestamp=self.clock.now(),
-                app_id=self.app_id,
-                route=context.route_label,
-                status=status,
-                latency_ms=round_ms(elapsed_ms),
-                p95_ms=self._p95(context.route_label),
-                trace_id=context.trace_id,
-                idempotency_key=context.idempotency_key,
-                tenant_id=tenant_id if tenant_id is not None else context.tenant_id,
-                finance_metrics=None if finance_metrics is None else dict(finance_metrics),
-                revenue_event_id=revenue_event_id,
-                tags=context.tags.as_dict(),
-                data=None if data is None else dict(data),
-            )
+        self._request_event(
+            context,
+            event,
+            status,
+            elapsed_ms,
+            tenant_id=tenant_id if tenant_id is not None else context.tenant_id,
+            finance_metrics=None if finance_metrics is None else dict(finance_metrics),
+            revenue_event_id=revenue_event_id,
+            data=None if data is None else dict(data),
         )
 
     def background(
@@ -125,6 +104,26 @@ class EventRecorder:
                 tenant_id=tenant_id,
                 tags=tags.as_dict(),
                 data=None if data is None else dict(data),
+            )
+        )
+
+    def _request_event(
+        self, context: RequestContext, event: str, status: int, latency_ms: float, **fields: Any
+    ) -> None:
+        """An event of the current request: the request's fields (§6) and ``fields``."""
+        self._emit(
+            dict(
+                event=event,
+                timestamp=self.clock.now(),
+                app_id=self.app_id,
+                route=context.route_label,
+                status=status,
+                latency_ms=round_ms(latency_ms),
+                p95_ms=self._p95(context.route_label),
+                trace_id=context.trace_id,
+                idempotency_key=context.idempotency_key,
+                tags=context.tags.as_dict(),
+                **fields,
             )
         )
 
