@@ -40,7 +40,7 @@ INFRASTRUCTURE = ("target",)  # session fixtures counted apart: the target's sta
 
 # --- the plugin half: runs inside the gate's pytest process --------------------------
 
-_record: dict[str, Any] = {"items": {}, "reports": [], "fixtures": []}
+_record: dict[str, Any] = {"items": {}, "reports": [], "fixtures": [], "finalized": []}
 
 
 def tree_cpu_s() -> float:
@@ -137,6 +137,13 @@ def pytest_fixture_setup(
                 "cpu": tree_cpu_s() - cpu,
             }
         )
+
+
+def pytest_fixture_post_finalizer(fixturedef: pytest.FixtureDef[Any]) -> None:
+    """When each session or module fixture has stopped: the gap since the one before it is
+    its own teardown (the target's stop, in the last test's teardown)."""
+    if fixturedef.scope in ("session", "package", "module") and fixturedef.cached_result:
+        _record["finalized"].append({"name": fixturedef.argname, "at": time.time()})
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -250,6 +257,14 @@ def parts(record: dict[str, Any], spawned: float, ended: float) -> list[Part]:
         wall_s=(final["stop"] - final["start"]) + (ended - final["stop"]),
         cpu_s=record.get("sessionfinish_cpu", final["cpu"]) - reports[last - 1]["cpu"],
     )
+    previous = final["start"]
+    for stopped in record.get("finalized", []):
+        if final["start"] <= stopped["at"] <= final["stop"]:
+            if stopped["at"] - previous >= 1.0:
+                teardown.notes.append(f"{stopped['name']} stop {stopped['at'] - previous:.1f} s")
+            previous = stopped["at"]
+    finish = record.get("sessionfinish_stop", 0.0) - record.get("sessionfinish_start", 0.0)
+    teardown.notes.append(f"reports at session end {finish:.1f} s")
     return [startup, target, *modules.values(), teardown]
 
 
@@ -275,7 +290,8 @@ def table(record: dict[str, Any], spawned: float, ended: float) -> list[str]:
         return [f"no test ran: {ended - spawned:.1f} s in all (see the log)"]
     rows = parts(record, spawned, ended)
     lines = [
-        "| part | tests | wall time | CPU (gate, target, browser, locust) | of which (≥ 10 s) |",
+        "| part | tests | wall time | CPU (gate, target, browser, locust) "
+        "| of which (tests ≥ 10 s, teardown ≥ 1 s) |",
         "|---|---|---|---|---|",
     ]
     phases: dict[int | None, list[Part]] = {}
