@@ -3,6 +3,7 @@ chart of detection, recovery against its limit, and containment beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from secondconf.checks.resiliency.a3_under_a4 import (
 from secondconf.checks.resiliency.drills import DrillResult
 from secondconf.checks.resiliency.run import DRILLS_SECTION, DrillsRun
 from secondconf.engine.results import CheckRecord, ResultsModel
-from secondconf.reports.drill_chart import drills_chart
+from secondconf.reports.drill_chart import _unpassed, drills_chart
 from secondconf.reports.resiliency import DRILLS_CHART, REPORT, write_resiliency_report
 
 from tests.plugin.pytester_helpers import settings_under
@@ -114,3 +115,12 @@ def test_no_chart_when_no_drill_measured_anything(tmp_path: Path) -> None:
 def test_the_chart_draws_missing_figures_without_failing() -> None:
     empty = DrillResult("DRL-05", "A6", "cold start", (), {})
     assert drills_chart([empty, drill("DRL-02", "A3", 1.0, 9.0)], "t").startswith(PNG)
+
+
+def test_a_drill_whose_verdicts_are_not_all_pass_is_marked_on_the_chart() -> None:
+    passed = judge_a3_under_a4(dependency_run(20, 0))  # any verdicts that PASS
+    assert (
+        _unpassed(dataclasses.replace(drill("DRL-01", "A2", 0.5, 0.3), verdicts=tuple(passed)))
+        == ""
+    )
+    assert _unpassed(drill("DRL-01", "A2", 0.5, 0.3)) == " (not PASS)"  # no verdict at all

@@ -2,7 +2,8 @@
 and its containment bounds against theirs, side by side.
 
 The report's table holds the same figures; the chart shows at a glance which drill was
-slow to detect, which recovered late, and how close the other apps came to their SLO. The
+slow to detect, which recovered late, and how close the other apps came to their SLO (a
+drill whose verdicts are not all PASS says so after its name). The
 containment panel plots each upper 95 % bound divided by its threshold (errors < 1 %,
 slow probes < 5 %), so both share one axis whose limit is 1. matplotlib is imported here
 only (Agg, no display), when the chart is drawn.
@@ -31,6 +32,13 @@ def _containment_ratio(figures: Mapping[str, Any], kind: str) -> float | None:
     return None
 
 
+def _unpassed(result: DrillResult) -> str:
+    """A label's mark for a drill whose verdicts are not all PASS (its figures can all
+    look fine while, say, its confirmation window was INCONCLUSIVE)."""
+    passed = bool(result.verdicts) and all(v.passed for v in result.verdicts)
+    return "" if passed else " (not PASS)"
+
+
 def drills_chart(results: Sequence[DrillResult], title: str) -> bytes:
     """A PNG of three panels sharing one row per drill (see the module docstring)."""
     import matplotlib
@@ -39,7 +47,7 @@ def drills_chart(results: Sequence[DrillResult], title: str) -> bytes:
     from matplotlib import pyplot as plt
 
     rows = list(reversed(results))
-    labels = [f"{r.rule_id} {r.app_id} {r.fault}" for r in rows]
+    labels = [f"{r.rule_id} {r.app_id} {r.fault}{_unpassed(r)}" for r in rows]
     width, height = 13.0, max(3.0, 0.45 * len(rows) + 1.8)
     figure, (detect, recover, contain) = plt.subplots(
         1, 3, figsize=(width, height), dpi=100, sharey=True
