@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 
-# Inner pytester runs write the report charts (matplotlib, numpy); numpy must be imported
-# before them: a C extension cannot be imported twice in one process.
+# Inner pytester runs write the report charts (matplotlib, numpy) and judge with scipy.stats
+# (which imports numpy.fft); both must be imported before them: a C extension cannot be
+# imported twice in one process, and a module first imported inside an in-process run is
+# dropped when it ends (the second run then failed when no earlier module had scipy loaded).
 import matplotlib.pyplot  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401
 from reftarget.launch.ecosystem import Ecosystem
 from secondconf.checks.liveness.measure import LivenessPlan, LivenessResult, measure_liveness
 from secondconf.core.clock import SystemClock

@@ -18,8 +18,6 @@ from secondconf.engine.verdict import Outcome, Reason
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
 
-pytestmark = pytest.mark.serial
-
 SUITE = Path(__file__).parents[2] / "suites" / "test_inventory.py"
 NOT_READY = "A4"
 

@@ -13,8 +13,6 @@ import pytest
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
 
-pytestmark = pytest.mark.serial
-
 SUITE = Path(__file__).parents[2] / "suites" / "test_liveness.py"
 # A tiny window: verdicts are INCONCLUSIVE (too few samples) but deterministic, which is
 # what a comparison of report content between two runs needs.
