@@ -27,7 +27,7 @@ from secondconf.core.clock import SystemClock
 from secondconf.core.secret import Secret
 from secondconf.engine.evidence import RequestRecord
 from secondconf.engine.verdict import Outcome, Reason
-from secondconf.target.a8 import A8Client
+from secondconf.target.a8 import A8Client, TelemetryError
 
 from tests.plugin.system_maps import system_map_at
 
@@ -376,3 +376,29 @@ def test_a_window_larger_than_a8_answers_is_read_in_halves() -> None:
     # every read is recorded, with how many events it returned
     assert all((r.app, r.method, r.path) == ("A8", "GET", "/v1/events") for r in window.requests)
     assert all(r.note is not None and r.note.endswith(" events") for r in window.requests)
+
+
+def test_events_reads_every_event_of_a_range_a8_answers_in_pieces() -> None:
+    # A8 cutting its answer at 10 must not make a check see 10 of 35 events (the staging
+    # window's completeness read the first 1,000 of ~7,200 probes' events and FAILed).
+    a8 = FakeA8(lambda item: id(item), limit_cap=10)
+    start = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    stamps = [start + timedelta(seconds=i) for i in range(35)]
+    a8.events = [event(timestamp=s.isoformat().replace("+00:00", "Z")) for s in stamps]
+    stored = asyncio.run(a8.client().events(app_id="A7", since=start, until=stamps[-1]))
+    assert sorted(e.timestamp for e in stored) == stamps
+
+
+def test_events_cut_short_with_no_range_to_split_is_an_error_not_a_short_list() -> None:
+    a8 = FakeA8(lambda item: id(item), limit_cap=10)
+    start = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    a8.events = [
+        event(timestamp=(start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"))
+        for i in range(11)
+    ]
+    with pytest.raises(TelemetryError, match="cut its answer short for the whole query"):
+        asyncio.run(a8.client().events(app_id="A7"))
+    # eleven events in one microsecond cannot be split either
+    a8.events = [event(timestamp="2026-11-26T03:00:00Z") for _ in range(11)]
+    with pytest.raises(TelemetryError, match="cannot be split further"):
+        asyncio.run(a8.client().events(since=start, until=start + timedelta(seconds=1)))

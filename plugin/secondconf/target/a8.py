@@ -9,10 +9,10 @@ breaks that rule gets the same kind of error, before any request is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import httpx
 
@@ -21,6 +21,8 @@ from secondconf.core.secret import Secret
 from secondconf.target.credentials import destination_problem
 from secondconf.target.json_answer import get_json_object
 from secondconf.target.map import SystemMap
+
+MAX_SPLITS: Final = 12  # a cut /v1/events answer's range is halved at most this often
 
 
 class TelemetryError(Exception):
@@ -123,8 +125,30 @@ class A8Client:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[StoredEvent]:
-        params = _event_params(app_id, event, trace_id, since, until, None)
-        items, _, where = await self._event_items(params)
+        """Every stored event that matches the filters, however many.
+
+        A8 may cut a long answer (the reference at 1,000 events, saying ``truncated``): such
+        an answer is asked again as two halves of [since, until], recursively
+        (:func:`read_in_halves`). An answer still cut, or cut with no time range to split,
+        is a :class:`TelemetryError`, never a silently short list: a check counting events
+        would read the missing ones as lost.
+        """
+
+        async def read(low: datetime | None, high: datetime | None) -> RawEvents:
+            return await self.raw_events(
+                app_id=app_id, event=event, trace_id=trace_id, since=low, until=high
+            )
+
+        where = _events_where(_event_params(app_id, event, trace_id, since, until, None))
+        if since is None or until is None:
+            page = await read(since, until)
+            items, cut = page.items, ["the whole query"] if page.truncated else []
+        else:
+            items, cut = await read_in_halves(read, since, until)
+        if cut:
+            raise TelemetryError(
+                f"{where}: A8 cut its answer short for {cut[0]}, which cannot be split further"
+            )
         return [_stored_event(item, f"{where} item {i}") for i, item in enumerate(items)]
 
     async def raw_events(
@@ -150,7 +174,7 @@ class A8Client:
         self, params: Mapping[str, str]
     ) -> tuple[list[Any], dict[str, Any], str]:
         """``GET /v1/events`` with ``params``: its items, the whole answer, and where."""
-        where = f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items())})"
+        where = _events_where(params)
         body = await self._get("/v1/events", params, where)
         return _field(body, "events", list, where), body, where
 
@@ -185,6 +209,37 @@ class A8Client:
         return await get_json_object(
             self._client, self._base_url + path, params, self._headers, where, TelemetryError
         )
+
+
+async def read_in_halves(
+    read: Callable[[datetime, datetime], Awaitable[RawEvents]],
+    since: datetime,
+    until: datetime,
+    max_splits: int = MAX_SPLITS,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every item A8 holds in [since, until], and the spans A8 still cut short.
+
+    An answer A8 cut (``truncated``) is asked again as two halves, recursively, at most
+    ``max_splits`` deep. A8 filters on each event's own timestamp, inclusively, so the
+    halves [since, middle] and [middle + 1 µs, until] partition the range: no event is read
+    twice. A span still cut when it cannot be halved any more keeps what was read of it and
+    is named in the second list.
+    """
+    page = await read(since, until)
+    if not page.truncated:
+        return list(page.items), []
+    middle = since + (until - since) / 2
+    if max_splits == 0 or middle <= since:
+        return list(page.items), [f"{utc_iso(since)} .. {utc_iso(until)}"]
+    early, early_cut = await read_in_halves(read, since, middle, max_splits - 1)
+    late, late_cut = await read_in_halves(
+        read, middle + timedelta(microseconds=1), until, max_splits - 1
+    )
+    return early + late, early_cut + late_cut
+
+
+def _events_where(params: Mapping[str, str]) -> str:
+    return f"A8 /v1/events ({', '.join(f'{k}={v}' for k, v in params.items())})"
 
 
 def _event_params(

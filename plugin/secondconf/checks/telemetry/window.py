@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from secondconf.core.clock import utc_iso
 from secondconf.engine.evidence import RequestRecord
-from secondconf.target.a8 import A8Client
+from secondconf.target.a8 import A8Client, RawEvents, read_in_halves
 
 SUBJECT: Final = "A8"  # every telemetry verdict is about A8
 PAGE_LIMIT: Final = 10_000  # events per /v1/events answer before the window is split
-MAX_SPLITS: Final = 12  # a window is halved at most this often (2^12 pieces)
 POLL_S: Final = 0.25  # between reads of A8 while waiting for events to be stored
 MAX_EXAMPLES: Final = 3  # examples per (event name, problem) group
 
@@ -41,34 +40,22 @@ class EventWindow:
 
 
 async def read_window(a8: A8Client, since: datetime, until: datetime) -> EventWindow:
-    """Every event A8 holds in the window: an answer A8 cut at its limit is read again as
-    two halves of the window, recursively (A8 filters on the event's own timestamp, so
-    the halves partition the window exactly)."""
+    """Every event A8 holds in the window (an answer A8 cut at its limit is read again in
+    halves: :func:`secondconf.target.a8.read_in_halves`), each read recorded as evidence."""
     window = EventWindow(since, until)
-    await _read(a8, since, until, window, MAX_SPLITS)
-    return window
 
+    async def read(low: datetime, high: datetime) -> RawEvents:
+        page = await a8.raw_events(since=low, until=high, limit=PAGE_LIMIT)
+        span = f"since/until {utc_iso(low)} .. {utc_iso(high)}"
+        note = f"{len(page.items)} events"
+        window.requests.append(RequestRecord("A8", "GET", "/v1/events", span, 200, note=note))
+        return page
 
-async def _read(
-    a8: A8Client, since: datetime, until: datetime, window: EventWindow, splits: int
-) -> None:
-    page = await a8.raw_events(since=since, until=until, limit=PAGE_LIMIT)
-    span = f"{utc_iso(since)} .. {utc_iso(until)}"
-    window.requests.append(
-        RequestRecord(
-            "A8", "GET", "/v1/events", f"since/until {span}", 200, note=f"{len(page.items)} events"
-        )
+    window.events, cut = await read_in_halves(read, since, until)
+    window.untested.extend(
+        f"events of {span}: A8 holds more than {PAGE_LIMIT}, not all read" for span in cut
     )
-    if not page.truncated:
-        window.events.extend(page.items)
-        return
-    middle = since + (until - since) / 2
-    if splits == 0 or middle <= since:
-        window.events.extend(page.items)
-        window.untested.append(f"events of {span}: A8 holds more than {PAGE_LIMIT}, not all read")
-        return
-    await _read(a8, since, middle, window, splits - 1)
-    await _read(a8, middle + timedelta(microseconds=1), until, window, splits - 1)
+    return window
 
 
 @dataclass
