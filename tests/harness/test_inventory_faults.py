@@ -54,6 +54,8 @@ def test_the_suite_fails_the_not_ready_app_through_pytest(
 ) -> None:
     for name, value in a4_not_ready.secrets.items():
         monkeypatch.setenv(name, value)
+    # As if alone even inside an xdist worker (see test_liveness_reports.run_suite).
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makeini(BASE_INI)
     shutil.copy(SUITE, pytester.path / "test_inventory.py")
     # One argument: a separate path argument would move the inner run's rootdir (and its

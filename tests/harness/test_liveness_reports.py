@@ -41,6 +41,10 @@ def run_suite(
 ) -> pytest.RunResult:
     for name, value in target.secrets.items():
         monkeypatch.setenv(name, value)
+    # Run as if alone even inside an xdist worker: with the worker's id in its environment
+    # the inner run shares its measurement through the worker's temp folder, where an
+    # earlier inner run's liveness.json was found and read instead of measuring.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     pytester.makeini(BASE_INI)
     shutil.copy(SUITE, pytester.path / "test_liveness.py")
     # "--system-map=PATH", one argument: pytest takes a bare path argument into account
