@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,6 +64,22 @@ class HarnessTarget:
                 return await measure_liveness(client, self.map, a8, plan, SystemClock(), app_ids)
 
         return asyncio.run(run())
+
+
+HARNESS_DIR = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, each harness module's tests go to one worker together:
+    split over two workers, a module would start its ecosystem (and its module fixtures'
+    measurements) twice. xdist then schedules the biggest groups first, so these long
+    modules start early and the many short tests even out the end."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if HARNESS_DIR in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(scope="module")
