@@ -15,7 +15,6 @@ no retry, no rate, no deletion (those identities persist; the run creates none).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -213,7 +212,8 @@ class _Walker:
                 self.a8, trace_id, self.clock, poll_interval_s=self.plan.poll_interval_s
             )
             async with gate:
-                polling = asyncio.create_task(watch.while_walking())
+                walked_out = asyncio.Event()
+                polling = asyncio.create_task(watch.while_walking(walked_out))
                 try:
                     walked = await journeys.walk(
                         self.browser,
@@ -228,9 +228,8 @@ class _Walker:
                         evidence_dir=self.plan.evidence_dir,
                     )
                 finally:
-                    polling.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await polling
+                    walked_out.set()
+                    await polling  # its request in flight ends; nothing is cancelled
             settled = await self.settle(walked, watch)  # outside the gate: no browser held
             tally.record(_journey_passed(settled))
             return settled

@@ -11,6 +11,7 @@ A step never shown within the deadline has no latency (``None``): a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -77,11 +78,16 @@ class TileWatch:
         for step, entry in steps_shown(answer, self.trace_id).items():
             self.first_seen.setdefault(step, (now, entry))
 
-    async def while_walking(self) -> None:
-        """Poll until cancelled (the journey's browser part is over)."""
-        while True:
+    async def while_walking(self, walked: asyncio.Event) -> None:
+        """Poll until ``walked`` is set (the journey's browser part is over).
+
+        Stopped by the event, never cancelled: a poll cancelled in the middle of its request
+        abandons the client's connection unclosed (an ``unclosed transport`` warning that
+        surfaced later in another check and errored it)."""
+        while not walked.is_set():
             await self.poll_once()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(walked.wait(), self._interval)
 
     async def settle(
         self, step_times: Mapping[str, float], *, deadline_s: float
