@@ -8,6 +8,7 @@ the kernel when the thread that started it exits, so no child outlives its launc
 from __future__ import annotations
 
 import ctypes
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +20,46 @@ from pathlib import Path
 STOP_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.1
 _PR_SET_PDEATHSIG = 1
+_LISTEN_SPAN = 12_000  # how many ports below the ephemeral range the ecosystem draws from
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
-def free_loopback_ports(count: int) -> list[int]:
-    """``count`` distinct ports that were free on 127.0.0.1 a moment ago."""
+def free_loopback_ports(count: int, ephemeral: range | None = None) -> list[int]:
+    """``count`` distinct ports that were free on 127.0.0.1 a moment ago, chosen at random
+    below the kernel's ephemeral range (``ephemeral``: read from /proc when not given).
+
+    Why not ``bind(0)``: it hands out an ephemeral port, the kind the kernel also gives every
+    outgoing connection, so between this check and the app's own bind (and whenever a
+    drill restarts an app on its port) any client connection on the machine could take it:
+    seen as an app's "address already in use" while two test workers ran ecosystems. When
+    the ephemeral range leaves no room below it, ``bind(0)`` is all there is.
+    """
+    ephemeral = _ephemeral_range() if ephemeral is None else ephemeral
+    below = range(max(1024, ephemeral.start - _LISTEN_SPAN), ephemeral.start)
+    if len(below) < _LISTEN_SPAN // 4:
+        return _kernel_chosen_ports(count)
+    chosen: list[int] = []
+    for port in random.SystemRandom().sample(below, k=min(len(below), 50 * count)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    return _kernel_chosen_ports(count)
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+    return range(low, high + 1)
+
+
+def _kernel_chosen_ports(count: int) -> list[int]:
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
