@@ -29,6 +29,11 @@ from secondconf.target.control import TargetControl
 from tests.harness.conftest import HarnessTarget
 from tests.plugin.conftest import BASE_INI
 
+# Alone, not beside other tests: under CPU contention (CI's parallel part, or three busy
+# loops beside it: 1 run in 6) the clean run's IDEM-15 FAILed on one route of an app
+# (A2 checkout, A3 runs, A7 pages), a false FAIL under load not yet explained.
+pytestmark = pytest.mark.serial
+
 SUITES = Path(__file__).parents[2] / "suites"
 SUITE = SUITES / "test_idempotency.py"
 LIFECYCLE = SUITES / "test_idempotency_lifecycle.py"
