@@ -50,7 +50,8 @@ from reftarget.launch.process import (
     POLL_INTERVAL_S,
     STOP_TIMEOUT_S,
     ManagedProcess,
-    free_loopback_ports,
+    PortReservation,
+    reserve_loopback_ports,
 )
 from reftarget.launch.secrets import SECRETS_FILE, generate_secrets, write_secrets_file
 from reftarget.payments.readiness import wait_ready as wait_stripe_ready
@@ -111,6 +112,7 @@ class Ecosystem:
         self._secrets = generate_secrets()
         self._processes: dict[str, ManagedProcess] = {}
         self._topology: Topology | None = None
+        self._ports: PortReservation | None = None
         self._lock = threading.RLock()
         self._closed = False
 
@@ -164,7 +166,8 @@ class Ecosystem:
         atexit.register(self.close)
         try:
             self._prepare_state_dir()
-            stripe_port, *app_ports = free_loopback_ports(1 + len(APP_IDS))
+            self._ports = reserve_loopback_ports(1 + len(APP_IDS))
+            stripe_port, *app_ports = self._ports.ports
             tls = ensure_tls(self._state_dir)
             self._topology = Topology(
                 env=self._env,
@@ -360,6 +363,8 @@ class Ecosystem:
                     process.terminate()
                 for process in members:
                     process.wait_or_kill(STOP_TIMEOUT_S)
+            if self._ports is not None:
+                self._ports.release()
             atexit.unregister(self.close)
             if self._owns_state_dir:
                 shutil.rmtree(self._state_dir, ignore_errors=True)
