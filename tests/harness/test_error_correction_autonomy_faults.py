@@ -32,6 +32,10 @@ from secondconf.target.identity import fetch_token
 
 from tests.harness.conftest import HarnessTarget
 
+# Alone, not beside other tests: under CI's parallel load the clean run corrected 63 of
+# the 100 errors its deadline allowed for.
+pytestmark = pytest.mark.serial
+
 DEADLINE_S = 20.0
 ADMIN = "REFTARGET_ADMIN_TOKEN"
 
@@ -214,7 +218,6 @@ def test_a_stall_fails_aut03_only(harness_target: HarnessTarget) -> None:
     assert outcomes(verdicts)["AUT-05"] is Outcome.PASS
 
 
-@pytest.mark.serial
 def test_clock_control_and_real_time_agree(harness_target: HarnessTarget) -> None:
     """The same small run (6 cycles 2 s apart) under clock control and in real time."""
     plan = AutonomyPlan(cycle_interval_s=2.0, cycles=6, required_minutes=0.15, intervention_step=1)
