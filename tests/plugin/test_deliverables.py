@@ -59,3 +59,15 @@ def test_a_gate_run_leaves_every_deliverable_and_an_index(pytester: pytest.Pytes
     assert b2c["gate_passed"] is False
     manifest = json.loads((reports / "secondconf_results.json").read_text())["outputs"]
     assert str(reports / INDEX) in manifest  # listed as this run's output
+
+
+def test_every_phase_writer_runs_before_the_deliverables_are_filled_in() -> None:
+    # write_b2c_reports once ran after write_deliverables: the gate then listed the B2C
+    # results and the auth trace log as NOT RUN although its checks had written them.
+    from secondconf.reports.deliverables import write_deliverables
+    from secondconf.reports.funnels import write_b2c_reports
+    from secondconf.reports.run_results import write_run_results
+    from secondconf.reports.writers import PHASE_WRITERS, WRITERS
+
+    assert (*PHASE_WRITERS, write_deliverables, write_run_results) == WRITERS
+    assert write_b2c_reports in PHASE_WRITERS

@@ -34,6 +34,7 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
     write_baseline_report,
     write_idempotency_report,
     write_compliance_report,  # phase 3: compliance.md (contract §14)
+    write_b2c_reports,  # phase 3: b2c_funnel_results.json, auth_trace_log.json
     write_b2b_report,  # phase 3: b2b_funnel_results.json
     write_monetization_reports,  # phase 4: billing_logic_verification.md, a8_data_lineage.md
     write_rl_signal_path_report,  # phase 6: rl_signal_path.md and its learning-curve chart
@@ -44,6 +45,5 @@ PHASE_WRITERS: Final[tuple[ReportWriter, ...]] = (
 WRITERS: Final[tuple[ReportWriter, ...]] = (
     *PHASE_WRITERS,
     write_deliverables,  # after the phases: fills in every deliverable they did not write
-    write_b2c_reports,
     write_run_results,  # last: its manifest lists every file the others wrote
 )
