@@ -24,12 +24,14 @@ import json
 import os
 import secrets
 import ssl
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import locust_worker_totals  # noqa: F401  (a worker's own totals, in distributed runs)
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, task
+from locust_pacing import Pacer
 
 SYSTEM_MAP_ENV = "SECONDCONF_SYSTEM_MAP"
 CA_BUNDLE_ENV = "SECONDCONF_CA_BUNDLE"
@@ -38,6 +40,7 @@ TOKEN_FILE = Path("provider_token")
 PROVIDER_APP = "A6"
 SYNTHETIC_HEADERS = {"X-Test-Run": "true", "X-Source": "qa"}
 BILL = {"gross_cents": 1650, "work_cost_cents": 12}
+RATE_PER_USER = float(os.environ.get(RATE_ENV, "1"))
 
 
 def provider_base_url(system_map_path: str) -> str:
@@ -63,19 +66,24 @@ BASE_URL = provider_base_url(os.environ[SYSTEM_MAP_ENV]) if os.environ.get(SYSTE
 
 
 class ProviderBillingUser(FastHttpUser):
-    """One synthetic provider's register -> list -> bill, at a constant iteration rate."""
+    """One synthetic provider's register -> list -> bill, one iteration per period, at its own
+    random phase (:mod:`locust_pacing`)."""
 
     host = "https://127.0.0.1"  # every request uses an absolute URL from the system map
     insecure = False
     ssl_context_factory = staticmethod(_ssl_context)
     network_timeout = 10.0
     connection_timeout = 5.0
-    wait_time = constant_throughput(float(os.environ.get(RATE_ENV, "1")))
 
     def on_start(self) -> None:
         if not BASE_URL:
             raise RuntimeError(f"{SYSTEM_MAP_ENV} names no system map")
         self._authorization = f"Bearer {TOKEN_FILE.read_text(encoding='utf-8').strip()}"
+        self._pacer = Pacer.at_random_phase(RATE_PER_USER)
+        time.sleep(self._pacer.wait_s())  # locust runs under gevent: this yields
+
+    def wait_time(self) -> float:
+        return self._pacer.wait_s()
 
     def _post(self, route: str, body: dict[str, Any]) -> None:
         headers = {

@@ -21,17 +21,20 @@ import os
 import random
 import secrets
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
 import locust_worker_totals  # noqa: F401  (a worker's own totals, in distributed runs)
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, task
+from locust_pacing import Pacer
 
 SYSTEM_MAP_ENV = "SECONDCONF_SYSTEM_MAP"
 CA_BUNDLE_ENV = "SECONDCONF_CA_BUNDLE"
 RATE_ENV = "SECONDCONF_BASELINE_RATE_PER_USER"
 IDENTITY_READ_ROUTES = ("/.well-known/openid-configuration", "/jwks.json")
 SYNTHETIC_HEADERS = {"X-Test-Run": "true", "X-Source": "qa"}
+RATE_PER_USER = float(os.environ.get(RATE_ENV, "10"))
 
 
 def read_endpoints(system_map_path: str) -> list[tuple[str, str]]:
@@ -76,12 +79,16 @@ class ReadPathsUser(FastHttpUser):
     ssl_context_factory = staticmethod(_ssl_context)
     network_timeout = 10.0
     connection_timeout = 5.0
-    wait_time = constant_throughput(float(os.environ.get(RATE_ENV, "10")))
 
     def on_start(self) -> None:
         if not ENDPOINTS:
             raise RuntimeError(f"{SYSTEM_MAP_ENV} names no system map")
         self._next = random.randrange(len(ENDPOINTS))
+        self._pacer = Pacer.at_random_phase(RATE_PER_USER)
+        time.sleep(self._pacer.wait_s())  # locust runs under gevent: this yields
+
+    def wait_time(self) -> float:
+        return self._pacer.wait_s()
 
     @task
     def read(self) -> None:
