@@ -101,6 +101,11 @@ class LogKeys:
     def keyed(self) -> bool:
         return self.current_id is not None
 
+    def fingerprint(self) -> tuple[str | None, frozenset[str]]:
+        """Which keys these are, by key id: a log verified under keys with the same
+        fingerprint verifies the same way under these."""
+        return self.current_id, frozenset(self._by_id)
+
     def knows(self, kid: str) -> bool:
         return kid in self._by_id
 

@@ -32,9 +32,10 @@ import json
 import os
 import re
 import stat
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -601,48 +602,114 @@ def _reject_constant(name: str) -> Any:
 
 def _parse(raw: bytes, path: Path, keys: LogKeys) -> ApprovalLog:
     """Split JSON Lines, decode each line strictly, then verify the chains."""
+    return _verified(raw, path, keys).snapshot(path, keys)
+
+
+# The last chain each log verified to, with the bytes it verified: an append, and each read
+# after it, verifies only the lines after that prefix when the file still starts with it
+# byte for byte (anything else changed: the whole log again). Without this every logged
+# action re-verified the whole log twice (hashes and canonical JSON of every line: 66 ms
+# for 2,256 entries), in the thread the drills log from, starving the prober's event loop.
+_VERIFIED: dict[tuple[Path, tuple[str | None, frozenset[str]]], tuple[bytes, _Chain]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def _verified(raw: bytes, path: Path, keys: LogKeys) -> _Chain:
+    """The chain of ``raw`` verified (``ApprovalLogError`` if it does not verify), going on
+    from the last verified prefix of the same log under the same keys where there is one."""
     source = f"HITL approvals log {path}"
-    lines = raw.split(b"\n")
-    if lines[-1] == b"":  # the usual trailing newline (or an empty file)
+    cache_key = (path, keys.fingerprint())
+    with _VERIFIED_LOCK:
+        prefix, known = _VERIFIED.get(cache_key, (b"", _Chain()))
+    if not raw.startswith(prefix):
+        prefix, known = b"", _Chain()
+    chain = known.copy()
+    lines = raw[len(prefix) :].split(b"\n")
+    if lines[-1] == b"":  # the usual trailing newline (or nothing new)
         lines.pop()
-    numbered: list[tuple[int, object]] = []
-    for number, line_bytes in enumerate(lines, 1):
-        where = f"{source}: line {number}"
-        if not line_bytes.strip():
-            raise ApprovalLogError(f"{where}: empty line")
-        try:
-            text = line_bytes.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ApprovalLogError(f"{where}: not UTF-8 ({exc.reason})") from exc
-        try:
-            value = json.loads(
-                text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-            )
-        except ValueError as exc:  # JSONDecodeError is a ValueError
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            hint = " (truncated write?)" if number == len(lines) else ""
-            raise ApprovalLogError(f"{where}: not valid JSON: {msg}{hint}") from exc
-        if isinstance(value, dict) and _canonical(value) != text:
-            # Whitespace, key order or escapes changed: the content may be the same, but a
-            # line that is not byte-for-byte what we wrote has been touched.
-            raise ApprovalLogError(f"{where}: not in canonical form (edited by hand?)")
-        numbered.append((number, value))
-    return _build(path, source, numbered, keys)
+    first = len(chain.entries) + 1
+    last = first + len(lines) - 1
+    for number, line_bytes in enumerate(lines, first):
+        chain.add(
+            number,
+            _decoded_line(line_bytes, f"{source}: line {number}", number == last),
+            source,
+            keys,
+        )
+    if raw.endswith(b"\n"):  # a prefix that ends mid-line cannot be gone on from
+        with _VERIFIED_LOCK:
+            _VERIFIED[cache_key] = (raw, chain.copy())
+    return chain
+
+
+def _decoded_line(line_bytes: bytes, where: str, last: bool) -> object:
+    """One line's JSON value, decoded strictly; it must be in canonical form."""
+    if not line_bytes.strip():
+        raise ApprovalLogError(f"{where}: empty line")
+    try:
+        text = line_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApprovalLogError(f"{where}: not UTF-8 ({exc.reason})") from exc
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        hint = " (truncated write?)" if last else ""
+        raise ApprovalLogError(f"{where}: not valid JSON: {msg}{hint}") from exc
+    if isinstance(value, dict) and _canonical(value) != text:
+        # Whitespace, key order or escapes changed: the content may be the same, but a
+        # line that is not byte-for-byte what we wrote has been touched.
+        raise ApprovalLogError(f"{where}: not in canonical form (edited by hand?)")
+    return value
 
 
 def _build(
     path: Path, source: str, numbered: Sequence[tuple[int, object]], keys: LogKeys
 ) -> ApprovalLog:
     """Verify every entry in order and assemble the snapshot."""
-    entries: list[Entry] = []
-    approvals: list[Approval] = []
-    uses: list[Use] = []
-    escalations: list[Escalation] = []
-    actions: list[Action] = []
-    runs: list[RunRecord] = []
-    by_id: dict[str, Approval] = {}
-    head = previous_mac = GENESIS
-    for index, (number, value) in enumerate(numbered):
+    chain = _Chain()
+    for number, value in numbered:
+        chain.add(number, value, source, keys)
+    return chain.snapshot(path, keys)
+
+
+@dataclass
+class _Chain:
+    """A verification in progress: the entries verified so far and what they add up to.
+
+    ``add`` verifies one more entry against the chain so far; a copy of a chain can go on
+    from where the original stopped (:func:`_verified`), so an append verifies the new line,
+    not the whole log again.
+    """
+
+    entries: list[Entry] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    by_id: dict[str, Approval] = field(default_factory=dict)
+    head: str = GENESIS
+    previous_mac: str = GENESIS
+
+    def copy(self) -> _Chain:
+        return _Chain(
+            list(self.entries),
+            list(self.approvals),
+            list(self.uses),
+            list(self.escalations),
+            list(self.actions),
+            list(self.runs),
+            dict(self.by_id),
+            self.head,
+            self.previous_mac,
+        )
+
+    def add(self, number: int, value: object, source: str, keys: LogKeys) -> None:
+        """Verify ``value`` (line ``number``) as the next entry; raise ``ApprovalLogError``."""
+        index = len(self.entries)
         where = f"{source}: line {number}"
         entry = dict(_check_shape(value, where))  # a copy: the snapshot owns its entries
         if entry["seq"] != index:
@@ -650,7 +717,7 @@ def _build(
                 f"{where}: seq is {entry['seq']}, expected {index}"
                 " (line removed, inserted or reordered?)"
             )
-        if entry["prev"] != head:
+        if entry["prev"] != self.head:
             expected = "64 zeros (first entry)" if index == 0 else f"the hash of line {number - 1}"
             raise ApprovalLogError(
                 f"{where}: prev does not match {expected} (chain broken: an earlier line was"
@@ -660,15 +727,15 @@ def _build(
             raise ApprovalLogError(
                 f"{where}: hash does not match the entry's content (edited after writing?)"
             )
-        previous_mac = _check_mac(entry, previous_mac, keys, where)
+        self.previous_mac = _check_mac(entry, self.previous_mac, keys, where)
         at = _check_time(entry["at"], f"{where}: at")
         kind = entry["kind"]
         if kind == "approval":
             approval = _check_approval(entry, at, where)
-            approvals.append(approval)
-            by_id[approval.id] = approval
+            self.approvals.append(approval)
+            self.by_id[approval.id] = approval
         elif kind == "use":
-            target = by_id.get(entry["approval_id"])
+            target = self.by_id.get(entry["approval_id"])
             if target is None:
                 raise ApprovalLogError(
                     f"{where}: approval_id {entry['approval_id'][:12]} is not an earlier"
@@ -681,36 +748,38 @@ def _build(
                 )
             if not entry["test_id"].strip():
                 raise ApprovalLogError(f"{where}: test_id is empty")
-            uses.append(
+            self.uses.append(
                 Use(entry["hash"], index, target.id, entry["test_id"], target.gate, target.env, at)
             )
         elif kind == "action":
-            actions.append(_check_action(entry, at, where))
+            self.actions.append(_check_action(entry, at, where))
         elif kind == "run":
             if not entry["run_id"].strip():
                 raise ApprovalLogError(f"{where}: run_id is empty")
-            runs.append(RunRecord(entry["hash"], index, entry["run_id"], entry["record"], at))
+            self.runs.append(RunRecord(entry["hash"], index, entry["run_id"], entry["record"], at))
         else:
             if not _ESCALATION_KIND.fullmatch(entry["escalation"]):
                 raise ApprovalLogError(f"{where}: escalation is not a snake_case word")
             if not entry["detail"].strip():
                 raise ApprovalLogError(f"{where}: detail is empty")
-            escalations.append(
+            self.escalations.append(
                 Escalation(entry["hash"], index, entry["escalation"], entry["detail"], at)
             )
-        entries.append(entry)
-        head = entry["hash"]
-    return ApprovalLog(
-        path=path,
-        entries=tuple(entries),
-        approvals=tuple(approvals),
-        uses=tuple(uses),
-        escalations=tuple(escalations),
-        actions=tuple(actions),
-        head=head,
-        protection=keys.describe(),
-        runs=tuple(runs),
-    )
+        self.entries.append(entry)
+        self.head = entry["hash"]
+
+    def snapshot(self, path: Path, keys: LogKeys) -> ApprovalLog:
+        return ApprovalLog(
+            path=path,
+            entries=tuple(self.entries),
+            approvals=tuple(self.approvals),
+            uses=tuple(self.uses),
+            escalations=tuple(self.escalations),
+            actions=tuple(self.actions),
+            head=self.head,
+            protection=keys.describe(),
+            runs=tuple(self.runs),
+        )
 
 
 def _check_mac(entry: Entry, previous_mac: str, keys: LogKeys, where: str) -> str:
