@@ -21,8 +21,8 @@ UNKEYED = LogKeys()
 KEYED = LogKeys(b"k" * 32)
 
 
-def _act(path: Path, clock: ManualClock, what: str, keys: LogKeys = UNKEYED) -> None:
-    record_action(path, what=what, app="A2", env="embedded", clock=clock, keys=keys)
+def _act(path: Path, clock: ManualClock, what: str) -> None:
+    record_action(path, what=what, app="A2", env="embedded", clock=clock, keys=UNKEYED)
 
 
 @pytest.fixture
