@@ -9,7 +9,7 @@ billed within 3 ms of each other every 2 s, and the embedded A6 answered billing
 iterations over time; here each user starts at a uniform random phase of its period (so
 the users' starts are spread, independently on every worker of a distributed run) and then
 keeps it, one iteration per period. A late iteration delays the next start to one period
-after it: no catch-up burst. Imported by the profiles in this folder; needs no locust.
+after it: no catch-up burst. Used by :mod:`locust_synthetic`; needs no locust.
 """
 
 from __future__ import annotations

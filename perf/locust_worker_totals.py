@@ -1,8 +1,9 @@
 """Each locust worker's own request count, written when it quits (distributed runs).
 
-Imported by the locust profiles in this folder (locust puts a locustfile's folder on
-``sys.path``). On a worker (``--worker``), every request locust records is counted here
-too; when the worker quits, its totals go to ``$SECONDCONF_LOCUST_WORKER_DIR/<id>.json``.
+Imported by :mod:`locust_synthetic`, so by every locust profile in this folder (locust
+puts a locustfile's folder on ``sys.path``). On a worker (``--worker``), every request
+locust records is counted here too; when the worker quits, its totals go to
+``$SECONDCONF_LOCUST_WORKER_DIR/<id>.json``.
 The harness compares the master's totals with the sum of these: a distributed run whose
 parts do not add up is not a run to judge. Outside a worker this does nothing.
 """

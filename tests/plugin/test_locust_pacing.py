@@ -4,6 +4,9 @@ phase of the period and keeps it, so N users at one rate do not arrive as one bu
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
@@ -75,10 +78,67 @@ def test_a_rate_that_is_not_positive_is_refused(rate: float) -> None:
         _pacing().Pacer.at_random_phase(rate)
 
 
-@pytest.mark.parametrize("profile", ["locustfile_baseline.py", "locustfile_a6_register_billing.py"])
-def test_every_profile_paces_its_users_with_the_pacer(profile: str) -> None:
-    source = (PACING_PATH.parent / profile).read_text(encoding="utf-8")
+# Run in locust's own virtualenv (locust patches the standard library with gevent): build
+# each profile's user in a locust Environment, start it with its sleep recorded, and report
+# what it waited and which headers it would send.
+PROFILE_PROBE = """
+import json, sys, time
+import locust_synthetic
+from locust.env import Environment
+profile = __import__(sys.argv[1])
+user_class = next(
+    value for value in vars(profile).values()
+    if isinstance(value, type) and issubclass(value, locust_synthetic.PacedSyntheticUser)
+    and value is not locust_synthetic.PacedSyntheticUser
+)
+slept = []
+locust_synthetic.time.sleep = slept.append
+user = user_class(Environment(user_classes=[user_class]))
+user.on_start()
+started = time.perf_counter()
+waits = [user.wait_time() for _ in range(3)]
+print(json.dumps({
+    "abstract": user_class.abstract,
+    "period_s": 1.0 / user_class.rate_per_user,
+    "first_sleep_s": slept,
+    "waits_s": waits,
+    "elapsed_s": time.perf_counter() - started,
+    "headers": user.synthetic_headers(),
+}))
+"""
 
-    assert "Pacer.at_random_phase(" in source
-    assert "constant_throughput" not in source
-    assert "constant_pacing" not in source
+
+@pytest.mark.parametrize("profile", ["locustfile_baseline", "locustfile_a6_register_billing"])
+def test_every_profile_paces_its_users_at_their_own_phase(profile: str, tmp_path: Path) -> None:
+    python = PACING_PATH.parents[1] / ".venv-locust" / "bin" / "python"
+    system_map = tmp_path / "map.json"
+    apps = {app: {"base_url": f"https://127.0.0.1:{9000 + n}"} for n, app in enumerate("AB")}
+    system_map.write_text(json.dumps({"apps": {"A1": apps["A"], "A6": apps["B"]}}))
+    (tmp_path / "provider_token").write_text("qa-token")
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(PACING_PATH.parent),
+        "SECONDCONF_SYSTEM_MAP": str(system_map),
+        "SECONDCONF_BASELINE_RATE_PER_USER": "0.5",
+    }
+    answer = subprocess.run(
+        [str(python), "-c", PROFILE_PROBE, profile],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(answer.stdout.splitlines()[-1])
+
+    assert seen["abstract"] is False
+    assert seen["period_s"] == pytest.approx(2.0)
+    [first_sleep] = seen["first_sleep_s"]
+    assert 0.0 <= first_sleep <= 2.0  # waits out its own phase before its first iteration
+    # then one period after each start, measured from the phase, not from now
+    next_waits = [first_sleep + 2.0 * k for k in (1, 2, 3)]
+    assert seen["waits_s"] == pytest.approx(next_waits, abs=seen["elapsed_s"] + 0.05)
+    assert seen["headers"]["X-Test-Run"] == "true"
+    assert seen["headers"]["X-Source"] == "qa"
+    assert len(seen["headers"]["X-Trace-Id"]) == 32
