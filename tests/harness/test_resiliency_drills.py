@@ -2,10 +2,12 @@
 is rolled back and logged, a fault whose rollback did not take FAILs its drill and is
 cleared by the next run, and a recovery slower than its limit FAILs.
 
-Only the clean run is ``serial`` (its containment judges the other apps' latency); the
-fault tests assert a FAIL that no load on the machine can turn into a PASS (a fault left in
-place, a 6 s warm-up against a 1 s limit, a neighbour 800 ms late, whose own probes FAIL
-with the harness's delays taken out), so they run in the parallel part.
+The whole module is ``serial``: every drill judges the other apps' latency and the time to
+the first failing slice, and under CI's parallel load the prober ran 2.2 s behind (a
+degraded neighbour came out INCONCLUSIVE HARNESS_SATURATED instead of FAIL). The fault
+tests assert a FAIL no load can turn into a PASS (a fault left in place, a 6 s warm-up
+against a 1 s limit, a neighbour 800 ms late whose own probes FAIL with the harness's delays
+taken out); alone, they also get the verdict they name rather than an INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -43,9 +45,6 @@ from secondconf.target.control import TargetControl
 
 from tests.harness.conftest import HarnessTarget
 
-# Alone, not beside other tests: every drill judges other apps' latency, and under CI's
-# parallel load the prober ran 2.2 s behind (a degraded neighbour came out
-# INCONCLUSIVE HARNESS_SATURATED instead of FAIL).
 pytestmark = pytest.mark.serial
 CLEAN_DRILLS = ("DRL-01", "DRL-03")  # a fault switch and a process kill
 
