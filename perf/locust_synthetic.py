@@ -45,7 +45,7 @@ def system_map() -> dict[str, Any] | None:
     return loaded
 
 
-def rate_per_user(default: float) -> float:
+def rate_from_env(default: float) -> float:
     """``SECONDCONF_BASELINE_RATE_PER_USER``, else the profile's default."""
     return float(os.environ.get(RATE_ENV, default))
 

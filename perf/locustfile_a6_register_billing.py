@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from locust import task
-from locust_synthetic import SYSTEM_MAP_ENV, PacedSyntheticUser, rate_per_user, system_map
+from locust_synthetic import SYSTEM_MAP_ENV, PacedSyntheticUser, rate_from_env, system_map
 
 TOKEN_FILE = Path("provider_token")
 PROVIDER_APP = "A6"
@@ -45,7 +45,7 @@ class ProviderBillingUser(PacedSyntheticUser):
     """One synthetic provider's register -> list -> bill, one iteration per period, at its own
     random phase (:mod:`locust_pacing`)."""
 
-    rate_per_user = rate_per_user(default=1.0)
+    rate_per_user = rate_from_env(default=1.0)
 
     def on_start(self) -> None:
         if not BASE_URL:

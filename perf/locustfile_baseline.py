@@ -17,7 +17,7 @@ import random
 from typing import Any
 
 from locust import task
-from locust_synthetic import SYSTEM_MAP_ENV, PacedSyntheticUser, rate_per_user, system_map
+from locust_synthetic import SYSTEM_MAP_ENV, PacedSyntheticUser, rate_from_env, system_map
 
 IDENTITY_READ_ROUTES = ("/.well-known/openid-configuration", "/jwks.json")
 
@@ -46,7 +46,7 @@ ENDPOINTS = read_endpoints(_MAP) if _MAP is not None else []
 class ReadPathsUser(PacedSyntheticUser):
     """Walks every read endpoint in turn (from a random start), so each gets an equal share."""
 
-    rate_per_user = rate_per_user(default=10.0)
+    rate_per_user = rate_from_env(default=10.0)
 
     def on_start(self) -> None:
         if not ENDPOINTS:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from secondconf.checks.load.locust import locust_bin
 
 PACING_PATH = Path(__file__).parents[2] / "perf" / "locust_pacing.py"
 
@@ -110,10 +111,13 @@ print(json.dumps({
 
 @pytest.mark.parametrize("profile", ["locustfile_baseline", "locustfile_a6_register_billing"])
 def test_every_profile_paces_its_users_at_their_own_phase(profile: str, tmp_path: Path) -> None:
-    python = PACING_PATH.parents[1] / ".venv-locust" / "bin" / "python"
+    python = locust_bin(PACING_PATH.parents[1]).with_name("python")  # locust's own venv
     system_map = tmp_path / "map.json"
-    apps = {app: {"base_url": f"https://127.0.0.1:{9000 + n}"} for n, app in enumerate("AB")}
-    system_map.write_text(json.dumps({"apps": {"A1": apps["A"], "A6": apps["B"]}}))
+    apps = {
+        "A1": {"base_url": "https://127.0.0.1:9001"},
+        "A6": {"base_url": "https://127.0.0.1:9006"},
+    }
+    system_map.write_text(json.dumps({"apps": apps}))
     (tmp_path / "provider_token").write_text("qa-token")
     environ = {
         "PATH": os.environ.get("PATH", ""),
